@@ -1,0 +1,43 @@
+// A small command-line parser: long and short options with values, repeatable options,
+// flags, and errors that name the offending option. Enough for haserf's subcommands.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace haserf::cli {
+
+struct OptionSpec {
+  std::string long_name;   // "template"
+  char short_name = 0;     // 't'
+  bool takes_value = true;
+  bool repeatable = false;
+};
+
+class Args {
+ public:
+  // Parses argv[first..argc). Returns false with `error` set on unknown options or a
+  // missing value. `--help`/`-h` set help().
+  bool parse(int argc, char** argv, int first, const std::vector<OptionSpec>& specs,
+             std::string& error);
+
+  bool help() const { return help_; }
+  bool has(const std::string& name) const { return values_.count(name) != 0; }
+  std::optional<std::string> get(const std::string& name) const;
+  std::vector<std::string> all(const std::string& name) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  bool help_ = false;
+  std::map<std::string, std::vector<std::string>> values_;
+  std::vector<std::string> positional_;
+};
+
+// Exit codes shared by every subcommand.
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;  // the job could not be done (bad input, unreachable seed...)
+constexpr int kExitUsage = 2;    // the command line is wrong
+
+}  // namespace haserf::cli

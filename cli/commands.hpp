@@ -1,0 +1,8 @@
+// The haserf subcommands. Each returns a process exit code (see args.hpp).
+#pragma once
+
+namespace haserf::cli {
+
+int cmd_render(int argc, char** argv);
+
+}  // namespace haserf::cli

@@ -1,0 +1,46 @@
+// haserf: render HAProxy configs from Serf membership, and (later) be a Serf member.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: haserf <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  render    render a mustache template from cluster members (serf JSON)\n"
+    "  version   print the version\n"
+    "\n"
+    "Run 'haserf <command> --help' for the options of a command.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace haserf::cli;
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+    if (cmd == "version" || cmd == "--version") {
+      std::printf("haserf %s\n", HASERF_VERSION);
+      return kExitOk;
+    }
+    if (cmd == "render") return cmd_render(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "haserf %s: internal error: %s\n", cmd.c_str(), e.what());
+    return kExitFailure;
+  }
+  std::fprintf(stderr, "haserf: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+  return kExitUsage;
+}

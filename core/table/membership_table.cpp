@@ -1,0 +1,278 @@
+#include "core/table/membership_table.hpp"
+
+#include <algorithm>
+
+namespace haserf::table {
+
+std::string_view to_string(MemberStatus status) {
+  switch (status) {
+    case MemberStatus::kNone:
+      return "none";
+    case MemberStatus::kAlive:
+      return "alive";
+    case MemberStatus::kLeaving:
+      return "leaving";
+    case MemberStatus::kLeft:
+      return "left";
+    case MemberStatus::kFailed:
+      return "failed";
+    case MemberStatus::kSuspect:
+      return "suspect";
+  }
+  return "none";
+}
+
+std::optional<MemberStatus> parse_status(std::string_view text) {
+  for (auto s : {MemberStatus::kNone, MemberStatus::kAlive, MemberStatus::kLeaving,
+                 MemberStatus::kLeft, MemberStatus::kFailed, MemberStatus::kSuspect}) {
+    if (to_string(s) == text) return s;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kJoin:
+      return "member-join";
+    case ChangeKind::kUpdate:
+      return "member-update";
+    case ChangeKind::kLeave:
+      return "member-leave";
+    case ChangeKind::kFail:
+      return "member-failed";
+    case ChangeKind::kReap:
+      return "member-reap";
+    case ChangeKind::kStatus:
+      return "member-status";
+  }
+  return "member-status";
+}
+
+Snapshot::Snapshot(std::uint64_t version, std::vector<MemberPtr> members_sorted_by_name)
+    : version_(version), members_(std::move(members_sorted_by_name)) {}
+
+const Member* Snapshot::find(std::string_view name) const {
+  auto it = std::lower_bound(members_.begin(), members_.end(), name,
+                             [](const MemberPtr& m, std::string_view n) { return m->name < n; });
+  if (it == members_.end() || (*it)->name != name) return nullptr;
+  return it->get();
+}
+
+std::size_t Snapshot::count(MemberStatus status) const {
+  return static_cast<std::size_t>(std::count_if(
+      members_.begin(), members_.end(), [status](const MemberPtr& m) { return m->status == status; }));
+}
+
+MembershipTable::MembershipTable() : MembershipTable([] { return std::chrono::system_clock::now(); }) {}
+
+MembershipTable::MembershipTable(Clock clock)
+    : clock_(std::move(clock)), published_(std::make_shared<const Snapshot>()) {}
+
+SnapshotPtr MembershipTable::snapshot() const {
+  std::lock_guard<std::mutex> lock(publish_mutex_);
+  return published_;
+}
+
+namespace {
+// Fields whose change is visible to users (and so an update event).
+bool same_visible(const Member& a, const Member& b) {
+  return a.addr == b.addr && a.port == b.port && a.tags == b.tags && a.protocol == b.protocol;
+}
+}  // namespace
+
+void MembershipTable::record(ChangeKind kind, const MemberPtr& member,
+                             std::optional<MemberStatus> previous) {
+  dirty_ = true;
+  // The version is assigned at publish time; events carry it then.
+  pending_events_.push_back(ChangeEvent{kind, member, previous, 0});
+}
+
+void MembershipTable::publish_locked() {
+  if (!dirty_ || batch_depth_ > 0) return;
+  dirty_ = false;
+  ++version_;
+  std::vector<MemberPtr> sorted;
+  sorted.reserve(members_.size());
+  for (const auto& [name, member] : members_) sorted.push_back(member);  // map is name-ordered
+  auto snap = std::make_shared<const Snapshot>(version_, std::move(sorted));
+  {
+    std::lock_guard<std::mutex> lock(publish_mutex_);
+    published_ = std::move(snap);
+  }
+  for (auto& e : pending_events_) e.version = version_;
+}
+
+void MembershipTable::flush_events(std::unique_lock<std::mutex>& lock) {
+  if (batch_depth_ > 0 || pending_events_.empty()) return;
+  std::vector<ChangeEvent> events;
+  events.swap(pending_events_);
+  // Subscribers run without the table lock, so they may read snapshots or even write.
+  std::lock_guard<std::mutex> sub_lock(subscriber_mutex_);
+  lock.unlock();
+  for (const auto& event : events) {
+    for (const auto& [id, subscriber] : subscribers_) subscriber(event);
+  }
+}
+
+bool MembershipTable::join_locked(Member member) {
+  member.last_change = clock_();
+  auto it = members_.find(member.name);
+  if (it == members_.end()) {
+    auto ptr = std::make_shared<const Member>(std::move(member));
+    members_.emplace(ptr->name, ptr);
+    record(ChangeKind::kJoin, ptr, std::nullopt);
+    return true;
+  }
+  const Member& old = *it->second;
+  const bool was_gone = old.status == MemberStatus::kLeft || old.status == MemberStatus::kFailed ||
+                        old.status == MemberStatus::kNone;
+  if (!was_gone && same_visible(old, member) && old.status == member.status) {
+    if (old.incarnation == member.incarnation && old.ltime == member.ltime) return false;
+    // Only bookkeeping moved: keep last_change, publish silently.
+    member.last_change = old.last_change;
+    it->second = std::make_shared<const Member>(std::move(member));
+    dirty_ = true;
+    return true;
+  }
+  const auto previous = old.status;
+  const ChangeKind kind = was_gone ? ChangeKind::kJoin
+                          : same_visible(old, member) ? ChangeKind::kStatus
+                                                      : ChangeKind::kUpdate;
+  auto ptr = std::make_shared<const Member>(std::move(member));
+  it->second = ptr;
+  record(kind, ptr, previous);
+  return true;
+}
+
+bool MembershipTable::update_locked(const Member& member) {
+  auto it = members_.find(member.name);
+  if (it == members_.end()) return false;
+  Member next = *it->second;
+  const bool visible_change = !same_visible(next, member);
+  if (!visible_change && next.incarnation == member.incarnation) return false;
+  next.addr = member.addr;
+  next.port = member.port;
+  next.tags = member.tags;
+  next.protocol = member.protocol;
+  next.incarnation = member.incarnation;
+  if (visible_change) next.last_change = clock_();
+  auto ptr = std::make_shared<const Member>(std::move(next));
+  it->second = ptr;
+  if (visible_change) {
+    record(ChangeKind::kUpdate, ptr, ptr->status);
+  } else {
+    dirty_ = true;
+  }
+  return true;
+}
+
+bool MembershipTable::set_status_locked(std::string_view name, MemberStatus status,
+                                        std::optional<std::uint64_t> ltime) {
+  auto it = members_.find(name);
+  if (it == members_.end()) return false;
+  const Member& old = *it->second;
+  if (old.status == status && (!ltime || *ltime == old.ltime)) return false;
+  Member next = old;
+  const auto previous = old.status;
+  if (ltime) next.ltime = *ltime;
+  if (status != previous) {
+    next.status = status;
+    next.last_change = clock_();
+  }
+  auto ptr = std::make_shared<const Member>(std::move(next));
+  it->second = ptr;
+  if (status == previous) {
+    dirty_ = true;
+    return true;
+  }
+  ChangeKind kind = ChangeKind::kStatus;
+  if (status == MemberStatus::kLeft) kind = ChangeKind::kLeave;
+  if (status == MemberStatus::kFailed) kind = ChangeKind::kFail;
+  if (status == MemberStatus::kAlive &&
+      (previous == MemberStatus::kLeft || previous == MemberStatus::kFailed)) {
+    kind = ChangeKind::kJoin;
+  }
+  record(kind, ptr, previous);
+  return true;
+}
+
+bool MembershipTable::reap_locked(std::string_view name) {
+  auto it = members_.find(name);
+  if (it == members_.end()) return false;
+  auto last = it->second;
+  members_.erase(it);
+  record(ChangeKind::kReap, last, last->status);
+  return true;
+}
+
+// Every writer entry point: lock, change, publish, then tell subscribers outside the lock.
+#define HASERF_WRITE(expr)                   \
+  std::unique_lock<std::mutex> lock(mutex_); \
+  const bool changed = (expr);               \
+  publish_locked();                          \
+  flush_events(lock);                        \
+  return changed
+
+bool MembershipTable::join(Member member) { HASERF_WRITE(join_locked(std::move(member))); }
+bool MembershipTable::update(const Member& member) { HASERF_WRITE(update_locked(member)); }
+bool MembershipTable::leave(std::string_view name, std::optional<std::uint64_t> ltime) {
+  HASERF_WRITE(set_status_locked(name, MemberStatus::kLeft, ltime));
+}
+bool MembershipTable::fail(std::string_view name) {
+  HASERF_WRITE(set_status_locked(name, MemberStatus::kFailed, std::nullopt));
+}
+bool MembershipTable::set_status(std::string_view name, MemberStatus status,
+                                 std::optional<std::uint64_t> ltime) {
+  HASERF_WRITE(set_status_locked(name, status, ltime));
+}
+bool MembershipTable::reap(std::string_view name) { HASERF_WRITE(reap_locked(name)); }
+#undef HASERF_WRITE
+
+void MembershipTable::replace_all(std::vector<Member> members) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  std::map<std::string, bool, std::less<>> seen;
+  for (auto& m : members) {
+    seen[m.name] = true;
+    join_locked(std::move(m));
+  }
+  std::vector<std::string> gone;
+  for (const auto& [name, member] : members_) {
+    if (!seen.count(name)) gone.push_back(name);
+  }
+  for (const auto& name : gone) reap_locked(name);
+  publish_locked();
+  flush_events(lock);
+}
+
+void MembershipTable::batch(const std::function<void()>& changes) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++batch_depth_;
+  }
+  // Changes inside call the public entry points; they must not deadlock, so the batch runs
+  // its body without holding mutex_ and the entry points see batch_depth_ > 0.
+  struct Exit {
+    MembershipTable* self;
+    ~Exit() {
+      std::unique_lock<std::mutex> lock(self->mutex_);
+      --self->batch_depth_;
+      self->publish_locked();
+      self->flush_events(lock);
+    }
+  } exit{this};
+  changes();
+}
+
+int MembershipTable::subscribe(Subscriber subscriber) {
+  std::lock_guard<std::mutex> lock(subscriber_mutex_);
+  const int id = next_subscriber_id_++;
+  subscribers_.emplace(id, std::move(subscriber));
+  return id;
+}
+
+void MembershipTable::unsubscribe(int id) {
+  std::lock_guard<std::mutex> lock(subscriber_mutex_);
+  subscribers_.erase(id);
+}
+
+}  // namespace haserf::table

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages haserf needs to build, test and run its demo.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libuv1-dev libmstch-dev liblua5.4-dev liblua5.3-dev lua5.4 catch2
+  libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
+  haproxy serf curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

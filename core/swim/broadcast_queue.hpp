@@ -1,0 +1,54 @@
+// memberlist's TransmitLimitedQueue (§6.7): broadcasts piggybacked on gossip and probes,
+// each sent at most retransmit_limit(N) times, fewest-transmitted first.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/wire/messages.hpp"
+
+namespace haserf::swim {
+
+// RetransmitMult * ceil(log10(N + 1)): 4 for 1..9 nodes, 8 for 10..99, 12 for 100..999.
+int retransmit_limit(int retransmit_mult, std::size_t num_nodes);
+
+class BroadcastQueue {
+ public:
+  using Finished = std::function<void()>;
+
+  // `num_nodes` is asked each time a packet is filled, so the limit follows the cluster size.
+  BroadcastQueue(int retransmit_mult, std::function<std::size_t()> num_nodes);
+
+  // Queues a message. A non-empty `key` (memberlist: the node name) replaces any queued
+  // message with the same key; the replaced one's `finished` runs. `finished` also runs when
+  // the message reaches its transmit limit or is pruned.
+  void queue(wire::Bytes message, std::string key = {}, Finished finished = {});
+
+  // Takes messages for one packet: each costs its size plus `overhead`; at most `limit` bytes
+  // in all. Order: fewest transmits, then larger, then newer. Every taken message counts one
+  // transmit; those at the limit leave the queue.
+  std::vector<wire::Bytes> get(std::size_t overhead, std::size_t limit);
+
+  std::size_t size() const { return items_.size(); }
+  // Drops the oldest entries beyond `max_depth` (serf prunes at 4096).
+  void prune(std::size_t max_depth);
+  void clear();
+
+ private:
+  struct Item {
+    wire::Bytes message;
+    std::string key;
+    Finished finished;
+    int transmits = 0;
+    std::uint64_t id = 0;  // insertion order: larger = newer
+  };
+  int retransmit_mult_;
+  std::function<std::size_t()> num_nodes_;
+  std::vector<Item> items_;
+  std::uint64_t next_id_ = 1;
+};
+
+}  // namespace haserf::swim

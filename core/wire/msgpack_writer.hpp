@@ -1,0 +1,63 @@
+// msgpack writer producing exactly what go-msgpack 0.5.5 writes (§1.1, §1.3): strings and
+// []byte both in the old raw-str family (a0-bf, da, db; never d9 or bin), non-negative integers
+// in the smallest unsigned form, nil as c0. Internal to core/wire.
+#pragma once
+
+#include <cstdint>
+#include <msgpack/pack.hpp>
+#include <span>
+#include <string_view>
+
+#include "core/wire/messages.hpp"
+
+namespace haserf::wire::mp {
+
+// Stream adapter for msgpack::packer that appends to a byte vector.
+struct ByteSink {
+  Bytes* out;
+  void write(const char* p, std::size_t n) {
+    out->insert(out->end(), reinterpret_cast<const std::uint8_t*>(p),
+                reinterpret_cast<const std::uint8_t*>(p) + n);
+  }
+};
+
+class Writer {
+ public:
+  explicit Writer(Bytes& out) : sink_{&out}, pk_(sink_) {}
+
+  void map(std::uint32_t n) { pk_.pack_map(n); }
+  void array(std::uint32_t n) { pk_.pack_array(n); }
+  void nil() { pk_.pack_nil(); }
+  void boolean(bool v) { v ? pk_.pack_true() : pk_.pack_false(); }
+  // msgpack-cxx picks the smallest of fixint/cc/cd/ce/cf, as Go does for any value >= 0.
+  void uint(std::uint64_t v) { pk_.pack_uint64(v); }
+  void int64(std::int64_t v) {
+    if (v >= 0) {
+      pk_.pack_uint64(static_cast<std::uint64_t>(v));
+    } else {
+      pk_.pack_int64(v);
+    }
+  }
+  void str(std::string_view s) { raw(s.data(), s.size()); }
+  void bytes(std::span<const std::uint8_t> b) {
+    raw(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  void opt_bytes(const std::optional<Bytes>& b) {
+    if (b) {
+      bytes(*b);
+    } else {
+      nil();
+    }
+  }
+
+ private:
+  void raw(const char* p, std::size_t n) {
+    pk_.pack_v4raw(static_cast<std::uint32_t>(n));
+    pk_.pack_v4raw_body(p, static_cast<std::uint32_t>(n));
+  }
+
+  ByteSink sink_;
+  msgpack::packer<ByteSink> pk_;
+};
+
+}  // namespace haserf::wire::mp

@@ -1,10 +1,18 @@
-// haserf render: members (serf JSON) + mustache template -> config file.
+// haserf render: members (serf JSON, or a live cluster) + mustache template -> config file.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <string>
+#include <thread>
 
+#include "cli/agent_options.hpp"
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "core/render/render.hpp"
@@ -13,11 +21,15 @@
 namespace haserf::cli {
 namespace {
 
+using Ms = std::chrono::milliseconds;
+
 constexpr const char* kHelp =
     "usage: haserf render -t TEMPLATE -m MEMBERS.json [-o OUT] [--var KEY=VALUE]...\n"
+    "       haserf render -t TEMPLATE --join IP[:PORT] [-o OUT] [--watch [--wait MIN:MAX]\n"
+    "                     [--check CMD] [--exec CMD]] [member options]\n"
     "\n"
-    "Renders a mustache TEMPLATE with the cluster members in MEMBERS.json and prints the\n"
-    "result, or writes it to OUT.\n"
+    "Renders a mustache TEMPLATE with cluster members and prints the result, or writes it\n"
+    "to OUT. Members come from a file (-m) or from a live cluster joined as a member (--join).\n"
     "\n"
     "options:\n"
     "  -t, --template FILE   mustache template (context: docs/templates.md)\n"
@@ -26,13 +38,25 @@ constexpr const char* kHelp =
     "  -o, --out FILE        write atomically to FILE (keeps FILE.bak; an identical result\n"
     "                        leaves FILE untouched and says \"unchanged\")\n"
     "      --var KEY=VALUE   a user variable, as {{KEY}} and {{vars.KEY}} (repeatable)\n"
-    "  -q, --quiet           no progress line on stderr\n"
+    "  -q, --quiet           no progress lines on stderr\n"
+    "      --watch           with --join and -o: keep running, re-render on every membership\n"
+    "                        change; SIGINT/SIGTERM leave the cluster and exit 0\n"
+    "      --wait MIN:MAX    quiescence: render once no change came for MIN, or MAX after the\n"
+    "                        first change at the latest (default 100ms:1s; units ms, s)\n"
+    "      --check CMD       shell command run on the candidate before it replaces OUT; '{}'\n"
+    "                        (and $HASERF_CANDIDATE) is the candidate file. Non-zero: OUT is\n"
+    "                        kept, the failure logged (e.g. --check 'haproxy -c -f {}')\n"
+    "      --exec CMD        shell command run after OUT changed (e.g. a reload)\n"
     "  -h, --help            this help\n"
+    "\n"
+    "member options (with --join):\n";
+
+constexpr const char* kHelpTail =
     "\n"
     "Members with a value unsafe in a config line (spaces, quotes, '#', control characters,\n"
     "...) are left out with a warning on stderr.\n"
     "\n"
-    "exit status: 0 rendered (or unchanged), 1 bad input or write failure, 2 usage error\n";
+    "exit status: 0 rendered (or unchanged), 1 bad input, failed check or write, 2 usage error\n";
 
 bool read_input(const std::string& path, std::string& out, std::string& error) {
   if (path == "-") {
@@ -42,99 +66,291 @@ bool read_input(const std::string& path, std::string& out, std::string& error) {
   return render::read_file(path, out, &error);
 }
 
+bool parse_duration(const std::string& text, Ms& out) {
+  std::size_t pos = 0;
+  long value = 0;
+  try {
+    value = std::stol(text, &pos);
+  } catch (...) {
+    return false;
+  }
+  const std::string unit = text.substr(pos);
+  if (value < 0) return false;
+  if (unit == "ms") {
+    out = Ms(value);
+  } else if (unit == "s" || unit.empty()) {
+    out = Ms(value * 1000);
+  } else if (unit == "m") {
+    out = Ms(value * 60000);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
+    s.replace(pos, from.size(), to);
+  }
+  return s;
+}
+
+struct RenderJob {
+  std::string template_path;
+  std::string template_text;
+  render::Vars vars;
+  std::optional<std::string> out;
+  std::optional<std::string> check;
+  std::optional<std::string> exec;
+  bool quiet = false;
+};
+
+void log(const RenderJob& job, const char* fmt, const std::string& a, const std::string& b = "") {
+  if (job.quiet) return;
+  std::fprintf(stderr, fmt, a.c_str(), b.c_str());
+}
+
+// One render → check → write → exec cycle. Returns an exit code.
+int render_once(const RenderJob& job, const table::Snapshot& snapshot) {
+  auto result = render::render(job.template_text, job.template_path, snapshot, job.vars);
+  for (const auto& w : result.warnings) {
+    std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
+  }
+  if (!result.ok()) {
+    std::fprintf(stderr, "haserf render: %s\n", result.error.c_str());
+    return kExitFailure;
+  }
+  if (!job.out) {
+    std::fwrite(result.output.data(), 1, result.output.size(), stdout);
+    return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
+  }
+  const std::string& out = *job.out;
+  if (job.check) {
+    std::string current;
+    if (render::read_file(out, current, nullptr) && current == result.output) {
+      log(job, "haserf render: %s unchanged\n", out);
+      return kExitOk;
+    }
+    // The candidate sits next to OUT so relative includes in the config resolve the same.
+    const std::string candidate = out + ".candidate";
+    render::WriteOptions no_backup;
+    no_backup.keep_backup = false;
+    auto cw = render::write_file_atomic(candidate, result.output, no_backup);
+    if (cw.outcome == render::WriteOutcome::kFailed) {
+      std::fprintf(stderr, "haserf render: %s\n", cw.error.c_str());
+      return kExitFailure;
+    }
+    auto check = render::run_shell(replace_all(*job.check, "{}", candidate), std::chrono::seconds(60),
+                                   {{"HASERF_CANDIDATE", candidate}});
+    ::unlink(candidate.c_str());
+    if (!check.ok()) {
+      std::fprintf(stderr, "haserf render: check failed (%s); %s kept as it was\n",
+                   check.describe().c_str(), out.c_str());
+      return kExitFailure;
+    }
+  }
+  const auto written = render::write_file_atomic(out, result.output);
+  if (written.outcome == render::WriteOutcome::kFailed) {
+    std::fprintf(stderr, "haserf render: %s\n", written.error.c_str());
+    return kExitFailure;
+  }
+  if (written.outcome == render::WriteOutcome::kUnchanged) {
+    log(job, "haserf render: %s unchanged\n", out);
+    return kExitOk;
+  }
+  if (!job.quiet) {
+    std::fprintf(stderr, "haserf render: wrote %s (version %llu: %zu members, %zu left out%s)\n",
+                 out.c_str(), static_cast<unsigned long long>(snapshot.version()),
+                 snapshot.size() - result.excluded, result.excluded,
+                 written.in_place ? ", in place: rename not possible" : "");
+  }
+  if (job.exec) {
+    auto exec = render::run_shell(*job.exec, std::chrono::seconds(60), {{"HASERF_OUT", out}});
+    if (!exec.ok()) {
+      std::fprintf(stderr, "haserf render: --exec failed (%s)\n", exec.describe().c_str());
+      return kExitFailure;
+    }
+    log(job, "haserf render: ran --exec for %s\n", out);
+  }
+  return kExitOk;
+}
+
+// --join: a live member feeds the table; with --watch, re-render on quiet changes.
+int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min, Ms wait_max) {
+  std::string error;
+  net::AgentConfig config;
+  if (!agent_config_from_args(args, config, error)) {
+    std::fprintf(stderr, "haserf render: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  if (config.node_name.empty()) {
+    config.node_name = net::default_node_name() + "-render-" + std::to_string(::getpid());
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stop = false;
+  bool pending = false;
+  std::chrono::steady_clock::time_point first_change, last_change;
+
+  table::MembershipTable members;
+  net::Agent agent(config, members);
+  if (!agent.start(&error)) {
+    std::fprintf(stderr, "haserf render: %s\n", error.c_str());
+    return kExitFailure;
+  }
+  const int joined = agent.join_sync(args.all("join"), std::chrono::seconds(10), &error);
+  if (joined == 0) {
+    agent.stop();
+    std::fprintf(stderr, "haserf render: cannot join %s: %s\n", args.all("join").front().c_str(),
+                 error.c_str());
+    return kExitFailure;
+  }
+  // Everyone except ourselves: a rendering member is not a backend.
+  auto view = [&] {
+    std::vector<table::MemberPtr> others;
+    auto snap = members.snapshot();
+    for (const auto& m : snap->members()) {
+      if (m->name != agent.node_name()) others.push_back(m);
+    }
+    return table::Snapshot(snap->version(), std::move(others));
+  };
+  int rc = render_once(job, view());
+  if (!watch) {
+    agent.leave_sync(std::chrono::seconds(8));
+    agent.stop();
+    return rc;
+  }
+
+  members.subscribe([&](const table::ChangeEvent&) {
+    std::lock_guard<std::mutex> lock(mutex);
+    last_change = std::chrono::steady_clock::now();
+    if (!pending) first_change = last_change;
+    pending = true;
+    wake.notify_all();
+  });
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::lock_guard<std::mutex> lock(mutex);
+    stop = true;
+    wake.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mutex);
+  while (!stop) {
+    if (!pending) {
+      wake.wait(lock);
+      continue;
+    }
+    const auto due = std::min(last_change + wait_min, first_change + wait_max);
+    if (std::chrono::steady_clock::now() < due) {
+      wake.wait_until(lock, due);
+      continue;
+    }
+    pending = false;
+    lock.unlock();
+    render_once(job, view());  // failures are logged; keep watching
+    lock.lock();
+  }
+  lock.unlock();
+  log(job, "haserf render: %s, leaving the cluster\n", "signal");
+  agent.leave_sync(std::chrono::seconds(8));
+  agent.stop();
+  signal_thread.join();
+  return kExitOk;
+}
+
 }  // namespace
 
 int cmd_render(int argc, char** argv) {
   Args args;
   std::string error;
-  const std::vector<OptionSpec> specs = {
+  std::vector<OptionSpec> specs = {
       {"template", 't', true, false}, {"members", 'm', true, false}, {"out", 'o', true, false},
-      {"var", 0, true, true},         {"quiet", 'q', false, false},
+      {"var", 0, true, true},         {"quiet", 'q', false, false},  {"watch", 0, false, false},
+      {"wait", 0, true, false},       {"check", 0, true, false},     {"exec", 0, true, false},
   };
+  for (const auto& s : agent_option_specs()) specs.push_back(s);
   if (!args.parse(argc, argv, 2, specs, error)) {
     std::fprintf(stderr, "haserf render: %s (see 'haserf render --help')\n", error.c_str());
     return kExitUsage;
   }
   if (args.help()) {
-    std::fputs(kHelp, stdout);
+    std::printf("%s%s%s", kHelp, kAgentOptionsHelp, kHelpTail);
     return kExitOk;
   }
-  if (!args.positional().empty()) {
-    std::fprintf(stderr, "haserf render: unexpected argument '%s'\n",
-                 args.positional().front().c_str());
+  auto usage = [](const std::string& msg) {
+    std::fprintf(stderr, "haserf render: %s (see 'haserf render --help')\n", msg.c_str());
     return kExitUsage;
-  }
+  };
+  if (!args.positional().empty()) return usage("unexpected argument '" + args.positional().front() + "'");
   const auto template_path = args.get("template");
   const auto members_path = args.get("members");
-  if (!template_path || !members_path) {
-    std::fprintf(stderr, "haserf render: %s is required (see 'haserf render --help')\n",
-                 !template_path ? "-t/--template" : "-m/--members");
-    return kExitUsage;
+  const bool live = args.has("join");
+  if (!template_path) return usage("-t/--template is required");
+  if (!members_path && !live) return usage("-m/--members or --join is required");
+  if (members_path && live) return usage("-m and --join are alternatives: give one");
+  const bool watch = args.has("watch");
+  if (watch && (!live || !args.has("out"))) return usage("--watch needs --join and -o");
+  if (!watch && args.has("wait")) return usage("--wait only applies to --watch");
+
+  Ms wait_min(100), wait_max(1000);
+  if (auto w = args.get("wait")) {
+    const auto colon = w->find(':');
+    if (colon == std::string::npos || !parse_duration(w->substr(0, colon), wait_min) ||
+        !parse_duration(w->substr(colon + 1), wait_max) || wait_max < wait_min) {
+      return usage("--wait must look like MIN:MAX, e.g. 100ms:1s, with MIN <= MAX");
+    }
   }
 
-  render::Vars vars;
+  RenderJob job;
+  job.template_path = *template_path;
+  job.out = args.get("out");
+  job.check = args.get("check");
+  job.exec = args.get("exec");
+  job.quiet = args.has("quiet");
+  if ((job.check || job.exec) && !job.out) return usage("--check and --exec need -o");
   const auto& reserved = render::reserved_context_names();
   for (const auto& kv : args.all("var")) {
     const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::fprintf(stderr, "haserf render: --var '%s' must look like KEY=VALUE\n", kv.c_str());
-      return kExitUsage;
-    }
+    if (eq == std::string::npos || eq == 0) return usage("--var '" + kv + "' must look like KEY=VALUE");
     const std::string key = kv.substr(0, eq);
     if (std::find(reserved.begin(), reserved.end(), key) != reserved.end()) {
-      std::fprintf(stderr, "haserf render: --var name '%s' is reserved by the template context\n",
-                   key.c_str());
-      return kExitUsage;
+      return usage("--var name '" + key + "' is reserved by the template context");
     }
-    vars[key] = kv.substr(eq + 1);
+    job.vars[key] = kv.substr(eq + 1);
   }
-
-  std::string template_text, members_text;
-  if (!read_input(*template_path, template_text, error) ||
-      !read_input(*members_path, members_text, error)) {
+  if (!read_input(job.template_path, job.template_text, error)) {
     std::fprintf(stderr, "haserf render: %s\n", error.c_str());
     return kExitFailure;
   }
-  const std::string members_source = *members_path == "-" ? "<stdin>" : *members_path;
-  auto parsed = table::parse_members_json(members_text, members_source);
+  // Check the template before joining anything: a typo should not cost a cluster round trip.
+  if (auto terr = render::check_template(job.template_text)) {
+    std::fprintf(stderr, "haserf render: %s:%zu: %s\n", job.template_path.c_str(), terr->line,
+                 terr->message.c_str());
+    return kExitFailure;
+  }
+  if (live) return render_live(job, args, watch, wait_min, wait_max);
+
+  std::string members_text;
+  if (!read_input(*members_path, members_text, error)) {
+    std::fprintf(stderr, "haserf render: %s\n", error.c_str());
+    return kExitFailure;
+  }
+  auto parsed =
+      table::parse_members_json(members_text, *members_path == "-" ? "<stdin>" : *members_path);
   if (!parsed.ok()) {
     std::fprintf(stderr, "haserf render: %s\n", parsed.error.c_str());
     return kExitFailure;
   }
   table::MembershipTable members;
   members.replace_all(std::move(parsed.members));
-  const auto snapshot = members.snapshot();
-
-  auto result = render::render(template_text, *template_path, *snapshot, vars);
-  for (const auto& w : result.warnings) std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
-  if (!result.ok()) {
-    std::fprintf(stderr, "haserf render: %s\n", result.error.c_str());
-    return kExitFailure;
-  }
-
-  const auto out = args.get("out");
-  if (!out) {
-    std::fwrite(result.output.data(), 1, result.output.size(), stdout);
-    return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
-  }
-  const auto written = render::write_file_atomic(*out, result.output);
-  const bool quiet = args.has("quiet");
-  switch (written.outcome) {
-    case render::WriteOutcome::kUnchanged:
-      if (!quiet) std::fprintf(stderr, "haserf render: %s unchanged\n", out->c_str());
-      return kExitOk;
-    case render::WriteOutcome::kWritten:
-      if (!quiet) {
-        std::fprintf(stderr, "haserf render: wrote %s (%zu members, %zu left out%s)\n",
-                     out->c_str(), snapshot->size() - result.excluded, result.excluded,
-                     written.in_place ? ", in place: rename not possible" : "");
-      }
-      return kExitOk;
-    case render::WriteOutcome::kFailed:
-      break;
-  }
-  std::fprintf(stderr, "haserf render: %s\n", written.error.c_str());
-  return kExitFailure;
+  return render_once(job, *members.snapshot());
 }
 
 }  // namespace haserf::cli

@@ -13,7 +13,10 @@ constexpr const char* kUsage =
     "usage: haserf <command> [options]\n"
     "\n"
     "commands:\n"
-    "  render    render a mustache template from cluster members (serf JSON)\n"
+    "  render    render a mustache template from cluster members (serf JSON or live)\n"
+    "  members   join a cluster, print its members, leave\n"
+    "  agent     run a Serf member that prints membership events as JSON lines\n"
+    "  event     join a cluster, send a user event, leave\n"
     "  version   print the version\n"
     "\n"
     "Run 'haserf <command> --help' for the options of a command.\n";
@@ -37,6 +40,9 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (cmd == "render") return cmd_render(argc, argv);
+    if (cmd == "members") return cmd_members(argc, argv);
+    if (cmd == "agent") return cmd_agent(argc, argv);
+    if (cmd == "event") return cmd_event(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "haserf %s: internal error: %s\n", cmd.c_str(), e.what());
     return kExitFailure;

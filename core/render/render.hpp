@@ -5,3 +5,4 @@
 #include "core/render/renderer.hpp"
 #include "core/render/template_check.hpp"
 #include "core/render/value_safety.hpp"
+#include "core/render/command_runner.hpp"

@@ -58,7 +58,7 @@ bool parse_address(const std::string& host_port, std::uint16_t default_port, Add
   if (!port_text.empty()) {
     unsigned value = 0;
     auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-    if (ec != std::errc() || p != port_text.data() + port_text.size() || value == 0 ||
+    if (ec != std::errc() || p != port_text.data() + port_text.size() ||
         value > 65535) {
       if (err) *err = "invalid port in \"" + host_port + "\"";
       return false;

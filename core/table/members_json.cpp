@@ -186,22 +186,23 @@ std::string host_port(const std::string& addr, std::uint16_t port) {
   return addr + ":" + std::to_string(port);
 }
 
-std::string members_to_json(const std::vector<MemberPtr>& members) {
+nlohmann::ordered_json member_to_json(const Member& m) {
   using ordered = nlohmann::ordered_json;  // keep serf's key order
+  ordered tags = ordered::object();
+  for (const auto& [k, v] : m.tags) tags[k] = v;
+  return ordered{{"name", m.name},
+                 {"addr", host_port(m.addr, m.port)},
+                 {"port", m.port},
+                 {"tags", tags},
+                 {"status", std::string(to_string(m.status))},
+                 {"protocol",
+                  {{"max", m.protocol.max}, {"min", m.protocol.min}, {"version", m.protocol.cur}}}};
+}
+
+std::string members_to_json(const std::vector<MemberPtr>& members) {
+  using ordered = nlohmann::ordered_json;
   ordered list = ordered::array();
-  for (const auto& m : members) {
-    ordered tags = ordered::object();
-    for (const auto& [k, v] : m->tags) tags[k] = v;
-    list.push_back(ordered{{"name", m->name},
-                        {"addr", host_port(m->addr, m->port)},
-                        {"port", m->port},
-                        {"tags", tags},
-                        {"status", std::string(to_string(m->status))},
-                        {"protocol",
-                         {{"max", m->protocol.max},
-                          {"min", m->protocol.min},
-                          {"version", m->protocol.cur}}}});
-  }
+  for (const auto& m : members) list.push_back(member_to_json(*m));
   // Invalid UTF-8 in a tag must not throw: replace it.
   return ordered{{"members", list}}.dump(2, ' ', false, ordered::error_handler_t::replace) + "\n";
 }

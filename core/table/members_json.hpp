@@ -1,6 +1,7 @@
 // Reading and writing members in the JSON shape of `serf members -format=json`.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,10 @@ ParseMembersResult parse_members_json(std::string_view text, std::string_view so
 // The inverse: {"members":[...]} with name, addr ("ip:port"), port, tags, status, protocol,
 // pretty-printed with two-space indent like serf does.
 std::string members_to_json(const std::vector<MemberPtr>& members);
+
+// One member as `serf members -format=json` shows it (name, addr, port, tags, status,
+// protocol, in serf's key order).
+nlohmann::ordered_json member_to_json(const Member& member);
 
 // "[v6]:port" for IPv6, "ip:port" otherwise.
 std::string host_port(const std::string& addr, std::uint16_t port);

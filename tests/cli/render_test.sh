@@ -33,7 +33,7 @@ case "$OUT" in *web2*) fail "failed member is not in by_tag groups" ;; *) pass "
 OUTF=$TMP/out.cfg
 run "$HASERF" render -t "$EX/haproxy.cfg.mustache" -m "$EX/members.json" --var listen=:80 -o "$OUTF"
 expect_rc "-o writes the file" 0
-expect_contains "-o says what it wrote" "$ERR" "wrote $OUTF (4 members, 1 left out)"
+expect_contains "-o says what it wrote" "$ERR" "4 members, 1 left out"
 [ -f "$OUTF" ] && pass "output file exists" || fail "output file exists"
 run "$HASERF" render -t "$EX/haproxy.cfg.mustache" -m "$EX/members.json" --var listen=:80 -o "$OUTF"
 expect_rc "identical re-render exits 0" 0
@@ -73,6 +73,28 @@ expect_contains "missing template names the path" "$ERR" "missing.mustache"
 
 run "$HASERF" render -t "$EX/haproxy.cfg.mustache" -m "$EX/members.json" -o /nonexistent-dir/x.cfg
 expect_rc "unwritable output exits 1" 1
+
+# --check and --exec (on a file source; the live mode is covered by integration tests).
+CHK=$TMP/checked.cfg
+echo "previous" >"$CHK"
+run "$HASERF" render -t "$EX/haproxy.cfg.mustache" -m "$EX/members.json" --var listen=:80 -o "$CHK" --check 'false {}'
+expect_rc "failing --check exits 1" 1
+expect_contains "failing --check is reported" "$ERR" "check failed"
+[ "$(cat "$CHK")" = "previous" ] && pass "failing --check keeps the old file" || fail "failing --check keeps the old file"
+[ ! -e "$CHK.candidate" ] && pass "candidate file removed" || fail "candidate file removed"
+run "$HASERF" render -t "$EX/haproxy.cfg.mustache" -m "$EX/members.json" --var listen=127.0.0.1:80 -o "$CHK" \
+  --check 'haproxy -c -q -f {}' --exec "echo reloaded > $TMP/exec.marker"
+expect_rc "--check with haproxy -c, then --exec" 0
+grep -q "server web1" "$CHK" && pass "checked config written" || fail "checked config written"
+[ -f "$TMP/exec.marker" ] && pass "--exec ran after the write" || fail "--exec ran after the write"
+rm -f "$TMP/exec.marker"
+run "$HASERF" render -t "$EX/haproxy.cfg.mustache" -m "$EX/members.json" --var listen=127.0.0.1:80 -o "$CHK" \
+  --check 'haproxy -c -q -f {}' --exec "echo reloaded > $TMP/exec.marker"
+[ ! -f "$TMP/exec.marker" ] && pass "--exec not run when unchanged" || fail "--exec not run when unchanged"
+run "$HASERF" render -t "$EX/haproxy.cfg.mustache" -m "$EX/members.json" --watch -o x
+expect_rc "--watch without --join is a usage error" 2
+run "$HASERF" render -t "$EX/haproxy.cfg.mustache" --join 127.0.0.1:1 --wait 5:1 --watch -o x
+expect_rc "--wait MIN > MAX is a usage error" 2
 
 # Usage.
 run "$HASERF" render --help

@@ -138,7 +138,8 @@ TEST_CASE("table: concurrent readers see consistent snapshots", "[table][threads
   };
   std::vector<std::thread> readers;
   for (int i = 0; i < 3; ++i) readers.emplace_back(reader);
-  for (std::uint32_t gen = 1; gen <= 300; ++gen) {
+  // Keep writing until the readers have overlapped with the writer for a while.
+  for (std::uint32_t gen = 1; gen <= 300 || (reads < 200 && gen < 1000000); ++gen) {
     t.batch([&] {
       for (int n = 0; n < 20; ++n) {
         auto m = make("node" + std::to_string((n * 7 + gen) % 40), "10.0.0.1",

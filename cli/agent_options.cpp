@@ -1,0 +1,105 @@
+#include "cli/agent_options.hpp"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace haserf::cli {
+
+const char* const kAgentOptionsHelp =
+    "  -b, --bind IP:PORT     gossip address, UDP and TCP (default: the local address that\n"
+    "                         reaches the first --join, any free port)\n"
+    "      --advertise IP[:PORT]  address announced to peers (needed with a 0.0.0.0 bind)\n"
+    "  -j, --join IP[:PORT]   a member to join (port 7946 by default; repeatable)\n"
+    "  -n, --node NAME        node name (default: host name)\n"
+    "      --tag KEY=VALUE    a tag of this node (repeatable)\n"
+    "      --encrypt KEY      base64 gossip key, as given to 'serf agent -encrypt'\n"
+    "      --profile NAME     memberlist timings: lan (default), wan or local\n";
+
+std::vector<OptionSpec> agent_option_specs() {
+  return {{"bind", 'b', true, false},    {"advertise", 0, true, false}, {"join", 'j', true, true},
+          {"node", 'n', true, false},    {"tag", 0, true, true},        {"encrypt", 0, true, false},
+          {"profile", 0, true, false}};
+}
+
+namespace {
+
+// The local IP the kernel would use to reach `ip` (a connected UDP socket sends nothing).
+std::string local_ip_towards(const swim::Address& to) {
+  const bool v6 = to.ip.size() == 16;
+  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return "";
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (v6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(to.port);
+    std::memcpy(&in6->sin6_addr, to.ip.data(), 16);
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(to.port);
+    std::memcpy(&in->sin_addr, to.ip.data(), 4);
+    len = sizeof(sockaddr_in);
+  }
+  std::string result;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+    sockaddr_storage local{};
+    socklen_t llen = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0) {
+      char buf[INET6_ADDRSTRLEN] = {};
+      const void* src = v6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
+      if (inet_ntop(v6 ? AF_INET6 : AF_INET, src, buf, sizeof buf)) result = buf;
+    }
+  }
+  ::close(fd);
+  // On loopback the kernel answers 127.0.0.1 for any 127.x target: bind next to the seed
+  // instead, so a test on 127.0.0.42 stays on 127.0.0.42.
+  if (!v6 && !result.empty() && to.ip[0] == 127) result = swim::ip_to_string(to.ip);
+  return v6 && !result.empty() ? "[" + result + "]" : result;
+}
+
+}  // namespace
+
+bool agent_config_from_args(const Args& args, net::AgentConfig& config, std::string& error) {
+  if (auto v = args.get("node")) config.node_name = *v;
+  if (auto v = args.get("advertise")) config.advertise = *v;
+  if (auto v = args.get("encrypt")) config.encrypt_key = *v;
+  if (auto v = args.get("profile")) config.profile = *v;
+  for (const auto& kv : args.all("tag")) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      error = "--tag '" + kv + "' must look like KEY=VALUE";
+      return false;
+    }
+    config.tags[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  if (auto v = args.get("bind")) {
+    config.bind = *v;
+    return true;
+  }
+  const auto joins = args.all("join");
+  if (joins.empty()) {
+    config.bind = "0.0.0.0:7946";
+    return true;
+  }
+  swim::Address seed;
+  if (!swim::parse_address(joins.front(), 7946, seed, &error)) {
+    error = "--join: " + error;
+    return false;
+  }
+  const std::string ip = local_ip_towards(seed);
+  if (ip.empty()) {
+    error = "no local address reaches " + joins.front() + ": give --bind";
+    return false;
+  }
+  config.bind = ip + ":0";
+  return true;
+}
+
+}  // namespace haserf::cli

@@ -1,0 +1,107 @@
+// haserf agent: a long-running Serf member that prints one JSON object per event.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "cli/agent_options.hpp"
+#include "cli/commands.hpp"
+#include "core/table/table.hpp"
+
+namespace haserf::cli {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: haserf agent --bind IP:PORT [--join IP[:PORT]]... [--node NAME] [--tag K=V]...\n"
+    "\n"
+    "Runs a Serf member (a lightweight stand-in for 'serf agent'). Prints one JSON object per\n"
+    "line on stdout for every event:\n"
+    "  {\"event\":\"member-join\"|\"member-update\"|\"member-leave\"|\"member-failed\"|\n"
+    "   \"member-reap\", \"member\":{...same fields as serf members -format=json...}}\n"
+    "  {\"event\":\"user\", \"name\":..., \"payload\":..., \"ltime\":N, \"coalesce\":bool}\n"
+    "Logs go to stderr. SIGINT or SIGTERM: graceful leave, then exit 0.\n"
+    "\n"
+    "options:\n";
+
+std::mutex out_mutex;  // events come from the loop thread, the rest from main
+
+void emit(const nlohmann::ordered_json& j) {
+  const std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  std::lock_guard<std::mutex> lock(out_mutex);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int cmd_agent(int argc, char** argv) {
+  Args args;
+  std::string error;
+  if (!args.parse(argc, argv, 2, agent_option_specs(), error)) {
+    std::fprintf(stderr, "haserf agent: %s (see 'haserf agent --help')\n", error.c_str());
+    return kExitUsage;
+  }
+  if (args.help()) {
+    std::printf("%s%s", kHelp, kAgentOptionsHelp);
+    return kExitOk;
+  }
+  if (!args.has("bind")) {
+    std::fprintf(stderr, "haserf agent: --bind is required (see 'haserf agent --help')\n");
+    return kExitUsage;
+  }
+  net::AgentConfig config;
+  if (!agent_config_from_args(args, config, error)) {
+    std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
+    return kExitUsage;
+  }
+
+  // Signals are taken synchronously by this thread; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  table::MembershipTable members;
+  members.subscribe([](const table::ChangeEvent& e) {
+    if (e.kind == table::ChangeKind::kStatus) return;  // leaving/suspect: no serf event either
+    emit(nlohmann::ordered_json{{"event", std::string(table::to_string(e.kind))},
+                                {"member", table::member_to_json(*e.member)}});
+  });
+  net::Agent agent(config, members);
+  agent.on_user_event([](const serf::UserEvent& e) {
+    emit(nlohmann::ordered_json{{"event", "user"},
+                                {"name", e.name},
+                                {"payload", std::string(e.payload.begin(), e.payload.end())},
+                                {"ltime", e.ltime},
+                                {"coalesce", e.coalesce}});
+  });
+  if (!agent.start(&error)) {
+    std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
+    return kExitFailure;
+  }
+  std::fprintf(stderr, "haserf agent: %s listening on %s (port %u)\n", agent.node_name().c_str(),
+               config.bind.c_str(), agent.port());
+  const auto seeds = args.all("join");
+  if (!seeds.empty()) {
+    agent.join(seeds, [seeds](int joined, const std::string& err) {
+      if (joined > 0) {
+        std::fprintf(stderr, "haserf agent: joined %d of %zu\n", joined, seeds.size());
+      } else {
+        std::fprintf(stderr, "haserf agent: join failed: %s\n", err.c_str());
+      }
+    });
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "haserf agent: %s, leaving the cluster\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  const bool left = agent.leave_sync(std::chrono::seconds(10));
+  agent.stop();
+  std::fprintf(stderr, "haserf agent: %s\n", left ? "left" : "leave timed out, stopped");
+  return kExitOk;
+}
+
+}  // namespace haserf::cli

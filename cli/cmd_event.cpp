@@ -1,0 +1,75 @@
+// haserf event: join, gossip one user event, leave.
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "cli/agent_options.hpp"
+#include "cli/commands.hpp"
+
+namespace haserf::cli {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: haserf event --join IP[:PORT] [--coalesce] NAME [PAYLOAD]\n"
+    "\n"
+    "Joins the cluster as a short-lived member, sends a Serf user event (like 'serf event'),\n"
+    "waits until it has been gossiped, then leaves gracefully.\n"
+    "\n"
+    "options:\n"
+    "      --coalesce         let receivers coalesce events of the same name\n";
+
+}  // namespace
+
+int cmd_event(int argc, char** argv) {
+  Args args;
+  std::string error;
+  auto specs = agent_option_specs();
+  specs.push_back({"coalesce", 0, false, false});
+  if (!args.parse(argc, argv, 2, specs, error)) {
+    std::fprintf(stderr, "haserf event: %s (see 'haserf event --help')\n", error.c_str());
+    return kExitUsage;
+  }
+  if (args.help()) {
+    std::printf("%s%s", kHelp, kAgentOptionsHelp);
+    return kExitOk;
+  }
+  const auto& pos = args.positional();
+  if (pos.empty() || pos.size() > 2 || args.all("join").empty()) {
+    std::fprintf(stderr, "haserf event: needs --join and NAME [PAYLOAD] (see 'haserf event --help')\n");
+    return kExitUsage;
+  }
+  net::AgentConfig config;
+  if (!agent_config_from_args(args, config, error)) {
+    std::fprintf(stderr, "haserf event: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  if (config.node_name.empty()) {
+    config.node_name = net::default_node_name() + "-event-" + std::to_string(::getpid());
+  }
+  table::MembershipTable members;
+  net::Agent agent(config, members);
+  if (!agent.start(&error)) {
+    std::fprintf(stderr, "haserf event: %s\n", error.c_str());
+    return kExitFailure;
+  }
+  if (agent.join_sync(args.all("join"), std::chrono::seconds(10), &error) == 0) {
+    agent.stop();
+    std::fprintf(stderr, "haserf event: cannot join: %s\n", error.c_str());
+    return kExitFailure;
+  }
+  if (!agent.user_event(pos[0], pos.size() > 1 ? pos[1] : "", args.has("coalesce"), &error)) {
+    agent.leave_sync(std::chrono::seconds(8));
+    agent.stop();
+    std::fprintf(stderr, "haserf event: %s\n", error.c_str());
+    return kExitFailure;
+  }
+  // Let gossip carry the event (retransmit limit x gossip interval) before leaving.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  agent.leave_sync(std::chrono::seconds(8));
+  agent.stop();
+  std::fprintf(stderr, "haserf event: sent '%s'\n", pos[0].c_str());
+  return kExitOk;
+}
+
+}  // namespace haserf::cli

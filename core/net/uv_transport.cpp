@@ -1,0 +1,379 @@
+#include "core/net/uv_transport.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace haserf::net {
+
+bool sockaddr_to_address(const sockaddr* sa, swim::Address& out) {
+  if (!sa) return false;
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    const auto* b = reinterpret_cast<const std::uint8_t*>(&in->sin_addr);
+    out.ip.assign(b, b + 4);
+    out.port = ntohs(in->sin_port);
+    return true;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    const auto* b = reinterpret_cast<const std::uint8_t*>(&in6->sin6_addr);
+    out.ip.assign(b, b + 16);
+    out.port = ntohs(in6->sin6_port);
+    return true;
+  }
+  return false;
+}
+
+bool address_to_sockaddr(const swim::Address& a, sockaddr_storage& out) {
+  std::memset(&out, 0, sizeof out);
+  if (a.ip.size() == 4) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&out);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(a.port);
+    std::memcpy(&in->sin_addr, a.ip.data(), 4);
+    return true;
+  }
+  if (a.ip.size() == 16) {
+    static const std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(a.ip.data(), mapped, 12) == 0) {  // IPv4-mapped: talk IPv4
+      auto* in = reinterpret_cast<sockaddr_in*>(&out);
+      in->sin_family = AF_INET;
+      in->sin_port = htons(a.port);
+      std::memcpy(&in->sin_addr, a.ip.data() + 12, 4);
+      return true;
+    }
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(a.port);
+    std::memcpy(&in6->sin6_addr, a.ip.data(), 16);
+    return true;
+  }
+  return false;
+}
+
+// One TCP connection, inbound (server side) or outbound (an exchange we started). It owns a
+// socket and a deadline timer; it is deleted when both are closed.
+struct UvTransport::Conn {
+  UvTransport* owner = nullptr;
+  uv_tcp_t tcp{};
+  uv_timer_t timer{};
+  uv_connect_t connect_req{};
+  bool inbound = false;
+  bool want_reply = false;
+  bool finished = false;
+  int open_handles = 0;
+  swim::Address peer;
+  wire::Bytes request;
+  wire::StreamReader reader;
+  StreamDone done;
+  wire::Bytes write_buffer;
+  uv_write_t write_req{};
+  Conn(UvTransport* o, const wire::Keyring* k, const wire::Limits& l) : owner(o), reader(k, l) {}
+};
+
+namespace {
+
+void on_conn_handle_closed(uv_handle_t* h) {
+  auto* c = static_cast<UvTransport::Conn*>(h->data);
+  if (--c->open_handles == 0) delete c;
+}
+
+void close_conn(UvTransport::Conn* c) {
+  for (uv_handle_t* h :
+       {reinterpret_cast<uv_handle_t*>(&c->tcp), reinterpret_cast<uv_handle_t*>(&c->timer)}) {
+    if (!uv_is_closing(h)) uv_close(h, on_conn_handle_closed);
+  }
+}
+
+void alloc_read(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+  buf->base = new char[suggested];
+  buf->len = suggested;
+}
+
+}  // namespace
+
+UvTransport::UvTransport(uv_loop_t* loop, const wire::Keyring* keyring, wire::Limits limits)
+    : loop_(loop), keyring_(keyring), limits_(limits) {}
+
+UvTransport::~UvTransport() = default;
+
+void UvTransport::set_handlers(PacketHandler packets, StreamHandler streams, AfterCallback after) {
+  on_packet_ = std::move(packets);
+  on_stream_ = std::move(streams);
+  after_ = std::move(after);
+}
+
+bool UvTransport::bind(const std::string& ip, std::uint16_t port, std::string* err) {
+  swim::Address a;
+  std::string perr;
+  if (!swim::parse_address(ip, port, a, &perr)) {
+    if (err) *err = "bind address: " + perr;
+    return false;
+  }
+  a.port = port;
+  sockaddr_storage ss;
+  address_to_sockaddr(a, ss);
+  auto fail = [&](const char* what, int rc) {
+    if (err) *err = std::string(what) + " " + swim::to_string(a) + ": " + uv_strerror(rc);
+    return false;
+  };
+  uv_tcp_init(loop_, &tcp_);
+  tcp_.data = this;
+  uv_udp_init(loop_, &udp_);
+  udp_.data = this;
+  open_ = true;
+  // TCP first: with port 0 it picks the port, and UDP then binds the same one.
+  int rc = uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&ss), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
+  if (rc != 0) return fail("cannot listen on TCP", rc);
+  sockaddr_storage bound;
+  int len = sizeof bound;
+  uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &len);
+  swim::Address actual;
+  sockaddr_to_address(reinterpret_cast<sockaddr*>(&bound), actual);
+  port_ = actual.port;
+  a.port = port_;
+  address_to_sockaddr(a, ss);
+  rc = uv_udp_bind(&udp_, reinterpret_cast<const sockaddr*>(&ss), 0);
+  if (rc != 0) return fail("cannot bind UDP", rc);
+  // Bursts of gossip must not be dropped by a small default socket buffer.
+  int size = 4 << 20;
+  uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &size);
+  rc = uv_udp_recv_start(&udp_, on_udp_alloc, on_udp_recv);
+  if (rc != 0) return fail("cannot receive UDP on", rc);
+  return true;
+}
+
+void UvTransport::close() {
+  if (!open_) return;
+  open_ = false;
+  on_packet_ = nullptr;
+  on_stream_ = nullptr;
+  uv_udp_recv_stop(&udp_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
+  auto conns = conns_;
+  for (Conn* c : conns) finish(c, false, "shutting down");
+}
+
+void UvTransport::on_udp_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<UvTransport*>(h->data);
+  buf->base = self->udp_buffer_;
+  buf->len = sizeof self->udp_buffer_;
+}
+
+void UvTransport::on_udp_recv(uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* from,
+                              unsigned flags) {
+  auto* self = static_cast<UvTransport*>(h->data);
+  if (n <= 0 || !from || (flags & UV_UDP_PARTIAL) || !self->on_packet_) return;
+  swim::Address addr;
+  if (!sockaddr_to_address(from, addr)) return;
+  self->on_packet_(addr, std::span<const std::uint8_t>(
+                             reinterpret_cast<const std::uint8_t*>(buf->base),
+                             static_cast<std::size_t>(n)));
+  self->after();
+}
+
+void UvTransport::send_packet(const swim::Address& to, wire::Bytes datagram) {
+  if (!open_ || datagram.empty()) return;
+  sockaddr_storage ss;
+  if (!address_to_sockaddr(to, ss)) return;
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(datagram.data()),
+                             static_cast<unsigned>(datagram.size()));
+  int rc = uv_udp_try_send(&udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss));
+  if (rc == UV_EAGAIN) {
+    // Socket buffer full: queue an asynchronous send that owns its bytes.
+    struct Send {
+      uv_udp_send_t req;
+      wire::Bytes data;
+    };
+    auto* s = new Send{{}, std::move(datagram)};
+    buf = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
+    s->req.data = s;
+    rc = uv_udp_send(&s->req, &udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss),
+                     [](uv_udp_send_t* req, int) { delete static_cast<Send*>(req->data); });
+    if (rc != 0) delete s;
+  }
+  if (rc < 0) ++stats_.udp_send_errors;
+}
+
+void UvTransport::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<UvTransport*>(server->data);
+  if (status < 0) return;
+  auto* c = new Conn(self, self->keyring_, self->limits_);
+  c->inbound = true;
+  uv_tcp_init(self->loop_, &c->tcp);
+  uv_timer_init(self->loop_, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  c->open_handles = 2;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ||
+      self->conns_.size() >= self->max_connections || !self->open_) {
+    ++self->stats_.tcp_refused;
+    close_conn(c);
+    return;
+  }
+  ++self->stats_.tcp_accepted;
+  self->conns_.insert(c);
+  sockaddr_storage peer;
+  int len = sizeof peer;
+  uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len);
+  sockaddr_to_address(reinterpret_cast<sockaddr*>(&peer), c->peer);
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(self->inbound_timeout);
+  uv_timer_start(
+      &c->timer,
+      [](uv_timer_t* t) {
+        auto* conn = static_cast<Conn*>(t->data);
+        conn->owner->finish(conn, false, "timeout");
+      },
+      static_cast<std::uint64_t>(timeout.count()), 0);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), alloc_read,
+                [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+                  auto* conn = static_cast<Conn*>(s->data);
+                  if (n > 0) {
+                    conn->owner->on_read(conn, std::span<const std::uint8_t>(
+                                                   reinterpret_cast<std::uint8_t*>(buf->base),
+                                                   static_cast<std::size_t>(n)));
+                  } else if (n < 0) {
+                    conn->owner->finish(conn, false, n == UV_EOF ? "connection closed" : uv_strerror(static_cast<int>(n)));
+                  }
+                  delete[] buf->base;
+                });
+}
+
+void UvTransport::on_read(Conn* c, std::span<const std::uint8_t> data) {
+  if (c->finished) return;
+  c->reader.feed(data);
+  const auto status = c->reader.poll();
+  if (status == wire::StreamStatus::kNeedMore) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+  if (!c->inbound) {
+    if (status == wire::StreamStatus::kDone) {
+      finish(c, true, "");
+    } else {
+      finish(c, false, "bad reply: " + c->reader.error());
+    }
+    return;
+  }
+  if (status == wire::StreamStatus::kError) {
+    // Like memberlist: tell the peer why, with our own framing (§5.1).
+    ++stats_.tcp_errors;
+    wire::ErrResp e{c->reader.error()};
+    write_and_close(c, wire::encode_stream(wire::message(wire::MsgType::kErr, e), true, keyring_));
+    after();
+    return;
+  }
+  wire::Bytes reply;
+  if (on_stream_) reply = on_stream_(c->peer, c->reader.message());
+  if (reply.empty()) {
+    finish(c, true, "");
+  } else {
+    write_and_close(c, std::move(reply));
+  }
+  after();
+}
+
+void UvTransport::write_and_close(Conn* c, wire::Bytes data) {
+  c->write_buffer = std::move(data);
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(c->write_buffer.data()),
+                             static_cast<unsigned>(c->write_buffer.size()));
+  c->write_req.data = c;
+  const int rc = uv_write(&c->write_req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1,
+                          [](uv_write_t* req, int) {
+                            auto* conn = static_cast<Conn*>(req->data);
+                            conn->owner->finish(conn, true, "");
+                          });
+  if (rc != 0) finish(c, false, uv_strerror(rc));
+}
+
+void UvTransport::finish(Conn* c, bool ok, const std::string& error) {
+  if (c->finished) return;
+  c->finished = true;
+  conns_.erase(c);
+  if (!ok) ++stats_.tcp_errors;
+  if (c->done) {
+    auto done = std::move(c->done);
+    c->done = nullptr;
+    const bool got = ok && c->want_reply && c->reader.poll() == wire::StreamStatus::kDone;
+    done(ok, got ? &c->reader.message() : nullptr, error);
+  }
+  uv_timer_stop(&c->timer);
+  close_conn(c);
+}
+
+void UvTransport::stream_exchange(const swim::Address& to, wire::Bytes request, bool want_reply,
+                                  swim::Duration timeout, StreamDone done) {
+  sockaddr_storage ss;
+  if (!open_ || !address_to_sockaddr(to, ss)) {
+    if (done) done(false, nullptr, "cannot connect to " + swim::to_string(to));
+    return;
+  }
+  auto* c = new Conn(this, keyring_, limits_);
+  c->peer = to;
+  c->want_reply = want_reply;
+  c->request = std::move(request);
+  c->done = std::move(done);
+  uv_tcp_init(loop_, &c->tcp);
+  uv_timer_init(loop_, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  c->open_handles = 2;
+  conns_.insert(c);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  uv_timer_start(
+      &c->timer,
+      [](uv_timer_t* t) {
+        auto* conn = static_cast<Conn*>(t->data);
+        conn->owner->finish(conn, false, "timeout after connect/exchange deadline");
+        conn->owner->after();
+      },
+      static_cast<std::uint64_t>(std::max<std::int64_t>(ms.count(), 1)), 0);
+  c->connect_req.data = c;
+  const int rc = uv_tcp_connect(
+      &c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&ss),
+      [](uv_connect_t* req, int status) {
+        auto* conn = static_cast<Conn*>(req->data);
+        UvTransport* self = conn->owner;
+        if (conn->finished) return;
+        if (status < 0) {
+          self->finish(conn, false, std::string("connect: ") + uv_strerror(status));
+          self->after();
+          return;
+        }
+        uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(conn->request.data()),
+                                   static_cast<unsigned>(conn->request.size()));
+        conn->write_req.data = conn;
+        uv_write(&conn->write_req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &buf, 1,
+                 [](uv_write_t* wreq, int wstatus) {
+                   auto* wc = static_cast<Conn*>(wreq->data);
+                   if (wc->finished) return;
+                   if (wstatus < 0) {
+                     wc->owner->finish(wc, false, std::string("write: ") + uv_strerror(wstatus));
+                   } else if (!wc->want_reply) {
+                     wc->owner->finish(wc, true, "");
+                   }
+                   wc->owner->after();
+                 });
+        if (conn->want_reply) {
+          uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), alloc_read,
+                        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+                          auto* rc2 = static_cast<Conn*>(s->data);
+                          if (n > 0) {
+                            rc2->owner->on_read(rc2, std::span<const std::uint8_t>(
+                                                         reinterpret_cast<std::uint8_t*>(b->base),
+                                                         static_cast<std::size_t>(n)));
+                          } else if (n < 0) {
+                            rc2->owner->finish(rc2, false,
+                                               n == UV_EOF ? "connection closed before reply"
+                                                           : uv_strerror(static_cast<int>(n)));
+                          }
+                          delete[] b->base;
+                          rc2->owner->after();
+                        });
+        }
+      });
+  if (rc != 0) finish(c, false, std::string("connect: ") + uv_strerror(rc));
+}
+
+}  // namespace haserf::net

@@ -1,0 +1,87 @@
+// The only code that touches sockets: UDP and TCP on one ip:port over libuv, serving
+// memberlist's Transport and feeding received packets and streams back to it.
+// Everything here runs on the loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "core/swim/memberlist.hpp"
+#include "core/wire/wire.hpp"
+
+namespace haserf::net {
+
+struct TransportStats {
+  std::uint64_t udp_send_errors = 0;
+  std::uint64_t tcp_accepted = 0;
+  std::uint64_t tcp_refused = 0;  // over max_connections
+  std::uint64_t tcp_errors = 0;
+};
+
+class UvTransport : public swim::Transport {
+ public:
+  // Called for every datagram and every complete inbound stream message. The stream handler
+  // returns the framed reply (empty: none).
+  using PacketHandler = std::function<void(const swim::Address&, std::span<const std::uint8_t>)>;
+  using StreamHandler =
+      std::function<wire::Bytes(const swim::Address&, const wire::StreamMessage&)>;
+  // Called after every libuv callback that may have scheduled or run work (so the owner can
+  // re-arm its timer).
+  using AfterCallback = std::function<void()>;
+
+  UvTransport(uv_loop_t* loop, const wire::Keyring* keyring, wire::Limits limits);
+  ~UvTransport() override;
+
+  // Binds UDP and TCP on ip:port (port 0: any free port, the same for both). Synchronous.
+  bool bind(const std::string& ip, std::uint16_t port, std::string* err);
+  std::uint16_t bound_port() const { return port_; }
+  void set_handlers(PacketHandler packets, StreamHandler streams, AfterCallback after);
+  // Closes sockets and every open connection; their callbacks will not run handlers again.
+  void close();
+
+  // swim::Transport
+  void send_packet(const swim::Address& to, wire::Bytes datagram) override;
+  void stream_exchange(const swim::Address& to, wire::Bytes request, bool want_reply,
+                       swim::Duration timeout, StreamDone done) override;
+
+  const TransportStats& stats() const { return stats_; }
+  std::size_t max_connections = 128;
+  swim::Duration inbound_timeout = std::chrono::seconds(10);
+
+ public:
+  struct Conn;  // one TCP connection (public so libuv callbacks can name it)
+
+ private:
+  static void on_udp_alloc(uv_handle_t*, size_t, uv_buf_t*);
+  static void on_udp_recv(uv_udp_t*, ssize_t, const uv_buf_t*, const sockaddr*, unsigned);
+  static void on_connection(uv_stream_t*, int);
+  void finish(Conn* c, bool ok, const std::string& error);
+  void on_read(Conn* c, std::span<const std::uint8_t> data);
+  void write_and_close(Conn* c, wire::Bytes data);
+  void after() {
+    if (after_) after_();
+  }
+
+  uv_loop_t* loop_;
+  const wire::Keyring* keyring_;
+  wire::Limits limits_;
+  uv_udp_t udp_{};
+  uv_tcp_t tcp_{};
+  bool open_ = false;
+  std::uint16_t port_ = 0;
+  PacketHandler on_packet_;
+  StreamHandler on_stream_;
+  AfterCallback after_;
+  std::set<Conn*> conns_;
+  TransportStats stats_;
+  alignas(16) char udp_buffer_[65536];
+};
+
+bool sockaddr_to_address(const sockaddr* sa, swim::Address& out);
+bool address_to_sockaddr(const swim::Address& a, sockaddr_storage& out);
+
+}  // namespace haserf::net

@@ -1,0 +1,139 @@
+#include "core/render/command_runner.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace haserf::render {
+
+std::string CommandResult::describe() const {
+  if (!started) return "cannot start: " + output;
+  if (timed_out) return "timed out";
+  std::string last = output;
+  while (!last.empty() && (last.back() == '\n' || last.back() == '\r')) last.pop_back();
+  if (auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);
+  return "exit " + std::to_string(exit_code) + (last.empty() ? "" : ": " + last);
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                          const std::map<std::string, std::string>& env) {
+  CommandResult result;
+  if (argv.empty()) {
+    result.output = "empty command";
+    return result;
+  }
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    result.output = std::strerror(errno);
+    return result;
+  }
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const auto eq = entry.find('=');
+    if (eq != std::string::npos && env.count(entry.substr(0, eq))) continue;
+    env_strings.push_back(entry);
+  }
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Own process group, default signal handling (our caller may block SIGTERM/SIGINT).
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(pipe_fds[1]);
+  if (rc != 0) {
+    ::close(pipe_fds[0]);
+    result.output = argv[0] + ": " + std::strerror(rc);
+    return result;
+  }
+  result.started = true;
+
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool killed = false;
+  auto kill_deadline = deadline;
+  char buf[4096];
+  bool pipe_open = true;
+  while (pipe_open) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!killed && now >= deadline) {
+      ::kill(-pid, SIGTERM);
+      killed = true;
+      result.timed_out = true;
+      kill_deadline = now + std::chrono::seconds(1);
+    } else if (killed && now >= kill_deadline) {
+      ::kill(-pid, SIGKILL);
+      break;
+    }
+    const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        (killed ? kill_deadline : deadline) - now);
+    pollfd p{pipe_fds[0], POLLIN, 0};
+    const int pr = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(wait_ms.count(), 1)));
+    if (pr < 0 && errno != EINTR) break;
+    if (pr > 0) {
+      const ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
+      if (n <= 0) {
+        pipe_open = false;
+      } else {
+        result.output.append(buf, static_cast<std::size_t>(n));
+        if (result.output.size() > 65536) result.output.erase(0, result.output.size() - 65536);
+      }
+    }
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  // The pipe closes when the command exits (or a grandchild keeps it: bounded above).
+  while (true) {
+    const pid_t w = ::waitpid(pid, &status, killed ? 0 : WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) break;
+    if (w == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(-pid, SIGKILL);
+        killed = true;
+        result.timed_out = true;
+      } else {
+        ::usleep(10000);
+      }
+    }
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+  return result;
+}
+
+CommandResult run_shell(const std::string& command, std::chrono::milliseconds timeout,
+                        const std::map<std::string, std::string>& env) {
+  return run_command({"/bin/sh", "-c", command}, timeout, env);
+}
+
+}  // namespace haserf::render

@@ -1,0 +1,32 @@
+// Runs the user's --check / --exec commands (and later HAProxy's `haproxy -c`) with a time
+// bound, capturing what they print, so a hung check can never stall re-rendering.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace haserf::render {
+
+struct CommandResult {
+  bool started = false;
+  bool timed_out = false;
+  int exit_code = -1;  // valid when started && !timed_out; 128+N when killed by signal N
+  std::string output;  // stdout and stderr, interleaved, at most 64 KiB (the tail is kept)
+  bool ok() const { return started && !timed_out && exit_code == 0; }
+  // "exit 1: <last line of output>", "timed out after 30s", "cannot start: ..."
+  std::string describe() const;
+};
+
+// Runs `argv` (argv[0] looked up in PATH). Extra environment variables are added to ours.
+// On timeout the process group gets SIGTERM, then SIGKILL one second later.
+CommandResult run_command(const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout,
+                          const std::map<std::string, std::string>& env = {});
+
+// Runs `command` with /bin/sh -c.
+CommandResult run_shell(const std::string& command, std::chrono::milliseconds timeout,
+                        const std::map<std::string, std::string>& env = {});
+
+}  // namespace haserf::render

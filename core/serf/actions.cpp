@@ -1,0 +1,72 @@
+// What the local node does on its own: join intent, graceful leave, tag changes (§7.4, §7.8).
+#include "core/serf/serf.hpp"
+#include "core/wire/codec.hpp"
+
+namespace haserf::serf {
+
+void Serf::begin_join() { join_ignore_old_ = config_.ignore_old_events; }
+
+void Serf::end_join(bool joined) {
+  join_ignore_old_ = false;
+  if (joined && state_ == SerfState::kAlive) broadcast_join();
+}
+
+// §7.4: join intent LTime = clock, then witness it; applied locally like a received one.
+void Serf::broadcast_join() {
+  const wire::SerfJoin msg{clock_.time(), config_.node_name};
+  clock_.witness(msg.LTime);
+  handle_join_intent(msg);
+  intent_queue_.queue(wire::serf_message(wire::SerfMsgType::kJoin, msg));
+}
+
+// §7.8 steps 1-2. Unlike Go, a timeout still completes (`done` runs; counted in stats), so
+// the caller always goes on to memberlist's leave.
+bool Serf::leave(std::function<void()> done, std::string* err) {
+  if (state_ != SerfState::kAlive) {
+    if (err) *err = state_ == SerfState::kLeaving ? "Leave already in progress" : "Already left";
+    return false;
+  }
+  state_ = SerfState::kLeaving;
+  const wire::SerfLeave msg{clock_.time(), config_.node_name, false};
+  clock_.increment();
+  handle_leave_intent(msg);  // not refuted: we are no longer alive
+
+  auto fired = std::make_shared<bool>(false);
+  auto timer = std::make_shared<swim::TimerId>(0);
+  auto finish = [this, fired, timer, done = std::move(done)](bool timed_out) {
+    if (*fired) return;
+    *fired = true;
+    cancel_timer(*timer);
+    if (timed_out) ++stats_.leave_timeouts;
+    // Never inline: "finished" fires inside memberlist's packet building.
+    if (done) after(swim::Duration::zero(), done);
+  };
+  if (!has_other_alive_members()) {  // nobody to tell: the intent is not gossiped at all
+    finish(false);
+    return true;
+  }
+  *timer = after(config_.broadcast_timeout, [finish] { finish(true); });
+  intent_queue_.queue(wire::serf_message(wire::SerfMsgType::kLeave, msg), {},
+                      [finish] { finish(false); });
+  return true;
+}
+
+bool Serf::set_tags(wire::Tags tags, std::string* err) {
+  if (wire::encode_tags(tags).size() > config_.meta_size_limit) {
+    if (err) {
+      *err = "Encoded length of tags exceeds limit of " + std::to_string(config_.meta_size_limit) +
+             " bytes";
+    }
+    return false;
+  }
+  config_.tags = std::move(tags);
+  // Our own entry now; memberlist's NotifyUpdate for us will then change nothing.
+  if (const auto it = members_.find(config_.node_name); it != members_.end()) {
+    it->second.tags = config_.tags;
+    table_.update(to_table(it->second));
+  }
+  if (memberlist_ != nullptr) memberlist_->update_node_meta();
+  return true;
+}
+
+}  // namespace haserf::serf

@@ -1,0 +1,141 @@
+// Queries received (§7.10): dedupe, re-broadcast, filters, ack, delivery, responses.
+#include "core/serf/serf.hpp"
+#include "core/wire/codec.hpp"
+
+namespace haserf::serf {
+
+namespace {
+
+constexpr std::uint32_t kFlagAck = 1;
+constexpr std::uint32_t kFlagNoBroadcast = 2;
+constexpr std::string_view kInternalPrefix = "_serf_";
+
+bool usable(const swim::Address& a) {
+  return (a.ip.size() == 4 || a.ip.size() == 16) && a.port != 0;
+}
+
+// Go's time.Now().Add(Timeout) saturates; a steady_clock time_point would overflow instead.
+swim::Duration clamp_timeout(std::int64_t ns) {
+  constexpr std::int64_t kMax = std::chrono::nanoseconds(std::chrono::hours(24)).count();
+  return std::chrono::duration_cast<swim::Duration>(
+      std::chrono::nanoseconds(std::clamp<std::int64_t>(ns, 0, kMax)));
+}
+
+}  // namespace
+
+// True when the query should be re-broadcast (it is new and flag 2 is clear).
+bool Serf::handle_query(const wire::SerfQuery& msg) {
+  query_clock_.witness(msg.LTime);
+  if (msg.LTime < query_min_time_) {
+    ++stats_.queries_too_old;
+    return false;
+  }
+  const LamportTime now = query_clock_.time();
+  const LamportTime window = query_ring_.size();
+  if (now > window && msg.LTime < now - window) {
+    ++stats_.queries_too_old;
+    return false;
+  }
+  QuerySlot& slot = query_ring_[msg.LTime % window];
+  if (!slot.ids.empty() && slot.ltime == msg.LTime) {
+    if (std::find(slot.ids.begin(), slot.ids.end(), msg.ID) != slot.ids.end()) {
+      ++stats_.queries_duplicate;
+      return false;
+    }
+    if (slot.ids.size() >= config_.max_queries_per_slot) {
+      ++stats_.queries_dropped;
+      return false;
+    }
+  } else {
+    slot = QuerySlot{msg.LTime, {}};
+  }
+  slot.ids.push_back(msg.ID);
+  ++stats_.queries_received;
+
+  // Re-broadcast even when the filters exclude us (§7.10 step 2).
+  const bool rebroadcast = (msg.Flags & kFlagNoBroadcast) == 0;
+  if (!should_process(msg.Filters)) {
+    ++stats_.queries_filtered;
+    return rebroadcast;
+  }
+
+  Query q;
+  q.name = msg.Name;
+  q.payload = msg.Payload.value_or(wire::Bytes{});
+  q.ltime = msg.LTime;
+  q.id = msg.ID;
+  q.source_node = msg.SourceNode;
+  q.reply_to = swim::Address{msg.Addr, msg.Port};
+  q.deadline = sched_.now() + clamp_timeout(msg.Timeout);
+
+  // The ack goes out at once, before any handler runs (§7.10 step 4).
+  // TODO(serf): RelayFactor copies through random alive members with PMax >= 5.
+  if ((msg.Flags & kFlagAck) != 0) {
+    if (memberlist_ == nullptr || !usable(q.reply_to)) {
+      ++stats_.bad_query_addr;
+    } else {
+      const wire::SerfQueryResponse ack{msg.LTime, msg.ID, config_.node_name, kFlagAck,
+                                        std::nullopt};
+      memberlist_->send_to_address(q.reply_to,
+                                   wire::serf_message(wire::SerfMsgType::kQueryResponse, ack));
+      ++stats_.queries_acked;
+    }
+  }
+
+  if (q.name.starts_with(kInternalPrefix)) {
+    handle_internal_query(q);
+  } else if (query_handler_) {
+    ++stats_.queries_delivered;
+    query_handler_(q);
+  } else {
+    ++stats_.queries_unhandled;
+  }
+  return rebroadcast;
+}
+
+// serf shouldProcessQuery: every filter must match; an unusable one excludes us.
+bool Serf::should_process(const std::vector<wire::Bytes>& filters) {
+  const RegexLimits limits{config_.max_regex_length, config_.max_regex_repeat};
+  for (const auto& f : filters) {
+    switch (match_filter(f, config_.node_name, config_.tags, limits)) {
+      case FilterResult::kMatch:
+        continue;
+      case FilterResult::kInvalid:
+        ++stats_.bad_filters;
+        return false;
+      case FilterResult::kNoMatch:
+        return false;
+    }
+  }
+  return true;
+}
+
+bool Serf::respond(const Query& query, wire::Bytes payload, std::string* err) {
+  return send_response(query, std::move(payload), err);
+}
+
+// serf Query.Respond: once, before the deadline, within the size limit.
+bool Serf::send_response(const Query& q, std::optional<wire::Bytes> payload, std::string* err) {
+  const auto fail = [&](std::string why) {
+    if (err) *err = std::move(why);
+    return false;
+  };
+  if (!q.responded || *q.responded) return fail("response already sent");
+  if (sched_.now() > q.deadline) return fail("response is past the deadline");
+  const wire::SerfQueryResponse resp{q.ltime, q.id, config_.node_name, 0, std::move(payload)};
+  const wire::Bytes raw = wire::serf_message(wire::SerfMsgType::kQueryResponse, resp);
+  if (raw.size() > config_.query_response_size_limit) {
+    return fail("response exceeds limit of " +
+                std::to_string(config_.query_response_size_limit) + " bytes");
+  }
+  if (memberlist_ == nullptr || !usable(q.reply_to)) {
+    ++stats_.bad_query_addr;
+    return fail("query has no usable reply address");
+  }
+  memberlist_->send_to_address(q.reply_to, raw);
+  *q.responded = true;
+  ++stats_.queries_answered;
+  return true;
+}
+
+}  // namespace haserf::serf

@@ -1,0 +1,200 @@
+// core/serf queries (§7.10): acks, filters, internal queries, application responses.
+#include "serf_fixture.hpp"
+
+using namespace serf_test;
+
+namespace {
+
+wire::SerfQueryResponse sent_response(const FakeMemberlist::Sent& s) {
+  REQUIRE(s.msg.at(0) == 0x05);
+  wire::SerfQueryResponse r;
+  REQUIRE(wire::decode(wire::ByteSpan(s.msg).subspan(1), r));
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("serf: _serf_ping is acked with the exact response shape", "[serf]") {
+  Harness h;
+  auto q = query("_serf_ping", 1, 0x5877cc78);
+  const Bytes raw = query_msg(q);
+  h.serf.notify_msg(raw);
+  REQUIRE(h.ml.sent.size() == 1);
+  CHECK(h.ml.sent[0].to == swim::Address{{127, 0, 0, 1}, 7946});
+  // 05 + {Flags 1, From cpp1, ID, LTime 1, Payload nil}
+  CHECK(h.ml.sent[0].msg ==
+        hex("05 85 a5 46 6c 61 67 73 01 a4 46 72 6f 6d a4 63 70 70 31 a2 49 44 ce 58 77 cc 78 "
+            "a5 4c 54 69 6d 65 01 a7 50 61 79 6c 6f 61 64 c0"));
+  CHECK(h.queries.empty());  // internal: never reaches the handler
+  CHECK(h.serf.query_clock() == 2);
+  CHECK(h.drain() == std::vector<Bytes>{raw});  // re-broadcast as received
+
+  h.serf.notify_msg(raw);  // duplicate: no second ack
+  CHECK(h.ml.sent.size() == 1);
+  CHECK(h.serf.stats().queries_duplicate == 1);
+}
+
+TEST_CASE("serf: captured application query is acked, delivered and answered once",
+          "[serf]") {
+  Harness h;
+  // `serf query whoami pl` from s1 (§7.10).
+  const Bytes raw = hex(
+      "04 8b a4 41 64 64 72 a4 7f 00 00 01 a7 46 69 6c 74 65 72 73 c0 a5 46 6c 61 67 73 01 a2 49 "
+      "44 ce 58 77 cc 78 a5 4c 54 69 6d 65 01 a4 4e 61 6d 65 a6 77 68 6f 61 6d 69 a7 50 61 79 "
+      "6c 6f 61 64 a2 70 6c a4 50 6f 72 74 cd 46 1a ab 52 65 6c 61 79 46 61 63 74 6f 72 00 aa "
+      "53 6f 75 72 63 65 4e 6f 64 65 a2 73 31 a7 54 69 6d 65 6f 75 74 ce 77 35 94 00");
+  h.serf.notify_msg(raw);
+  REQUIRE(h.queries.size() == 1);
+  const auto& q = h.queries[0];
+  CHECK(q.name == "whoami");
+  CHECK(q.payload == bytes("pl"));
+  CHECK(q.source_node == "s1");
+  CHECK(q.reply_to == swim::Address{{127, 0, 0, 1}, 17946});
+  CHECK(q.deadline == h.timers.now() + 2s);
+  REQUIRE(h.ml.sent.size() == 1);  // the ack
+  CHECK(sent_response(h.ml.sent[0]).Flags == 1);
+
+  std::string err;
+  REQUIRE(h.serf.respond(q, bytes("hello from cpp1"), &err));
+  REQUIRE(h.ml.sent.size() == 2);
+  const auto r = sent_response(h.ml.sent[1]);
+  CHECK(r.Flags == 0);
+  CHECK(r.From == "cpp1");
+  CHECK(r.ID == 0x5877cc78);
+  CHECK(r.LTime == 1);
+  CHECK(r.Payload == bytes("hello from cpp1"));
+  CHECK_FALSE(h.serf.respond(q, bytes("again"), &err));
+  CHECK(err == "response already sent");
+}
+
+TEST_CASE("serf: responses respect the deadline and the size limit", "[serf]") {
+  Harness h;
+  h.serf.notify_msg(query_msg(query("a", 1, 1, 0)));
+  h.serf.notify_msg(query_msg(query("b", 1, 2, 0)));
+  REQUIRE(h.queries.size() == 2);
+  CHECK(h.ml.sent.empty());  // no ack flag
+  std::string err;
+  CHECK_FALSE(h.serf.respond(h.queries[0], Bytes(1024, 'x'), &err));
+  CHECK(err.find("1024") != std::string::npos);
+  h.advance(3s);
+  CHECK_FALSE(h.serf.respond(h.queries[1], bytes("late"), &err));
+  CHECK(err == "response is past the deadline");
+  CHECK(h.ml.sent.empty());
+}
+
+TEST_CASE("serf: no-broadcast flag and filters", "[serf]") {
+  Harness h(config("cpp1", {{"role", "web-frontend"}, {"dc", "eu1"}}));
+  // Flag 2: handled but not re-broadcast.
+  h.serf.notify_msg(query_msg(query("q", 1, 1, 3)));
+  CHECK(h.queries.size() == 1);
+  CHECK(h.drain().empty());
+
+  auto named = [&](std::uint32_t id, std::vector<Bytes> filters) {
+    auto q = query("q", 2, id);
+    q.Filters = std::move(filters);
+    const std::size_t before = h.queries.size();
+    h.serf.notify_msg(query_msg(q));
+    return h.queries.size() > before;
+  };
+  CHECK(named(10, {serf::encode_node_filter({"s1", "cpp1"})}));
+  CHECK_FALSE(named(11, {serf::encode_node_filter({"s1", "s2"})}));
+  // Go regexp.MatchString: unanchored.
+  CHECK(named(12, {serf::encode_tag_filter("role", "web")}));
+  CHECK(named(13, {serf::encode_tag_filter("role", "^web-.*d$")}));
+  CHECK_FALSE(named(14, {serf::encode_tag_filter("role", "^db")}));
+  CHECK_FALSE(named(15, {serf::encode_tag_filter("missing", "x")}));
+  CHECK(named(16, {serf::encode_tag_filter("missing", "^$")}));
+  // All filters must match.
+  CHECK_FALSE(named(17, {serf::encode_node_filter({"cpp1"}), serf::encode_tag_filter("dc", "us")}));
+  CHECK(named(18, {serf::encode_node_filter({"cpp1"}), serf::encode_tag_filter("dc", "eu")}));
+  // Bad regexps, unknown filter types and garbage exclude us without throwing.
+  CHECK_FALSE(named(19, {serf::encode_tag_filter("role", "(unclosed")}));
+  CHECK_FALSE(named(20, {serf::encode_tag_filter("role", "(a)\\1")}));
+  CHECK_FALSE(named(21, {serf::encode_tag_filter("role", "((a{999}){999}){999}")}));
+  CHECK_FALSE(named(22, {serf::encode_tag_filter("role", std::string(300, 'w'))}));
+  CHECK_FALSE(named(23, {hex("05 90")}));
+  CHECK_FALSE(named(24, {Bytes{}}));
+  CHECK_FALSE(named(25, {hex("00 92 a1")}));
+  CHECK(h.serf.stats().bad_filters == 7);
+  CHECK(h.serf.stats().queries_filtered == 11);
+  // Filtered queries are still re-broadcast (§7.10 step 2) and were acked only when matched.
+  CHECK(h.serf.queued_queries() == 16);
+  CHECK(h.ml.sent.size() == 6);
+}
+
+TEST_CASE("serf: _serf_conflict answers with the member or nil", "[serf]") {
+  Harness h;
+  h.serf.notify_join(node("s1", 3, {{"role", "db"}}));
+  auto q = query("_serf_conflict", 1, 7, 0);
+  q.Payload = bytes("s1");
+  h.serf.notify_msg(query_msg(q));
+  REQUIRE(h.ml.sent.size() == 1);
+  auto r = sent_response(h.ml.sent[0]);
+  REQUIRE(r.Payload.has_value());
+  CHECK(*r.Payload ==
+        hex("06 8b a4 41 64 64 72 a4 0a 00 00 03 ab 44 65 6c 65 67 61 74 65 43 75 72 05 ab 44 65 "
+            "6c 65 67 61 74 65 4d 61 78 05 ab 44 65 6c 65 67 61 74 65 4d 69 6e 02 a4 4e 61 6d 65 "
+            "a2 73 31 a4 50 6f 72 74 cd 1f 0a ab 50 72 6f 74 6f 63 6f 6c 43 75 72 02 ab 50 72 6f "
+            "74 6f 63 6f 6c 4d 61 78 05 ab 50 72 6f 74 6f 63 6f 6c 4d 69 6e 01 a6 53 74 61 74 75 "
+            "73 01 a4 54 61 67 73 81 a4 72 6f 6c 65 a2 64 62"));
+
+  q.ID = 8;
+  q.Payload = bytes("nobody");
+  h.serf.notify_msg(query_msg(q));
+  REQUIRE(h.ml.sent.size() == 2);
+  CHECK(sent_response(h.ml.sent[1]).Payload == hex("06 c0"));
+
+  q.ID = 9;
+  q.Payload = bytes("cpp1");  // about us: no answer
+  h.serf.notify_msg(query_msg(q));
+  CHECK(h.ml.sent.size() == 2);
+}
+
+TEST_CASE("serf: key queries without a keyring answer Result=false", "[serf]") {
+  Harness h;
+  auto install = query("_serf_install-key", 1, 1, 0);
+  install.Payload = hex("07 81 a3 4b 65 79 a2 41 42");  // 07 + {Key: "AB"}
+  h.serf.notify_msg(query_msg(install));
+  auto list = query("_serf_list-keys", 1, 2, 0);
+  h.serf.notify_msg(query_msg(list));
+  REQUIRE(h.ml.sent.size() == 2);
+  const std::string no_keyring = "No keyring to modify (encryption not enabled)";
+  // 08 + {Keys nil, Message, PrimaryKey "", Result false}; Go writes a 45-byte string as da.
+  Bytes expect{0x08, 0x84};
+  auto raw = [&](std::string_view s) {
+    if (s.size() < 32) {
+      expect.push_back(static_cast<std::uint8_t>(0xa0 | s.size()));
+    } else {
+      expect.insert(expect.end(), {0xda, 0x00, static_cast<std::uint8_t>(s.size())});
+    }
+    expect.insert(expect.end(), s.begin(), s.end());
+  };
+  raw("Keys");
+  expect.push_back(0xc0);
+  raw("Message");
+  raw(no_keyring);
+  raw("PrimaryKey");
+  raw("");
+  raw("Result");
+  expect.push_back(0xc2);
+  CHECK(sent_response(h.ml.sent[0]).Payload == expect);
+  const auto listed = sent_response(h.ml.sent[1]).Payload;
+  REQUIRE(listed.has_value());
+  const std::string text(listed->begin(), listed->end());
+  CHECK(text.find("Keyring is empty (encryption not enabled)") != std::string::npos);
+  CHECK(listed->back() == 0xc2);
+}
+
+TEST_CASE("serf: queries outside the window or duplicated are dropped", "[serf]") {
+  auto c = config();
+  c.query_buffer = 4;
+  c.max_queries_per_slot = 2;
+  Harness h(c);
+  h.serf.notify_msg(query_msg(query("q", 10, 1, 0)));  // clock 11
+  h.serf.notify_msg(query_msg(query("q", 6, 2, 0)));   // 6 < 11 - 4
+  CHECK(h.serf.stats().queries_too_old == 1);
+  h.serf.notify_msg(query_msg(query("q", 10, 2, 0)));
+  h.serf.notify_msg(query_msg(query("q", 10, 3, 0)));  // slot full
+  CHECK(h.serf.stats().queries_dropped == 1);
+  CHECK(h.queries.size() == 2);
+}

@@ -88,13 +88,6 @@ bool parse_duration(const std::string& text, Ms& out) {
   return true;
 }
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
-    s.replace(pos, from.size(), to);
-  }
-  return s;
-}
-
 struct RenderJob {
   std::string template_path;
   std::string template_text;
@@ -110,68 +103,31 @@ void log(const RenderJob& job, const char* fmt, const std::string& a, const std:
   std::fprintf(stderr, fmt, a.c_str(), b.c_str());
 }
 
-// One render → check → write → exec cycle. Returns an exit code.
+// One render (to stdout, or through render_to_file's check/write/exec). Returns an exit code.
 int render_once(const RenderJob& job, const table::Snapshot& snapshot) {
-  auto result = render::render(job.template_text, job.template_path, snapshot, job.vars);
+  if (!job.out) {
+    auto result = render::render(job.template_text, job.template_path, snapshot, job.vars);
+    for (const auto& w : result.warnings) {
+      std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
+    }
+    if (!result.ok()) {
+      std::fprintf(stderr, "haserf render: %s\n", result.error.c_str());
+      return kExitFailure;
+    }
+    std::fwrite(result.output.data(), 1, result.output.size(), stdout);
+    return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
+  }
+  render::PipelineJob pipeline{job.template_path, job.template_text, job.vars, *job.out,
+                               job.check.value_or(""), job.exec.value_or("")};
+  const auto result = render::render_to_file(pipeline, snapshot);
   for (const auto& w : result.warnings) {
     std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
   }
   if (!result.ok()) {
-    std::fprintf(stderr, "haserf render: %s\n", result.error.c_str());
+    std::fprintf(stderr, "haserf render: %s\n", result.message.c_str());
     return kExitFailure;
   }
-  if (!job.out) {
-    std::fwrite(result.output.data(), 1, result.output.size(), stdout);
-    return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
-  }
-  const std::string& out = *job.out;
-  if (job.check) {
-    std::string current;
-    if (render::read_file(out, current, nullptr) && current == result.output) {
-      log(job, "haserf render: %s unchanged\n", out);
-      return kExitOk;
-    }
-    // The candidate sits next to OUT so relative includes in the config resolve the same.
-    const std::string candidate = out + ".candidate";
-    render::WriteOptions no_backup;
-    no_backup.keep_backup = false;
-    auto cw = render::write_file_atomic(candidate, result.output, no_backup);
-    if (cw.outcome == render::WriteOutcome::kFailed) {
-      std::fprintf(stderr, "haserf render: %s\n", cw.error.c_str());
-      return kExitFailure;
-    }
-    auto check = render::run_shell(replace_all(*job.check, "{}", candidate), std::chrono::seconds(60),
-                                   {{"HASERF_CANDIDATE", candidate}});
-    ::unlink(candidate.c_str());
-    if (!check.ok()) {
-      std::fprintf(stderr, "haserf render: check failed (%s); %s kept as it was\n",
-                   check.describe().c_str(), out.c_str());
-      return kExitFailure;
-    }
-  }
-  const auto written = render::write_file_atomic(out, result.output);
-  if (written.outcome == render::WriteOutcome::kFailed) {
-    std::fprintf(stderr, "haserf render: %s\n", written.error.c_str());
-    return kExitFailure;
-  }
-  if (written.outcome == render::WriteOutcome::kUnchanged) {
-    log(job, "haserf render: %s unchanged\n", out);
-    return kExitOk;
-  }
-  if (!job.quiet) {
-    std::fprintf(stderr, "haserf render: wrote %s (version %llu: %zu members, %zu left out%s)\n",
-                 out.c_str(), static_cast<unsigned long long>(snapshot.version()),
-                 snapshot.size() - result.excluded, result.excluded,
-                 written.in_place ? ", in place: rename not possible" : "");
-  }
-  if (job.exec) {
-    auto exec = render::run_shell(*job.exec, std::chrono::seconds(60), {{"HASERF_OUT", out}});
-    if (!exec.ok()) {
-      std::fprintf(stderr, "haserf render: --exec failed (%s)\n", exec.describe().c_str());
-      return kExitFailure;
-    }
-    log(job, "haserf render: ran --exec for %s\n", out);
-  }
+  log(job, "haserf render: %s\n", result.message);
   return kExitOk;
 }
 

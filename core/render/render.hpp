@@ -6,3 +6,4 @@
 #include "core/render/template_check.hpp"
 #include "core/render/value_safety.hpp"
 #include "core/render/command_runner.hpp"
+#include "core/render/pipeline.hpp"

@@ -1,7 +1,6 @@
 #include "core/render/renderer.hpp"
 
-#include <mstch/mstch.hpp>
-#include <mutex>
+#include <kainjow/mustache.hpp>
 
 #include "core/render/template_check.hpp"
 #include "core/render/value_safety.hpp"
@@ -9,45 +8,43 @@
 namespace haserf::render {
 namespace {
 
-// mstch HTML-escapes {{x}} by default, which is wrong for config files ("&" would become
-// "&amp;"). Values are made safe by the charset checks instead. The hook is a process-wide
-// global in mstch, so it is set once.
-void disable_html_escaping() {
-  static std::once_flag once;
-  std::call_once(once, [] { mstch::config::escape = [](const std::string& s) { return s; }; });
-}
+// kainjow's mustache (Debian libkainjow-mustache-dev) is header-only, so it can live inside
+// the Lua module's shared object; Debian's mstch is a non-PIC static archive that cannot.
+using Data = kainjow::mustache::data;
 
-mstch::map member_node(const table::Member& m) {
-  mstch::map tags;
-  mstch::array tag_list;
+Data member_node(const table::Member& m) {
+  Data tags{Data::type::object};
+  Data tag_list{Data::type::list};
   for (const auto& [key, value] : m.tags) {
-    tags.emplace(key, value);
-    tag_list.push_back(mstch::map{{"key", key}, {"value", value}});
+    tags.set(key, value);
+    Data pair{Data::type::object};
+    pair.set("key", key);
+    pair.set("value", value);
+    tag_list.push_back(pair);
   }
-  return mstch::map{
-      {"name", m.name},
-      {"addr", m.addr},
-      {"port", std::to_string(m.port)},
-      {"status", std::string(table::to_string(m.status))},
-      {"alive", m.status == table::MemberStatus::kAlive},
-      {"tags", std::move(tags)},
-      {"tag_list", std::move(tag_list)},
-      {"has_tags", !m.tags.empty()},
-  };
+  Data node{Data::type::object};
+  node.set("name", m.name);
+  node.set("addr", m.addr);
+  node.set("port", std::to_string(m.port));
+  node.set("status", std::string(table::to_string(m.status)));
+  node.set("alive", Data(m.status == table::MemberStatus::kAlive));
+  node.set("tags", tags);
+  node.set("tag_list", tag_list);
+  node.set("has_tags", Data(!m.tags.empty()));
+  return node;
 }
 
 // A list with positional helpers (index from 0, ordinal from 1, first, last), which config
 // templates need for numbering servers and separating items.
-mstch::array member_list(const std::vector<const mstch::map*>& nodes) {
-  mstch::array list;
-  list.reserve(nodes.size());
+Data member_list(const std::vector<const Data*>& nodes) {
+  Data list{Data::type::list};
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    mstch::map node = *nodes[i];
-    node["index"] = std::to_string(i);
-    node["ordinal"] = std::to_string(i + 1);
-    node["first"] = i == 0;
-    node["last"] = i + 1 == nodes.size();
-    list.push_back(std::move(node));
+    Data node = *nodes[i];
+    node.set("index", std::to_string(i));
+    node.set("ordinal", std::to_string(i + 1));
+    node.set("first", Data(i == 0));
+    node.set("last", Data(i + 1 == nodes.size()));
+    list.push_back(node);
   }
   return list;
 }
@@ -70,8 +67,7 @@ RenderResult render(std::string_view template_text, std::string_view template_na
     return result;
   }
   try {
-    disable_html_escaping();
-    std::vector<mstch::map> nodes;  // one per safe member, in name order
+    std::vector<Data> nodes;  // one per safe member, in name order
     std::vector<const table::Member*> members;
     nodes.reserve(snapshot.size());
     for (const auto& m : snapshot.members()) {
@@ -85,9 +81,9 @@ RenderResult render(std::string_view template_text, std::string_view template_na
       members.push_back(m.get());
     }
 
-    std::vector<const mstch::map*> all, alive;
+    std::vector<const Data*> all, alive;
     // by_tag[key][value] -> alive members carrying that tag value.
-    std::map<std::string, std::map<std::string, std::vector<const mstch::map*>>> groups;
+    std::map<std::string, std::map<std::string, std::vector<const Data*>>> groups;
     std::map<std::string, std::size_t> by_status;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       all.push_back(&nodes[i]);
@@ -97,40 +93,51 @@ RenderResult render(std::string_view template_text, std::string_view template_na
       for (const auto& [key, value] : members[i]->tags) groups[key][value].push_back(&nodes[i]);
     }
 
-    mstch::map by_tag;
+    Data by_tag{Data::type::object};
     for (auto& [key, values] : groups) {
-      mstch::map per_value;
-      for (auto& [value, list] : values) per_value.emplace(value, member_list(list));
-      by_tag.emplace(key, std::move(per_value));
+      Data per_value{Data::type::object};
+      for (auto& [value, list] : values) per_value.set(value, member_list(list));
+      by_tag.set(key, per_value);
     }
-    mstch::map counts{{"total", std::to_string(all.size())},
-                      {"excluded", std::to_string(result.excluded)}};
+    Data counts{Data::type::object};
+    counts.set("total", std::to_string(all.size()));
+    counts.set("excluded", std::to_string(result.excluded));
     for (const char* s : {"alive", "leaving", "left", "failed", "suspect"}) {
-      counts[s] = std::to_string(by_status[s]);
+      counts.set(s, std::to_string(by_status[s]));
     }
 
-    mstch::map var_map;
+    Data var_map{Data::type::object};
     for (const auto& [k, v] : vars) {
       if (!is_safe_var_value(v)) {
         result.error = "variable '" + k + "' contains a control character";
         return result;
       }
-      var_map.emplace(k, v);
+      var_map.set(k, v);
     }
-    mstch::map context{
-        {"members", member_list(all)},
-        {"alive", member_list(alive)},
-        {"has_members", !all.empty()},
-        {"has_alive", !alive.empty()},
-        {"by_tag", std::move(by_tag)},
-        {"counts", std::move(counts)},
-        {"version", std::to_string(snapshot.version())},
-        {"vars", var_map},
-    };
-    // Variables are also reachable by bare name, unless they would hide a built-in.
-    for (const auto& [k, v] : vars) context.emplace(k, v);
+    Data context{Data::type::object};
+    // Variables are reachable by bare name too, unless they would hide a built-in (set after).
+    for (const auto& [k, v] : vars) context.set(k, v);
+    context.set("members", member_list(all));
+    context.set("alive", member_list(alive));
+    context.set("has_members", Data(!all.empty()));
+    context.set("has_alive", Data(!alive.empty()));
+    context.set("by_tag", by_tag);
+    context.set("counts", counts);
+    context.set("version", std::to_string(snapshot.version()));
+    context.set("vars", var_map);
 
-    result.output = mstch::render(std::string(template_text), context);
+    kainjow::mustache::mustache engine{std::string(template_text)};
+    if (!engine.is_valid()) {
+      result.error = std::string(template_name) + ": " + engine.error_message();
+      return result;
+    }
+    // Config files, not HTML: no escaping (values were made safe by the charset checks).
+    engine.set_custom_escape([](const std::string& s) { return s; });
+    result.output = engine.render(context);
+    if (!engine.is_valid()) {
+      result.error = std::string(template_name) + ": render failed: " + engine.error_message();
+      result.output.clear();
+    }
   } catch (const std::exception& e) {
     result.error = std::string(template_name) + ": render failed: " + e.what();
     result.output.clear();

@@ -1,6 +1,6 @@
-// Mustache syntax check. mstch renders malformed templates silently (an unclosed section
-// renders nothing), which would produce an empty haproxy.cfg; so every template is checked
-// first and refused with a file:line message.
+// Mustache syntax check with line numbers: people fix templates by line, and the engine
+// only reports byte offsets. Every template is checked first and refused with a file:line
+// message, so a broken template never produces a half-empty haproxy.cfg.
 #pragma once
 
 #include <optional>

@@ -4,7 +4,9 @@
 
 namespace haserf::serf {
 
-void Serf::begin_join() { join_ignore_old_ = config_.ignore_old_events; }
+void Serf::begin_join() {
+  join_ignore_old_ = config_.ignore_old_events;
+}
 
 void Serf::end_join(bool joined) {
   join_ignore_old_ = false;

@@ -22,10 +22,10 @@ struct Config {
   // --- timers (§7.7, §7.8, §6.7) ---
   std::chrono::milliseconds reap_interval = 15s;
   std::chrono::milliseconds reconnect_interval = 30s;
-  std::chrono::milliseconds reconnect_timeout = 24h;   // failed members kept this long
-  std::chrono::milliseconds tombstone_timeout = 24h;   // left members kept this long
+  std::chrono::milliseconds reconnect_timeout = 24h;  // failed members kept this long
+  std::chrono::milliseconds tombstone_timeout = 24h;  // left members kept this long
   std::chrono::milliseconds recent_intent_timeout = 5min;
-  std::chrono::milliseconds broadcast_timeout = 5s;    // wait for our leave intent to go out
+  std::chrono::milliseconds broadcast_timeout = 5s;      // wait for our leave intent to go out
   std::chrono::milliseconds leave_propagate_delay = 1s;  // before a Prune erases a leaving node
   std::chrono::milliseconds queue_check_interval = 30s;
 

@@ -17,8 +17,8 @@ std::size_t slot_bytes(const std::vector<std::pair<std::string, wire::Bytes>>& e
 // serf UserEvent: LTime = event clock, then increment. Like Go, the event also goes through
 // handleUserEvent locally, so our own handler sees it (the agent runs its handlers for events
 // it sent itself).
-bool Serf::user_event(std::string_view name, std::span<const std::uint8_t> payload,
-                      bool coalesce, std::string* err) {
+bool Serf::user_event(std::string_view name, std::span<const std::uint8_t> payload, bool coalesce,
+                      std::string* err) {
   const std::size_t limit = config_.user_event_size_limit;
   if (name.size() + payload.size() > limit) {
     if (err) {

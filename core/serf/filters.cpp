@@ -1,5 +1,6 @@
 #include "core/serf/filters.hpp"
 
+#include <algorithm>
 #include <regex>
 
 #include "core/wire/msgpack_reader.hpp"
@@ -116,8 +117,7 @@ FilterResult match_filter(std::span<const std::uint8_t> filter, std::string_view
       });
       if (!ok) return FilterResult::kInvalid;
       const auto it = tags.find(tag);
-      return regex_search_limited(expr, it == tags.end() ? std::string_view{} : it->second,
-                                  limits);
+      return regex_search_limited(expr, it == tags.end() ? std::string_view{} : it->second, limits);
     }
     default:
       return FilterResult::kInvalid;

@@ -1,4 +1,6 @@
 // Serf's push/pull user state (§7.6 LocalState / MergeRemoteState).
+#include <set>
+
 #include "core/serf/serf.hpp"
 #include "core/wire/codec.hpp"
 

@@ -1,4 +1,7 @@
 // Queries received (§7.10): dedupe, re-broadcast, filters, ack, delivery, responses.
+#include <algorithm>
+#include <chrono>
+
 #include "core/serf/serf.hpp"
 #include "core/wire/codec.hpp"
 
@@ -125,8 +128,8 @@ bool Serf::send_response(const Query& q, std::optional<wire::Bytes> payload, std
   const wire::SerfQueryResponse resp{q.ltime, q.id, config_.node_name, 0, std::move(payload)};
   const wire::Bytes raw = wire::serf_message(wire::SerfMsgType::kQueryResponse, resp);
   if (raw.size() > config_.query_response_size_limit) {
-    return fail("response exceeds limit of " +
-                std::to_string(config_.query_response_size_limit) + " bytes");
+    return fail("response exceeds limit of " + std::to_string(config_.query_response_size_limit) +
+                " bytes");
   }
   if (memberlist_ == nullptr || !usable(q.reply_to)) {
     ++stats_.bad_query_addr;

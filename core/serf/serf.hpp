@@ -48,7 +48,7 @@ struct Query {
   LamportTime ltime = 0;
   std::uint32_t id = 0;
   std::string source_node;
-  swim::Address reply_to;   // the query's Addr:Port
+  swim::Address reply_to;    // the query's Addr:Port
   swim::TimePoint deadline;  // receipt time + Timeout
   std::shared_ptr<bool> responded = std::make_shared<bool>(false);
 };
@@ -58,7 +58,7 @@ struct MemberState {
   std::string name;
   wire::Bytes addr;  // as carried by memberlist (4 or 16 bytes)
   std::uint16_t port = 0;
-  wire::Bytes vsn;   // [PMin, PMax, PCur, DMin, DMax, DCur]
+  wire::Bytes vsn;  // [PMin, PMax, PCur, DMin, DMax, DCur]
   std::uint32_t incarnation = 0;
   wire::Tags tags;
   MemberStatus status = MemberStatus::kAlive;

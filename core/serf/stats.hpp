@@ -24,8 +24,8 @@ struct Stats {
   std::uint64_t events_sent = 0;
   std::uint64_t events_delivered = 0;
   std::uint64_t events_duplicate = 0;
-  std::uint64_t events_too_old = 0;    // below eventMinTime or outside the ring window
-  std::uint64_t events_dropped = 0;    // too large or the ring slot is full
+  std::uint64_t events_too_old = 0;  // below eventMinTime or outside the ring window
+  std::uint64_t events_dropped = 0;  // too large or the ring slot is full
 
   // Queries (§7.10).
   std::uint64_t queries_received = 0;  // decoded and new
@@ -35,16 +35,16 @@ struct Stats {
   std::uint64_t queries_filtered = 0;  // a filter excluded us
   std::uint64_t bad_filters = 0;       // undecodable filter or unusable regexp
   std::uint64_t queries_acked = 0;
-  std::uint64_t queries_answered = 0;  // responses sent (internal and application)
-  std::uint64_t queries_delivered = 0; // handed to the application callback
-  std::uint64_t queries_unhandled = 0; // unknown _serf_ query, or no callback set
-  std::uint64_t bad_query_addr = 0;    // Addr not 4/16 bytes or Port 0: nothing sent
+  std::uint64_t queries_answered = 0;         // responses sent (internal and application)
+  std::uint64_t queries_delivered = 0;        // handed to the application callback
+  std::uint64_t queries_unhandled = 0;        // unknown _serf_ query, or no callback set
+  std::uint64_t bad_query_addr = 0;           // Addr not 4/16 bytes or Port 0: nothing sent
   std::uint64_t query_responses_ignored = 0;  // we do not originate queries (yet)
   std::uint64_t relays_ignored = 0;           // relay (type 9) forwarding not implemented
 
   // Members (§7.7).
-  std::uint64_t bad_meta = 0;           // tags undecodable or over the caps: empty tags
-  std::uint64_t members_dropped = 0;    // max_members reached
+  std::uint64_t bad_meta = 0;         // tags undecodable or over the caps: empty tags
+  std::uint64_t members_dropped = 0;  // max_members reached
   std::uint64_t members_reaped = 0;
   std::uint64_t reconnect_attempts = 0;
 
@@ -53,8 +53,8 @@ struct Stats {
   std::uint64_t push_pull_invalid = 0;
 
   // Our own actions.
-  std::uint64_t leave_timeouts = 0;     // leave intent not fully sent within broadcast_timeout
-  std::uint64_t queue_pruned = 0;       // broadcasts dropped by the queue depth check
+  std::uint64_t leave_timeouts = 0;  // leave intent not fully sent within broadcast_timeout
+  std::uint64_t queue_pruned = 0;    // broadcasts dropped by the queue depth check
 };
 
 }  // namespace haserf::serf

@@ -7,9 +7,9 @@ using table::MemberStatus;
 TEST_CASE("serf: received events are delivered once and re-broadcast", "[serf]") {
   Harness h;
   // The captured `serf event deploy v1.2` (§7.9).
-  const Bytes captured = hex(
-      "03 84 a2 43 43 c3 a5 4c 54 69 6d 65 01 a4 4e 61 6d 65 a6 64 65 70 6c 6f 79 a7 50 61 79 "
-      "6c 6f 61 64 a4 76 31 2e 32");
+  const Bytes captured =
+      hex("03 84 a2 43 43 c3 a5 4c 54 69 6d 65 01 a4 4e 61 6d 65 a6 64 65 70 6c 6f 79 a7 50 61 79 "
+          "6c 6f 61 64 a4 76 31 2e 32");
   h.serf.notify_msg(captured);
   REQUIRE(h.events.size() == 1);
   CHECK(h.events[0].name == "deploy");
@@ -80,8 +80,7 @@ TEST_CASE("serf: events per ring slot are capped", "[serf]") {
   CHECK(h.serf.stats().events_dropped == 3);
 }
 
-TEST_CASE("serf: local_state carries clocks, status LTimes, left members and events",
-          "[serf]") {
+TEST_CASE("serf: local_state carries clocks, status LTimes, left members and events", "[serf]") {
   Harness h;
   h.serf.broadcast_join();  // cpp1 status LTime 1, clock 2
   h.serf.notify_join(node("s1", 3));

@@ -19,8 +19,7 @@ TEST_CASE("serf: leave with nobody else alive completes at once, without gossip"
   CHECK(err == "Leave already in progress");
 }
 
-TEST_CASE("serf: leave completes after the intent was sent retransmit-limit times",
-          "[serf]") {
+TEST_CASE("serf: leave completes after the intent was sent retransmit-limit times", "[serf]") {
   Harness h;
   h.serf.notify_join(node("s1", 3));
   int done = 0;
@@ -67,8 +66,7 @@ TEST_CASE("serf: while leaving, a leave intent about us is not refuted", "[serf]
   CHECK(h.status("cpp1") == MemberStatus::kLeaving);
 }
 
-TEST_CASE("serf: broadcasts go intents, then queries, then events, within the limit",
-          "[serf]") {
+TEST_CASE("serf: broadcasts go intents, then queries, then events, within the limit", "[serf]") {
   Harness h;
   h.serf.notify_join(node("s1", 3));
   const Bytes ev = event_msg("e", "", 1);

@@ -34,8 +34,7 @@ TEST_CASE("serf: _serf_ping is acked with the exact response shape", "[serf]") {
   CHECK(h.serf.stats().queries_duplicate == 1);
 }
 
-TEST_CASE("serf: captured application query is acked, delivered and answered once",
-          "[serf]") {
+TEST_CASE("serf: captured application query is acked, delivered and answered once", "[serf]") {
   Harness h;
   // `serf query whoami pl` from s1 (§7.10).
   const Bytes raw = hex(

@@ -1,0 +1,444 @@
+// The `haserf` Lua C module (docs/lua-api.md). A thin adapter over core: the process-wide
+// member lives in bindings/common (module_state); this file only converts between Lua values
+// and C++ and guarantees that no C++ exception and no blocking call crosses into Lua.
+#include <lua.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bindings/common/module_state.hpp"
+
+namespace {
+
+using haserf::bindings::ModuleState;
+using haserf::bindings::StartOptions;
+
+// A Lua-facing implementation returns the number of results, or -1 with `err` set, which
+// the trampoline turns into a Lua error after every C++ object of the call is destroyed
+// (lua_error longjmps and would skip destructors).
+using Impl = int (*)(lua_State* L, std::string& err);
+
+template <Impl F>
+int trampoline(lua_State* L) {
+  char message[512];
+  int results = 0;
+  {
+    std::string err;
+    try {
+      results = F(L, err);
+    } catch (const std::exception& e) {
+      err = std::string("internal error: ") + e.what();
+      results = -1;
+    } catch (...) {
+      err = "internal error";
+      results = -1;
+    }
+    if (results >= 0) return results;
+    std::snprintf(message, sizeof message, "%s", err.c_str());
+  }
+  lua_pushstring(L, message);
+  return lua_error(L);
+}
+
+// ---- argument helpers: they report problems through `err` instead of raising ----
+
+bool get_string_field(lua_State* L, int table, const char* fn, const char* key, std::string& out,
+                      bool& present, std::string& err) {
+  lua_getfield(L, table, key);
+  present = !lua_isnil(L, -1);
+  bool ok = true;
+  if (present) {
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      err = std::string(fn) + ": '" + key + "' must be a string";
+      ok = false;
+    } else {
+      std::size_t len = 0;
+      const char* s = lua_tolstring(L, -1, &len);
+      out.assign(s, len);
+    }
+  }
+  lua_pop(L, 1);
+  return ok;
+}
+
+// Reads a table of string → string at stack index `idx` into `out`.
+bool read_string_map(lua_State* L, int idx, const char* what,
+                     std::map<std::string, std::string>& out, std::string& err) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      err = std::string(what) + " must map strings to strings";
+      return false;
+    }
+    std::size_t klen = 0, vlen = 0;
+    const char* k = lua_tolstring(L, -2, &klen);
+    const char* v = lua_tolstring(L, -1, &vlen);
+    out[std::string(k, klen)] = std::string(v, vlen);
+    lua_pop(L, 1);
+  }
+  return true;
+}
+
+void set_string(lua_State* L, const char* key, const std::string& value) {
+  lua_pushlstring(L, value.data(), value.size());
+  lua_setfield(L, -2, key);
+}
+
+void set_integer(lua_State* L, const char* key, long long value) {
+  lua_pushinteger(L, static_cast<lua_Integer>(value));
+  lua_setfield(L, -2, key);
+}
+
+void push_member(lua_State* L, const haserf::table::Member& m) {
+  lua_createtable(L, 0, 5);
+  set_string(L, "name", m.name);
+  set_string(L, "addr", m.addr);
+  set_integer(L, "port", m.port);
+  set_string(L, "status", std::string(haserf::table::to_string(m.status)));
+  lua_createtable(L, 0, static_cast<int>(m.tags.size()));
+  for (const auto& [k, v] : m.tags) set_string(L, k.c_str(), v);
+  lua_setfield(L, -2, "tags");
+}
+
+// ---- functions ----
+
+int l_start(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TTABLE) {
+    err = "haserf.start: expects a table of options, e.g. {bind=\"127.0.0.1:7946\"}";
+    return -1;
+  }
+  StartOptions opts;
+  bool present = false;
+  if (!get_string_field(L, 1, "haserf.start", "bind", opts.bind, present, err)) return -1;
+  if (!present) {
+    err = "haserf.start: 'bind' is required (\"IP:PORT\")";
+    return -1;
+  }
+  if (!get_string_field(L, 1, "haserf.start", "advertise", opts.advertise, present, err) ||
+      !get_string_field(L, 1, "haserf.start", "node", opts.node, present, err) ||
+      !get_string_field(L, 1, "haserf.start", "encrypt", opts.encrypt, present, err) ||
+      !get_string_field(L, 1, "haserf.start", "profile", opts.profile, present, err)) {
+    return -1;
+  }
+  lua_getfield(L, 1, "join");
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    opts.join.emplace_back(lua_tostring(L, -1));
+  } else if (lua_type(L, -1) == LUA_TTABLE) {
+    const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, -1, i);
+      if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 2);
+        err = "haserf.start: 'join' must be an array of \"IP:PORT\" strings";
+        return -1;
+      }
+      opts.join.emplace_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    err = "haserf.start: 'join' must be an array of \"IP:PORT\" strings";
+    return -1;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "tags");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    if (!read_string_map(L, -1, "haserf.start: 'tags'", opts.tags, err)) {
+      lua_pop(L, 1);
+      return -1;
+    }
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    err = "haserf.start: 'tags' must be a table of strings";
+    return -1;
+  }
+  lua_pop(L, 1);
+
+  std::string failure;
+  if (!ModuleState::get().start(opts, failure)) {
+    lua_pushnil(L);
+    lua_pushlstring(L, failure.data(), failure.size());
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_started(lua_State* L, std::string&) {
+  lua_pushboolean(L, ModuleState::get().started());
+  return 1;
+}
+
+int l_members(lua_State* L, std::string& err) {
+  std::string status;
+  std::map<std::string, std::string> tags;
+  bool include_self = true;
+  if (!lua_isnoneornil(L, 1)) {
+    if (lua_type(L, 1) != LUA_TTABLE) {
+      err = "haserf.members: the filter must be a table, e.g. {status=\"alive\"}";
+      return -1;
+    }
+    bool present = false;
+    if (!get_string_field(L, 1, "haserf.members", "status", status, present, err)) return -1;
+    lua_getfield(L, 1, "tags");
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      if (!read_string_map(L, -1, "haserf.members: 'tags'", tags, err)) {
+        lua_pop(L, 1);
+        return -1;
+      }
+    } else if (!lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      err = "haserf.members: 'tags' must be a table of strings";
+      return -1;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "self");
+    if (lua_type(L, -1) == LUA_TBOOLEAN) include_self = lua_toboolean(L, -1) != 0;
+    lua_pop(L, 1);
+  }
+  auto& state = ModuleState::get();
+  const auto snapshot = state.snapshot();
+  const std::string self = state.node_name();
+  lua_createtable(L, static_cast<int>(snapshot ? snapshot->size() : 0), 0);
+  if (!snapshot) return 1;
+  lua_Integer i = 0;
+  for (const auto& m : snapshot->members()) {
+    if (!status.empty() && haserf::table::to_string(m->status) != status) continue;
+    if (!include_self && m->name == self) continue;
+    bool match = true;
+    for (const auto& [k, v] : tags) {
+      auto it = m->tags.find(k);
+      if (it == m->tags.end() || it->second != v) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
+    push_member(L, *m);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+int l_members_json(lua_State* L, std::string&) {
+  const std::string json = ModuleState::get().members_json();
+  lua_pushlstring(L, json.data(), json.size());
+  return 1;
+}
+
+int l_version(lua_State* L, std::string&) {
+  const auto snapshot = ModuleState::get().snapshot();
+  lua_pushinteger(L, static_cast<lua_Integer>(snapshot ? snapshot->version() : 0));
+  return 1;
+}
+
+int l_events(lua_State* L, std::string& err) {
+  lua_Integer max = 100;
+  if (!lua_isnoneornil(L, 1)) {
+    if (!lua_isinteger(L, 1) || lua_tointeger(L, 1) < 1) {
+      err = "haserf.events: 'max' must be a positive integer";
+      return -1;
+    }
+    max = lua_tointeger(L, 1);
+  }
+  const auto events = ModuleState::get().drain_events(static_cast<std::size_t>(max));
+  lua_createtable(L, static_cast<int>(events.size()), 0);
+  lua_Integer i = 0;
+  for (const auto& e : events) {
+    lua_createtable(L, 0, 4);
+    set_string(L, "name", e.name);
+    lua_pushlstring(L, reinterpret_cast<const char*>(e.payload.data()), e.payload.size());
+    lua_setfield(L, -2, "payload");
+    set_integer(L, "ltime", static_cast<long long>(e.ltime));
+    lua_pushboolean(L, e.coalesce);
+    lua_setfield(L, -2, "coalesce");
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+int l_user_event(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    err = "haserf.user_event: 'name' must be a string";
+    return -1;
+  }
+  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TSTRING) {
+    err = "haserf.user_event: 'payload' must be a string";
+    return -1;
+  }
+  std::size_t nlen = 0, plen = 0;
+  const char* name = lua_tolstring(L, 1, &nlen);
+  const char* payload = lua_isnoneornil(L, 2) ? "" : lua_tolstring(L, 2, &plen);
+  const bool coalesce = lua_toboolean(L, 3) != 0;
+  std::string failure;
+  if (!ModuleState::get().user_event(std::string(name, nlen), std::string(payload, plen), coalesce,
+                                     failure)) {
+    lua_pushnil(L);
+    lua_pushlstring(L, failure.data(), failure.size());
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_set_tags(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TTABLE) {
+    err = "haserf.set_tags: expects a table of strings";
+    return -1;
+  }
+  std::map<std::string, std::string> tags;
+  if (!read_string_map(L, 1, "haserf.set_tags: tags", tags, err)) return -1;
+  std::string failure;
+  if (!ModuleState::get().set_tags(std::move(tags), failure)) {
+    lua_pushnil(L);
+    lua_pushlstring(L, failure.data(), failure.size());
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_render(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    err = "haserf.render: 'template' must be a string (the template text)";
+    return -1;
+  }
+  std::map<std::string, std::string> vars;
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TTABLE) {
+      err = "haserf.render: 'vars' must be a table of strings";
+      return -1;
+    }
+    if (!read_string_map(L, 2, "haserf.render: vars", vars, err)) return -1;
+  }
+  std::size_t len = 0;
+  const char* text = lua_tolstring(L, 1, &len);
+  auto result = ModuleState::get().render(std::string_view(text, len), vars);
+  if (!result.ok()) {
+    lua_pushnil(L);
+    lua_pushlstring(L, result.error.data(), result.error.size());
+    return 2;
+  }
+  lua_pushlstring(L, result.output.data(), result.output.size());
+  lua_createtable(L, static_cast<int>(result.warnings.size()), 0);
+  lua_Integer i = 0;
+  for (const auto& w : result.warnings) {
+    lua_pushlstring(L, w.data(), w.size());
+    lua_rawseti(L, -2, ++i);
+  }
+  return 2;
+}
+
+int l_reload(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TTABLE) {
+    err = "haserf.reload: expects a table {template=, out=, check=, reload=, vars=}";
+    return -1;
+  }
+  haserf::bindings::ReloadJob job;
+  bool present = false;
+  if (!get_string_field(L, 1, "haserf.reload", "template", job.template_path, present, err)) return -1;
+  if (!present) {
+    err = "haserf.reload: 'template' (a path) is required";
+    return -1;
+  }
+  if (!get_string_field(L, 1, "haserf.reload", "out", job.out, present, err)) return -1;
+  if (!present) {
+    err = "haserf.reload: 'out' (a path) is required";
+    return -1;
+  }
+  if (!get_string_field(L, 1, "haserf.reload", "check", job.check, present, err) ||
+      !get_string_field(L, 1, "haserf.reload", "reload", job.reload, present, err)) {
+    return -1;
+  }
+  lua_getfield(L, 1, "vars");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    if (!read_string_map(L, -1, "haserf.reload: 'vars'", job.vars, err)) {
+      lua_pop(L, 1);
+      return -1;
+    }
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    err = "haserf.reload: 'vars' must be a table of strings";
+    return -1;
+  }
+  lua_pop(L, 1);
+  std::string failure;
+  if (!ModuleState::get().reload(std::move(job), failure)) {
+    lua_pushnil(L);
+    lua_pushlstring(L, failure.data(), failure.size());
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_reload_status(lua_State* L, std::string&) {
+  const auto s = ModuleState::get().reload_status();
+  lua_createtable(L, 0, 6);
+  set_string(L, "state", s.state);
+  set_string(L, "message", s.message);
+  set_integer(L, "ok", static_cast<long long>(s.ok));
+  set_integer(L, "failed", static_cast<long long>(s.failed));
+  set_integer(L, "unchanged", static_cast<long long>(s.unchanged));
+  set_integer(L, "last_version", static_cast<long long>(s.last_version));
+  return 1;
+}
+
+int l_stats(lua_State* L, std::string&) {
+  const auto counters = ModuleState::get().stats();
+  lua_createtable(L, 0, static_cast<int>(counters.numbers.size() + counters.strings.size()));
+  for (const auto& [k, v] : counters.numbers) set_integer(L, k.c_str(), v);
+  for (const auto& [k, v] : counters.strings) set_string(L, k.c_str(), v);
+  lua_pushboolean(L, counters.started);
+  lua_setfield(L, -2, "started");
+  return 1;
+}
+
+int l_leave(lua_State* L, std::string&) {
+  ModuleState::get().leave();
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_stop(lua_State* L, std::string&) {
+  ModuleState::get().stop();
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_version_string(lua_State* L, std::string&) {
+  lua_pushstring(L, HASERF_VERSION);
+  return 1;
+}
+
+const luaL_Reg kFunctions[] = {
+    {"start", trampoline<l_start>},
+    {"started", trampoline<l_started>},
+    {"members", trampoline<l_members>},
+    {"members_json", trampoline<l_members_json>},
+    {"version", trampoline<l_version>},
+    {"events", trampoline<l_events>},
+    {"user_event", trampoline<l_user_event>},
+    {"set_tags", trampoline<l_set_tags>},
+    {"render", trampoline<l_render>},
+    {"reload", trampoline<l_reload>},
+    {"reload_status", trampoline<l_reload_status>},
+    {"stats", trampoline<l_stats>},
+    {"leave", trampoline<l_leave>},
+    {"stop", trampoline<l_stop>},
+    {"version_string", trampoline<l_version_string>},
+    {nullptr, nullptr},
+};
+
+}  // namespace
+
+// Registers functions only: HAProxy runs this in the master process and in `haproxy -c`,
+// so it must not start threads, open sockets or join anything.
+extern "C" __attribute__((visibility("default"))) int luaopen_haserf(lua_State* L) {
+  luaL_newlib(L, kFunctions);
+  return 1;
+}

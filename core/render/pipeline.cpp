@@ -1,0 +1,87 @@
+#include "core/render/pipeline.hpp"
+
+#include <unistd.h>
+
+#include "core/render/atomic_write.hpp"
+#include "core/render/command_runner.hpp"
+
+namespace haserf::render {
+namespace {
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
+    s.replace(pos, from.size(), to);
+  }
+  return s;
+}
+
+}  // namespace
+
+PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& snapshot) {
+  PipelineResult result;
+  auto rendered = render(job.template_text, job.template_name, snapshot, job.vars);
+  result.warnings = std::move(rendered.warnings);
+  result.excluded = rendered.excluded;
+  result.members = snapshot.size() - rendered.excluded;
+  if (!rendered.ok()) {
+    result.outcome = PipelineOutcome::kRenderFailed;
+    result.message = rendered.error;
+    return result;
+  }
+  std::string current;
+  const bool same = read_file(job.out, current, nullptr) && current == rendered.output;
+  if (same) {
+    result.outcome = PipelineOutcome::kUnchanged;
+    result.message = job.out + " unchanged";
+    return result;
+  }
+  if (!job.check.empty()) {
+    // The candidate sits next to `out` so relative paths in the config resolve the same.
+    const std::string candidate = job.out + ".candidate";
+    WriteOptions no_backup;
+    no_backup.keep_backup = false;
+    auto cw = write_file_atomic(candidate, rendered.output, no_backup);
+    if (cw.outcome == WriteOutcome::kFailed) {
+      result.outcome = PipelineOutcome::kWriteFailed;
+      result.message = cw.error;
+      return result;
+    }
+    auto check = run_shell(replace_all(job.check, "{}", candidate), job.command_timeout,
+                           {{"HASERF_CANDIDATE", candidate}});
+    ::unlink(candidate.c_str());
+    if (!check.ok()) {
+      result.outcome = PipelineOutcome::kCheckFailed;
+      result.message = "check failed (" + check.describe() + "); " + job.out + " kept as it was";
+      return result;
+    }
+  }
+  const auto written = write_file_atomic(job.out, rendered.output);
+  if (written.outcome == WriteOutcome::kFailed) {
+    result.outcome = PipelineOutcome::kWriteFailed;
+    result.message = written.error;
+    return result;
+  }
+  if (written.outcome == WriteOutcome::kUnchanged) {
+    result.outcome = PipelineOutcome::kUnchanged;
+    result.message = job.out + " unchanged";
+    return result;
+  }
+  result.in_place = written.in_place;
+  result.outcome = PipelineOutcome::kWritten;
+  result.message = "wrote " + job.out + " (version " + std::to_string(snapshot.version()) + ": " +
+                   std::to_string(result.members) + " members, " +
+                   std::to_string(result.excluded) + " left out" +
+                   (written.in_place ? ", in place: rename not possible" : "") + ")";
+  if (!job.exec.empty()) {
+    auto exec = run_shell(job.exec, job.command_timeout, {{"HASERF_OUT", job.out}});
+    if (!exec.ok()) {
+      result.outcome = PipelineOutcome::kExecFailed;
+      result.message += "; exec failed (" + exec.describe() + ")";
+    } else {
+      result.message += "; exec ran";
+    }
+  }
+  return result;
+}
+
+}  // namespace haserf::render

@@ -1,0 +1,41 @@
+// One render → check → atomic write → exec cycle: what `haserf render -o --check --exec` and
+// the HAProxy glue's validated reload both do. The previous file is never replaced by output
+// that failed to render or failed its check.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/render/renderer.hpp"
+#include "core/table/membership_table.hpp"
+
+namespace haserf::render {
+
+struct PipelineJob {
+  std::string template_name;  // for error messages (usually the path)
+  std::string template_text;
+  Vars vars;
+  std::string out;    // file to write
+  std::string check;  // shell command run on the candidate ('{}' = its path); empty: none
+  std::string exec;   // shell command run after `out` changed; empty: none
+  std::chrono::milliseconds command_timeout = std::chrono::seconds(60);
+};
+
+enum class PipelineOutcome { kWritten, kUnchanged, kRenderFailed, kCheckFailed, kWriteFailed, kExecFailed };
+
+struct PipelineResult {
+  PipelineOutcome outcome = PipelineOutcome::kRenderFailed;
+  std::string message;  // one line: what happened and why
+  std::vector<std::string> warnings;
+  std::size_t members = 0;   // members rendered
+  std::size_t excluded = 0;  // members left out for unsafe values
+  bool in_place = false;
+  bool ok() const {
+    return outcome == PipelineOutcome::kWritten || outcome == PipelineOutcome::kUnchanged;
+  }
+};
+
+PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& snapshot);
+
+}  // namespace haserf::render

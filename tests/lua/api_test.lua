@@ -1,0 +1,202 @@
+-- Every function of the haserf Lua module, from the lua5.4 (or lua5.3) interpreter, against
+-- a real serf agent started by run_api_test.sh. Prints "N passed, N failed".
+local haserf = require "haserf"
+
+local SERF_RPC = assert(os.getenv("SERF_RPC"))     -- serf agent's -rpc-addr
+local SERF_ADDR = assert(os.getenv("SERF_ADDR"))   -- serf agent's gossip address
+local OUR_BIND = assert(os.getenv("OUR_BIND"))
+local TMP = assert(os.getenv("TMP_DIR"))
+local EVENTS_FILE = assert(os.getenv("SERF_EVENTS_FILE"))
+
+local passed, failed = 0, 0
+local function check(name, ok, detail)
+  if ok then
+    passed = passed + 1
+    print("ok   - " .. name)
+  else
+    failed = failed + 1
+    print("FAIL - " .. name .. (detail and ("\n       " .. tostring(detail)) or ""))
+  end
+end
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+-- Polls `fn` until it returns a truthy value, at most `seconds` (stops hangs, not a timing test).
+local function eventually(seconds, fn)
+  local deadline = os.time() + seconds
+  repeat
+    local v = fn()
+    if v then return v end
+    sleep(0.1)
+  until os.time() > deadline
+  return fn()
+end
+
+local function raises(fn, ...)
+  local ok, err = pcall(fn, ...)
+  return not ok, err
+end
+
+local function shell(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+local function find(list, name)
+  for _, m in ipairs(list) do if m.name == name then return m end end
+end
+
+-- Argument errors raise Lua errors naming the function and argument.
+local r, e = raises(haserf.start, "x")
+check("start(non-table) raises", r and e:find("haserf.start", 1, true), e)
+r, e = raises(haserf.start, {})
+check("start{} names the missing bind", r and e:find("'bind' is required", 1, true), e)
+r, e = raises(haserf.start, {bind = "127.0.0.1:1", join = {1}})
+check("start with a bad join list raises", r and e:find("'join'", 1, true), e)
+r, e = raises(haserf.start, {bind = "127.0.0.1:1", tags = {role = 5}})
+check("start with a non-string tag raises", r and e:find("'tags'", 1, true), e)
+r, e = raises(haserf.members, "alive")
+check("members(non-table) raises", r and e:find("filter", 1, true), e)
+r, e = raises(haserf.events, 0)
+check("events(0) raises", r and e:find("positive", 1, true), e)
+r, e = raises(haserf.render, 5)
+check("render(number) raises", r and e:find("template", 1, true), e)
+r, e = raises(haserf.reload, {out = "x"})
+check("reload without template raises", r and e:find("'template'", 1, true), e)
+r, e = raises(haserf.set_tags, "x")
+check("set_tags(non-table) raises", r, e)
+r, e = raises(haserf.user_event, nil)
+check("user_event(nil) raises", r and e:find("name", 1, true), e)
+
+-- Before start.
+check("started() is false before start", haserf.started() == false)
+check("members() is empty before start", #haserf.members() == 0)
+check("version() is 0 before start", haserf.version() == 0)
+local ok, err = haserf.user_event("x", "y")
+check("user_event before start returns nil, err", ok == nil and err == "not started", err)
+check("version_string()", type(haserf.version_string()) == "string")
+
+-- A bind failure is returned, not raised.
+ok, err = haserf.start{bind = "192.0.2.1:7946"}
+check("start on an address we do not have returns nil, err", ok == nil and type(err) == "string", err)
+
+-- Start and join the serf agent.
+ok, err = haserf.start{bind = OUR_BIND, node = "lua-member", join = {SERF_ADDR},
+                       tags = {role = "lb", zone = "eu"}}
+check("start returns true", ok == true, err)
+check("start is idempotent", haserf.start{bind = "127.0.0.1:1"} == true)
+check("started() is true", haserf.started())
+local serf = eventually(20, function() return find(haserf.members{status = "alive"}, "serf-a") end)
+check("the serf agent is seen alive", serf ~= nil)
+check("member fields", serf and serf.addr == SERF_ADDR:match("^(.*):") and serf.port == 7946
+      and serf.tags.role == "backend", serf and (serf.addr .. " " .. serf.port))
+check("filter by tags", #haserf.members{tags = {role = "backend"}} == 1)
+check("filter self=false", find(haserf.members{self = false}, "lua-member") == nil)
+check("our own node is listed", find(haserf.members(), "lua-member") ~= nil)
+check("stats().joined", eventually(10, function() return haserf.stats().joined == 1 end))
+local serf_view = eventually(20, function()
+  local out = shell("serf members -rpc-addr " .. SERF_RPC)
+  return out:find("lua%-member%s+%S+%s+alive%s+") and out
+end)
+check("serf sees us alive with our tags", serf_view and serf_view:find("zone=eu", 1, true), serf_view)
+
+-- version() moves with membership; tags flow in.
+local v1 = haserf.version()
+shell("serf tags -rpc-addr " .. SERF_RPC .. " -set weight=50")
+local updated = eventually(20, function()
+  local m = find(haserf.members(), "serf-a")
+  return m and m.tags.weight == "50"
+end)
+check("tag update reaches members()", updated)
+check("version() moved", haserf.version() > v1)
+
+-- User events both ways.
+shell("serf event -rpc-addr " .. SERF_RPC .. " deploy v2.1")
+local got = eventually(20, function()
+  for _, ev in ipairs(haserf.events()) do
+    if ev.name == "deploy" then return ev end
+  end
+end)
+check("serf event arrives through events()", got and got.payload == "v2.1" and got.ltime >= 1, got)
+sleep(1)
+local again = haserf.events()
+local dup = false
+for _, ev in ipairs(again) do dup = dup or ev.name == "deploy" end
+check("the event is delivered once", not dup)
+check("user_event returns true", haserf.user_event("from-lua", "hello", false) == true)
+local seen = eventually(20, function()
+  local f = io.open(EVENTS_FILE)
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text:find("from-lua hello", 1, true)
+end)
+check("our event reaches the serf agent's handler", seen)
+ok, err = haserf.user_event("big", string.rep("x", 600))
+check("oversized event returns nil, err", ok == nil and err:find("512", 1, true), err)
+
+-- set_tags.
+check("set_tags returns true", haserf.set_tags{role = "lb", zone = "us"} == true)
+local tagged = eventually(20, function()
+  return shell("serf members -rpc-addr " .. SERF_RPC):find("zone=us", 1, true)
+end)
+check("new tags reach the serf agent", tagged)
+
+-- render.
+local text, warnings = haserf.render("{{#by_tag.role.backend}}{{name}}={{addr}} {{/by_tag.role.backend}}{{dc}}", {dc = "x"})
+check("render with vars", text == "serf-a=" .. serf.addr .. " x", text)
+check("render returns a warnings array", type(warnings) == "table" and #warnings == 0)
+local none, rerr = haserf.render("{{#a}}\n")
+check("render error returns nil, err with line", none == nil and rerr:find(":1:", 1, true), rerr)
+
+-- reload: render → check → write → reload on the module thread.
+local tpl = TMP .. "/t.mustache"
+local out = TMP .. "/out.cfg"
+local marker = TMP .. "/reloaded"
+local f = assert(io.open(tpl, "w"))
+f:write("{{#alive}}server {{name}} {{addr}}\n{{/alive}}")
+f:close()
+local function wait_reload()
+  return eventually(20, function()
+    local s = haserf.reload_status()
+    return s.state ~= "running" and s
+  end)
+end
+check("reload starts", haserf.reload{template = tpl, out = out, check = "test -s {}",
+                                     reload = "touch " .. marker} == true)
+local st = wait_reload()
+check("reload ok", st and st.state == "ok" and st.ok == 1, st and st.message)
+local written = io.open(out):read("a")
+check("reload wrote the config", written:find("server serf-a", 1, true), written)
+check("reload command ran", io.open(marker) ~= nil)
+os.remove(marker)
+haserf.reload{template = tpl, out = out, check = "true", reload = "touch " .. marker}
+st = wait_reload()
+check("identical render: unchanged, no reload", st.state == "unchanged" and io.open(marker) == nil, st.message)
+f = assert(io.open(tpl, "w"))
+f:write("changed {{version}}\n")
+f:close()
+haserf.reload{template = tpl, out = out, check = "false", reload = "touch " .. marker}
+st = wait_reload()
+check("failed check: failed, file kept, no reload", st.state == "failed" and
+      io.open(out):read("a") == written and io.open(marker) == nil, st.message)
+check("reload_status counts", st.failed == 1 and st.unchanged == 1)
+
+-- stats.
+local s = haserf.stats()
+check("stats fields", s.started == true and s.node == "lua-member" and s.members >= 2 and
+      s.packets_received > 0 and s.events_received >= 1 and s.reloads_ok == 1, s.node)
+
+-- leave: serf sees us left.
+check("leave returns true", haserf.leave() == true)
+local left = eventually(20, function()
+  return shell("serf members -rpc-addr " .. SERF_RPC):find("lua%-member%s+%S+%s+left")
+end)
+check("serf sees us left after leave()", left)
+check("started() is false after leave", haserf.started() == false)
+check("stop returns true", haserf.stop() == true)
+
+print(string.format("%d passed, %d failed", passed, failed))
+os.exit(failed == 0 and 0 or 1)

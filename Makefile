@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test unit demo clean format
+.PHONY: all deps build test unit demo fuzz bench clean format
 
 all: build
 
@@ -24,6 +24,12 @@ unit: build
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
+
+fuzz:
+	@bash scripts/fuzz.sh $(or $(SECONDS_EACH),30)
+
+bench: build
+	@bash bench/run.sh $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')

@@ -1,0 +1,45 @@
+// A complete member (memberlist + serf + table) with a transport that drops what it sends and
+// a manual clock, for fuzz targets that feed it hostile bytes.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "core/serf/serf.hpp"
+#include "core/swim/swim.hpp"
+#include "core/table/table.hpp"
+
+namespace haserf::fuzz {
+
+struct NullTransport : swim::Transport {
+  void send_packet(const swim::Address&, wire::Bytes) override {}
+  void stream_exchange(const swim::Address&, wire::Bytes, bool, swim::Duration,
+                       StreamDone done) override {
+    done(false, nullptr, "fuzz: no network");
+  }
+};
+
+struct Node {
+  swim::TimerQueue timers{swim::TimePoint{} + std::chrono::hours(1), 1};
+  table::MembershipTable table;
+  NullTransport transport;
+  std::unique_ptr<serf::Serf> serf;
+  std::unique_ptr<swim::Memberlist> memberlist;
+  swim::Address peer{{10, 0, 0, 2}, 7946};
+
+  Node() {
+    serf::Config sc;
+    sc.node_name = "fuzz";
+    sc.tags = {{"role", "lb"}};
+    serf = std::make_unique<serf::Serf>(sc, table, timers);
+    swim::Config mc = swim::lan_config();
+    mc.name = "fuzz";
+    mc.advertise = swim::Address{{10, 0, 0, 1}, 7946};
+    mc.max_nodes = 2000;  // keep the fuzzer's memory bounded
+    memberlist = std::make_unique<swim::Memberlist>(mc, *serf, transport, timers);
+    serf->attach(memberlist.get());
+    memberlist->start();
+  }
+};
+
+}  // namespace haserf::fuzz

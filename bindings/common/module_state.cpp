@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 
 namespace haserf::bindings {
 
@@ -25,7 +26,7 @@ ModuleState& ModuleState::get() {
   return *state;
 }
 
-void ModuleState::retire(std::unique_ptr<net::Agent> agent,
+void ModuleState::retire(std::shared_ptr<net::Agent> agent,
                          std::shared_ptr<table::MembershipTable> table) {
   if (!agent) return;
   std::thread([agent = std::move(agent), table = std::move(table)]() mutable {
@@ -36,8 +37,12 @@ void ModuleState::retire(std::unique_ptr<net::Agent> agent,
 
 bool ModuleState::start(const StartOptions& options, std::string& error) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (agent_ && agent_->running() && !leaving_) return true;
+  if (agent_ && agent_->running() && leave_state_ == "none") return true;
   retire(std::move(agent_), table_);  // a left or stopped member from an earlier start
+  if (!exit_hook_registered_) {
+    exit_hook_registered_ = true;
+    std::atexit([] { ModuleState::get().leave_at_exit(std::chrono::milliseconds(3000)); });
+  }
 
   net::AgentConfig config;
   config.node_name = options.node;
@@ -47,7 +52,7 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
   config.encrypt_key = options.encrypt;
   config.profile = options.profile.empty() ? "lan" : options.profile;
   auto table = std::make_shared<table::MembershipTable>();
-  auto agent = std::make_unique<net::Agent>(config, *table);
+  auto agent = std::make_shared<net::Agent>(config, *table);
   agent->on_user_event([this](const serf::UserEvent& e) {
     std::lock_guard<std::mutex> events_lock(events_mutex_);
     ++events_received_;
@@ -61,7 +66,7 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
   table_ = std::move(table);
   agent_ = std::move(agent);
   node_ = agent_->node_name();
-  leaving_ = false;
+  leave_state_ = "none";
   ++starts_;
   joined_ = std::make_shared<std::atomic<int>>(-1);
   join_error_ = std::make_shared<std::string>();
@@ -79,7 +84,7 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
 
 bool ModuleState::started() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return agent_ && agent_->running() && !leaving_;
+  return agent_ && agent_->running() && leave_state_ == "none";
 }
 
 std::string ModuleState::node_name() const {
@@ -205,8 +210,9 @@ Counters ModuleState::stats() const {
   std::shared_ptr<table::MembershipTable> table;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    c.started = agent_ && agent_->running() && !leaving_;
+    c.started = agent_ && agent_->running() && leave_state_ == "none";
     c.strings["node"] = node_;
+    c.strings["leave_state"] = leave_state_;
     c.numbers["starts"] = static_cast<long long>(starts_);
     c.numbers["joined"] = joined_ ? joined_->load() : -1;
     if (join_error_) c.strings["join_error"] = *join_error_;
@@ -250,15 +256,40 @@ Counters ModuleState::stats() const {
 
 void ModuleState::leave() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!agent_ || leaving_) return;
-  leaving_ = true;
-  // The member keeps running (idle) after it left; the next start() or stop() retires it.
-  agent_->leave({});
+  leave_locked();
+}
+
+void ModuleState::leave_locked() {
+  if (!agent_ || !agent_->running() || leave_state_ != "none") return;
+  leave_state_ = "leaving";
+  auto agent = agent_;
+  agent->leave([this, agent] {
+    // On the loop thread: record, wake leave_at_exit, and release the address from another
+    // thread (the loop cannot join itself).
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (agent_ == agent) leave_state_ = "left";
+    }
+    left_.notify_all();
+    std::thread([agent] { agent->stop(); }).detach();
+  });
+}
+
+std::string ModuleState::leave_state() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return leave_state_;
+}
+
+void ModuleState::leave_at_exit(std::chrono::milliseconds bound) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!agent_ || !agent_->running()) return;
+  leave_locked();
+  left_.wait_for(lock, bound, [this] { return leave_state_ == "left"; });
 }
 
 void ModuleState::stop() {
   std::lock_guard<std::mutex> lock(mutex_);
-  leaving_ = false;
+  leave_state_ = "none";
   retire(std::move(agent_), std::move(table_));
 }
 

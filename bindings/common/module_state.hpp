@@ -81,24 +81,34 @@ class ModuleState {
   ReloadStatus reload_status() const;
 
   Counters stats() const;
-  void leave();  // graceful, asynchronous
-  void stop();   // immediate, asynchronous
+  // Graceful leave, asynchronous. Once the leave has gone out, the member stops and releases
+  // its address (so a new HAProxy worker can bind it while the old one drains).
+  void leave();
+  void stop();  // immediate, asynchronous
+  // "none", "leaving" or "left".
+  std::string leave_state() const;
+  // At process exit: leave if still a member, and wait (at most `bound`) for the leave to go
+  // out, so peers see "left" rather than "failed" when HAProxy stops.
+  void leave_at_exit(std::chrono::milliseconds bound);
 
   static constexpr std::size_t kMaxQueuedEvents = 1000;
 
  private:
   ModuleState() = default;
   // Hands an agent to a short-lived thread that stops it, so callers never wait for a join.
-  static void retire(std::unique_ptr<net::Agent> agent,
+  static void retire(std::shared_ptr<net::Agent> agent,
                      std::shared_ptr<table::MembershipTable> table);
+  void leave_locked();
   void reload_worker();
 
   pid_t pid_ = 0;
   mutable std::mutex mutex_;  // agent lifecycle fields below
   std::shared_ptr<table::MembershipTable> table_;
-  std::unique_ptr<net::Agent> agent_;
+  std::shared_ptr<net::Agent> agent_;
   std::string node_;
-  bool leaving_ = false;
+  std::string leave_state_ = "none";
+  std::condition_variable left_;
+  bool exit_hook_registered_ = false;
   std::shared_ptr<std::atomic<int>> joined_;
   std::shared_ptr<std::string> join_error_;  // guarded by mutex_
   std::uint64_t starts_ = 0;

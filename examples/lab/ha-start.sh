@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Starts the HAProxy side of the lab: master-worker HAProxy with the haserf Lua glue.
+# Usage: ha-start.sh DIR
+#   DIR/haproxy.cfg (rendered from the template), DIR/admin.sock (stats socket, level admin),
+#   DIR/master.sock (master CLI), DIR/haproxy.pid (master pid), DIR/haproxy.log (log).
+# Environment:
+#   BUILD        build directory holding bindings/lua5.3/haserf.so and cli/haserf (./build)
+#   LAB_IP       HAProxy address: frontend :8080, stats :1936, gossip :7946 (127.0.0.42)
+#   LAB_JOIN     comma-separated IP:PORT to join (empty: the backends join us)
+#   LAB_NODE     HAProxy's node name (haproxy)
+#   LAB_SLOTS    initial number of server-template slots in backend nodes (4)
+#   LAB_TEMPLATE template the glue re-renders on structural changes (examples/lab/haproxy.cfg.mustache)
+# Waits (bounded, 20 s) until the frontend answers; exits 1 otherwise (and stops HAProxy).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+[ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
+mkdir -p "$1"
+DIR=$(cd "$1" && pwd)
+BUILD=$(lab_abs "${BUILD:-build}")
+export LAB_DIR=$DIR LAB_BUILD=$BUILD LAB_SRC
+export LAB_IP=${LAB_IP:-127.0.0.42}
+export LAB_JOIN=${LAB_JOIN:-}
+export LAB_NODE=${LAB_NODE:-haproxy}
+export LAB_TEMPLATE=${LAB_TEMPLATE:-$LAB_SRC/examples/lab/haproxy.cfg.mustache}
+LAB_SLOTS=${LAB_SLOTS:-4}
+
+for f in "$BUILD/bindings/lua5.3/haserf.so" "$BUILD/cli/haserf"; do
+  [ -e "$f" ] || { echo "ha-start: $f is missing (build first: make build)" >&2; exit 1; }
+done
+if [ -f "$DIR/haproxy.pid" ] && lab_alive "$(cat "$DIR/haproxy.pid")"; then
+  echo "ha-start: HAProxy already runs with pid $(cat "$DIR/haproxy.pid") (ha-stop.sh $DIR)" >&2
+  exit 1
+fi
+
+# The initial config: the template rendered with no members yet.
+echo '{"members":[]}' | "$BUILD/cli/haserf" render -t "$LAB_TEMPLATE" -m - -o "$DIR/haproxy.cfg" \
+  --var "slots_nodes=$LAB_SLOTS" --var "slots=$LAB_SLOTS" >/dev/null
+rm -f "$DIR/haproxy.cfg.bak"
+haproxy -c -q -f "$DIR/haproxy.cfg" || { echo "ha-start: $DIR/haproxy.cfg does not pass haproxy -c" >&2; exit 1; }
+
+rm -f "$DIR/admin.sock" "$DIR/master.sock" "$DIR/haproxy.pid"
+setsid haproxy -W -db -S "$DIR/master.sock" -p "$DIR/haproxy.pid" -f "$DIR/haproxy.cfg" \
+  >>"$DIR/haproxy.log" 2>&1 </dev/null &
+echo $! >"$DIR/haproxy.pid"
+
+if ! lab_wait 20 curl -sf -o /dev/null --max-time 2 "http://$LAB_IP:8080/members.json"; then
+  echo "ha-start: HAProxy did not answer on $LAB_IP:8080 within 20 s; log:" >&2
+  tail -n 20 "$DIR/haproxy.log" >&2
+  bash "$(dirname "$0")/ha-stop.sh" "$DIR" || true
+  exit 1
+fi
+echo "ha-start: HAProxy master pid $(cat "$DIR/haproxy.pid"), http://$LAB_IP:8080/haserf"

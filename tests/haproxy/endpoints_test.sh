@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The glue's HTTP services and CLI command: members JSON, HTML page (escaped), Prometheus
+# metrics, `haserf members` on the stats socket; `haproxy -c` of the lab config.
+# Usage: endpoints_test.sh BUILD_DIR SOURCE_DIR. Addresses: 127.0.4.0/24 (loopback only).
+BUILD=$1
+SRC=$2
+IT_BUDGET=${IT_BUDGET:-100}
+. "$SRC/tests/haproxy/lib.sh"
+
+start_ha 127.0.4.1 || { stop_all; finish; exit; }
+start_backend e1 127.0.4.11 127.0.4.1 -tag 'note=<b>"x"&y</b>'
+start_backend e2 127.0.4.12 127.0.4.1 -tag weight=3
+wait_for "e1 and e2 are routed to" 20 routes_exactly "e1 e2"
+
+run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8080/members.json"
+expect_rc "GET /members.json" 0
+grep -qi '^content-type: application/json' "$TMP/h" && pass "members.json is application/json" ||
+  fail "members.json is application/json" "$(cat "$TMP/h")"
+N=$(printf '%s' "$OUT" | jq -r '[.members[] | select(.status == "alive") | .name] | sort | join(",")' 2>/dev/null)
+[ "$N" = "e1,e2,haproxy" ] && pass "members.json lists e1, e2 and haproxy alive" || fail "members.json lists e1, e2 and haproxy alive" "$OUT"
+[ "$(printf '%s' "$OUT" | jq -r '.members[] | select(.name == "e2") | .tags.weight')" = 3 ] &&
+  pass "members.json carries tags" || fail "members.json carries tags" "$OUT"
+
+run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8080/haserf"
+expect_rc "GET /haserf" 0
+grep -qi '^content-type: text/html' "$TMP/h" && pass "the page is text/html" || fail "the page is text/html" "$(cat "$TMP/h")"
+expect_contains "the page auto-refreshes" "$OUT" '<meta http-equiv="refresh" content="2">'
+expect_contains "the page lists members with status" "$OUT" '<td>e2</td><td>127.0.4.12:7946</td><td class="alive">alive</td>'
+expect_contains "the page escapes tag values" "$OUT" 'note=&lt;b&gt;&quot;x&quot;&amp;y&lt;/b&gt;'
+case "$OUT" in *'<b>"x"'*) fail "no raw tag value in the page" ;; *) pass "no raw tag value in the page" ;; esac
+expect_contains "the page shows the slot mapping" "$OUT" '<td>nodes/s1</td><td>e1</td><td class="ready">ready</td><td>127.0.4.11:3000</td>'
+expect_contains "the page shows counters" "$OUT" '<th>packets_received</th>'
+
+run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8080/metrics"
+expect_rc "GET /metrics" 0
+grep -qi '^content-type: text/plain' "$TMP/h" && pass "metrics are text/plain" || fail "metrics are text/plain"
+expect_contains "metrics: alive members" "$OUT" 'haserf_members{status="alive"} 3'
+expect_contains "metrics: failed members" "$OUT" 'haserf_members{status="failed"} 0'
+expect_contains "metrics: used slots" "$OUT" 'haserf_slots{backend="nodes",state="used"} 2'
+expect_contains "metrics: free slots" "$OUT" 'haserf_slots{backend="nodes",state="free"} 2'
+expect_contains "metrics: reloads by result" "$OUT" 'haserf_reloads_total{result="ok"} 0'
+expect_contains "metrics: table version" "$OUT" 'haserf_table_version '
+expect_contains "metrics: packets received" "$OUT" '# TYPE haserf_packets_received_total counter'
+expect_contains "metrics: packets dropped" "$OUT" 'haserf_packets_dropped_total '
+expect_contains "metrics: no glue error" "$OUT" 'haserf_glue_errors_total 0'
+BAD=$(printf '%s\n' "$OUT" | grep -v '^#' | grep -vE '^[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$' || true)
+[ -z "$BAD" ] && pass "every metrics line is well-formed" || fail "every metrics line is well-formed" "$BAD"
+
+run admin "haserf members"
+expect_contains "CLI 'haserf members' lists e1" "$OUT" "e1"
+expect_contains "CLI 'haserf members' shows slots" "$OUT" "slot nodes/s2 ready e2 127.0.4.12:3000"
+
+# haproxy -c of the running config passes, with a serf agent holding HAProxy's gossip address:
+# loading the glue + module binds nothing.
+export LAB_DIR=$HA LAB_IP=127.0.4.1 LAB_BUILD=$BUILD LAB_SRC=$SRC LAB_JOIN= LAB_NODE=x \
+  LAB_TEMPLATE=$SRC/examples/lab/haproxy.cfg.mustache
+run haproxy -c -q -f "$HA/haproxy.cfg"
+expect_rc "haproxy -c passes while the member runs on the same address" 0
+sed '/setenv HASERF_BIND/d' "$HA/haproxy.cfg" >"$TMP/nobind.cfg"
+run haproxy -c -f "$TMP/nobind.cfg"
+[ "$RC" -ne 0 ] && pass "haproxy -c fails without HASERF_BIND" || fail "haproxy -c fails without HASERF_BIND"
+expect_contains "the error names HASERF_BIND" "$OUT$ERR" "HASERF_BIND is required"
+run curl -s --max-time 3 "http://127.0.4.1:8080/"
+expect_contains "HAProxy still serves after the checks" "$OUT" "e"
+
+stop_ha
+stop_all
+finish

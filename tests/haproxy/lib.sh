@@ -1,0 +1,88 @@
+# Helpers for the HAProxy glue tests (sourced after setting BUILD and SRC: $1 and $2).
+# Reuses tests/integration/lib.sh (serf agents, bounded polling, watchdog, cleanup, summary)
+# and examples/lab/ (ha-start.sh / ha-stop.sh / web.cfg / haproxy.cfg.mustache).
+#
+# Each test file owns a block of 127.0.X.* addresses (see its header): HAProxy on .1
+# (frontend :8080, stats :1936, gossip :7946), backends on .11 and up (web :3000,
+# gossip :7946, RPC :7373).
+#
+#   start_ha IP [VAR=VALUE...]      lab HAProxy in $HA (= $TMP/ha); VARs go to ha-start.sh's env
+#   stop_ha                         ha-stop.sh (soft-stop, TERM, KILL; bounded)
+#   start_web NAME IP               the tiny web app answering NAME on IP:3000
+#   start_backend NAME IP HAIP [serf args...]   web app + serf agent (role=backend, port=3000)
+#   hits N                          N requests to the frontend; prints "NAME COUNT" lines
+#   routed NAME / not_routed NAME   12 requests do / do not reach NAME
+#   admin CMD...                    a command on the stats socket (level admin)
+#   slot_field SLOT FIELD           a field of `show servers state nodes` (srv_addr, srv_admin_state...)
+#   slot_of MEMBER                  the slot whose address is MEMBER's IP and is in use
+HASERF=${HASERF:-unused}
+. "$SRC/tests/integration/lib.sh"
+command -v haproxy >/dev/null || { echo "FAIL - haproxy is required"; exit 1; }
+command -v socat >/dev/null || { echo "FAIL - socat is required (apt-get install socat)"; exit 1; }
+command -v curl >/dev/null || { echo "FAIL - curl is required"; exit 1; }
+BUILD=$(cd "$BUILD" && pwd)
+HA=$TMP/ha
+HA_IP=""
+LAB=$SRC/examples/lab
+
+start_ha() {
+  HA_IP=$1
+  shift
+  mkdir -p "$HA"
+  if ! env BUILD="$BUILD" LAB_IP="$HA_IP" "$@" bash "$LAB/ha-start.sh" "$HA" >"$TMP/ha-start.out" 2>&1; then
+    fail "HAProxy starts on $HA_IP" "$(cat "$TMP/ha-start.out")"
+    return 1
+  fi
+  ALL_PIDS+=("$(cat "$HA/haproxy.pid")")
+}
+
+stop_ha() { bash "$LAB/ha-stop.sh" "$HA" >/dev/null 2>&1; }
+
+# Cleanup: HAProxy first (it is not in PID_OF), then what integration/lib.sh knows about.
+_ha_cleanup() {
+  stop_ha
+  if [ "$FAILED" -gt 0 ] && [ -f "$HA/haproxy.log" ]; then
+    echo "# == $HA/haproxy.log (haserf lines, last 40)"
+    grep -E 'haserf|ALERT|WARNING|Reloading|worker' "$HA/haproxy.log" | grep -v '^\[info\]' | tail -n 40 | sed 's/^/#  /'
+  fi
+  _it_cleanup
+}
+trap '_ha_cleanup' EXIT
+
+start_web() {
+  WEB_NAME=$1 WEB_ADDR=$2:3000 haproxy -db -f "$LAB/web.cfg" >"$TMP/web-$1.log" 2>&1 </dev/null &
+  PID_OF[web-$1]=$!
+  ALL_PIDS+=("$!")
+  poll 10 curl -sf -o /dev/null --max-time 2 "http://$2:3000/" || fail "web app $1 answers on $2:3000"
+}
+
+start_backend() {
+  local name=$1 ip=$2 haip=$3
+  shift 3
+  start_web "$name" "$ip"
+  start_serf "$name" "$ip" -retry-join "$haip:7946" -retry-interval 1s \
+    -tag role=backend -tag port=3000 "$@"
+}
+
+hits() {
+  local i
+  for i in $(seq "$1"); do curl -s --max-time 3 "http://$HA_IP:8080/"; done | sort | uniq -c |
+    awk '{print $2, $1}'
+}
+routed() { hits 12 | grep -q "^$1 "; }
+not_routed() { local h; h=$(hits 12); ! printf '%s\n' "$h" | grep -q "^$1 " && [ -n "$h" ]; }
+# routes_exactly "s1 s2": 12 requests reach exactly these names (sorted, space-separated).
+routes_exactly() { [ "$(hits 12 | awk '{print $1}' | sort | tr '\n' ' ' | sed 's/ $//')" = "$1" ]; }
+
+admin() { echo "$*" | socat -t 3 - "unix-connect:$HA/admin.sock"; }
+
+# slot_field SLOT FIELD: from `show servers state nodes`, by column name.
+slot_field() {
+  admin "show servers state nodes" | awk -v s="$1" -v f="$2" '
+    /^# be_id/ { for (i = 2; i <= NF; i++) col[$i] = i - 1; next }
+    $4 == s { print $(col[f]) }'
+}
+# slot_of IP: the slot pointed at IP (srv_admin_state without forced maintenance, bit 0x01).
+slot_of() {
+  admin "show servers state nodes" | awk -v ip="$1" '$5 == ip && int($7) % 2 == 0 { print $4; exit }'
+}

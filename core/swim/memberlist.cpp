@@ -528,6 +528,7 @@ void Memberlist::probe_node(const std::string& name) {
   Probe probe;
   probe.seq = next_seq();
   probe.target = name;
+  probe.incarnation = node->info.incarnation;
   const std::uint32_t seq = probe.seq;
   const Duration deadline = config_.probe_interval * (awareness_ + 1);
 
@@ -613,9 +614,8 @@ void Memberlist::finish_probe(bool success) {
   if (probe.tcp_ok) return;  // "was able to connect but other probes failed": no suspicion
   ++stats_.probe_failures;
   apply_awareness(probe.nacks_expected > 0 ? probe.nacks_expected - probe.nacks_received : 1);
-  Node* node = find(probe.target);
-  if (!node) return;
-  suspect_node(wire::Suspect{node->info.incarnation, probe.target, config_.name});
+  if (!find(probe.target)) return;
+  suspect_node(wire::Suspect{probe.incarnation, probe.target, config_.name});
 }
 
 std::vector<Memberlist::Node*> Memberlist::random_nodes(

@@ -137,6 +137,9 @@ class Memberlist : public MemberlistApi {
   struct Probe {
     std::uint32_t seq = 0;
     std::string target;
+    // The incarnation we probed. A node that refuted meanwhile (higher incarnation) must not
+    // be suspected for this probe's failure: Go probes a copy of the state taken at start.
+    std::uint32_t incarnation = 0;
     bool acked = false;
     bool tcp_ok = false;
     int nacks_expected = 0;

@@ -252,3 +252,26 @@ TEST_CASE("swim: addresses parse and print", "[swim]") {
   wire::Bytes mapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3};
   REQUIRE(ip_to_string(mapped) == "10.1.2.3");
 }
+
+TEST_CASE("swim: a failed probe suspects the incarnation it probed, not a newer one", "[swim]") {
+  SimNet net;
+  auto& a = net.add("a", 1);
+  auto& b = net.add("b", 2);
+  b.ml->join({a.ml->local_node().address()}, {});
+  net.run_for(3s);
+  b.down = true;
+  const auto inc = b.ml->local_node().incarnation;
+  // Wait (bounded) until a probe of the now silent b starts.
+  const auto probes = a.ml->stats().probes;
+  for (int i = 0; i < 500 && a.ml->stats().probes == probes; ++i) net.run_for(10ms);
+  REQUIRE(a.ml->stats().probes > probes);
+  // While it waits, b refutes (seen through a third node): a now knows b at inc + 5.
+  wire::Alive refuted{inc + 5, "b", {10, 0, 0, 2}, 7946, wire::encode_tags({}), wire::kOurVsn};
+  a.ml->handle_packet(Address{{10, 0, 0, 9}, 7946},
+                      wire::wrap_datagram({wire::message(wire::MsgType::kAlive, refuted)}, {}));
+  // The old probe fails: its suspicion carries the old incarnation and must be ignored.
+  const auto failures = a.ml->stats().probe_failures;
+  for (int i = 0; i < 500 && a.ml->stats().probe_failures == failures; ++i) net.run_for(10ms);
+  REQUIRE(a.ml->stats().probe_failures > failures);
+  REQUIRE(state_seen(a, "b") == NodeStateKind::kAlive);
+}

@@ -627,6 +627,16 @@ end
 
 M.STATUSES = {"alive", "suspect", "leaving", "left", "failed"}
 
+-- The join status as people read it: joining, how many seeds answered, or no join list at all
+-- (backends may have joined us instead).
+local function join_text(stats)
+  local n = tonumber(stats.joined)
+  if #cfg.join == 0 then return "n/a (no join list; peers join us)" end
+  if n == nil or n < 0 then return "joining" end
+  if n == 0 then return "no (" .. html(stats.join_error or "") .. ")" end
+  return "yes (" .. n .. " of " .. #cfg.join .. ")"
+end
+
 local function page()
   local out = {}
   local function w(...) for _, s in ipairs({...}) do out[#out + 1] = s end end
@@ -640,7 +650,7 @@ local function page()
     '.maint{color:#888}</style></head><body>\n')
   w('<h1>haserf on ', html(stats.node), '</h1>\n<p>phase ', html(M.phase),
     ', table version ', html(stats.version), ', ', html(stats.alive), ' alive of ',
-    html(stats.members), ' members, joined: ', truthy(stats.joined) and 'yes' or 'no',
+    html(stats.members), ' members, joined: ', join_text(stats),
     stats.join_error and stats.join_error ~= "" and (' (' .. html(stats.join_error) .. ')') or '',
     M.start_error and (', start error: ' .. html(M.start_error)) or '', '</p>\n')
   w('<h2>Members</h2>\n<table><tr><th>name</th><th>address</th><th>status</th><th>tags</th></tr>\n')

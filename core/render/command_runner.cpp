@@ -17,10 +17,22 @@ namespace haserf::render {
 std::string CommandResult::describe() const {
   if (!started) return "cannot start: " + output;
   if (timed_out) return "timed out";
-  std::string last = output;
-  while (!last.empty() && (last.back() == '\n' || last.back() == '\r')) last.pop_back();
-  if (auto nl = last.rfind('\n'); nl != std::string::npos) last = last.substr(nl + 1);
-  return "exit " + std::to_string(exit_code) + (last.empty() ? "" : ": " + last);
+  // The last few non-empty lines: `haproxy -c` puts the useful ALERT before its summary line.
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    std::size_t end = output.find('\n', start);
+    if (end == std::string::npos) end = output.size();
+    std::string line = output.substr(start, end - start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.push_back(std::move(line));
+    start = end + 1;
+  }
+  std::string tail;
+  const std::size_t first = lines.size() > 3 ? lines.size() - 3 : 0;
+  for (std::size_t i = first; i < lines.size(); ++i) tail += (tail.empty() ? "" : " | ") + lines[i];
+  if (tail.size() > 400) tail = "..." + tail.substr(tail.size() - 400);
+  return "exit " + std::to_string(exit_code) + (tail.empty() ? "" : ": " + tail);
 }
 
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,

@@ -1,5 +1,6 @@
 # Thin wrapper: everything real lives in CMake and scripts/.
 BUILD ?= build
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 

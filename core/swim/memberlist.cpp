@@ -348,6 +348,17 @@ void Memberlist::alive_node(wire::Alive a, bool bootstrap, std::function<void()>
   }
 }
 
+// When the timer fires and the node is still suspect since the same change, it is dead.
+TimerId Memberlist::arm_suspicion(const std::string& name, TimePoint change, Duration delay) {
+  return scheduler_.schedule(delay, [this, name, change] {
+    Node* node = find(name);
+    suspicions_.erase(name);
+    if (node && node->info.state == NodeStateKind::kSuspect && node->state_change == change) {
+      dead_node(wire::Dead{node->info.incarnation, name, config_.name});
+    }
+  });
+}
+
 void Memberlist::suspect_node(const wire::Suspect& s) {
   Node* state = find(s.Node);
   if (!state || s.Incarnation < state->info.incarnation) return;
@@ -362,13 +373,7 @@ void Memberlist::suspect_node(const wire::Suspect& s) {
     const TimerId old = sus.timer;
     const std::string name = s.Node;
     const TimePoint change = state->state_change;
-    sus.timer = scheduler_.schedule(std::max(remaining, Duration::zero()), [this, name, change] {
-      Node* n = find(name);
-      suspicions_.erase(name);
-      if (n && n->info.state == NodeStateKind::kSuspect && n->state_change == change) {
-        dead_node(wire::Dead{n->info.incarnation, name, config_.name});
-      }
-    });
+    sus.timer = arm_suspicion(name, change, std::max(remaining, Duration::zero()));
     scheduler_.cancel(old);
     broadcast(s.Node, msg(wire::MsgType::kSuspect, s));
     return;
@@ -394,13 +399,7 @@ void Memberlist::suspect_node(const wire::Suspect& s) {
   sus.confirmations.insert(s.From);
   const Duration timeout = sus.k < 1 ? sus.min : sus.max;
   const std::string name = s.Node;
-  sus.timer = scheduler_.schedule(timeout, [this, name, change] {
-    Node* node = find(name);
-    suspicions_.erase(name);
-    if (node && node->info.state == NodeStateKind::kSuspect && node->state_change == change) {
-      dead_node(wire::Dead{node->info.incarnation, name, config_.name});
-    }
-  });
+  sus.timer = arm_suspicion(name, change, timeout);
   suspicions_[name] = std::move(sus);
 }
 

@@ -155,6 +155,7 @@ class Memberlist : public MemberlistApi {
   void handle_nack(const wire::Nack& nack);
   void alive_node(wire::Alive a, bool bootstrap, std::function<void()> notify = {});
   void suspect_node(const wire::Suspect& s);
+  TimerId arm_suspicion(const std::string& name, TimePoint change, Duration delay);
   void dead_node(const wire::Dead& d, std::function<void()> notify = {});
   void refute(Node& self, std::uint32_t accused_incarnation);
   void merge_remote(const wire::PushPull& remote);

@@ -7,18 +7,12 @@
 
 #include "core/wire/msgpack_reader.hpp"
 #include "core/wire/wire.hpp"
+#include "tests/unit/wire_test_util.hpp"
 
 using namespace haserf::wire;
 
 namespace {
 
-Bytes hex(const std::string& s) {
-  Bytes out;
-  std::istringstream in(s);
-  std::string tok;
-  while (in >> tok) out.push_back(static_cast<std::uint8_t>(std::stoul(tok, nullptr, 16)));
-  return out;
-}
 
 // Runs every decoder over `b`; the only requirement is that nothing crashes or throws.
 void decode_all(ByteSpan b) {

@@ -5,18 +5,12 @@
 #include <string>
 
 #include "core/wire/wire.hpp"
+#include "tests/unit/wire_test_util.hpp"
 
 using namespace haserf::wire;
 
 namespace {
 
-Bytes hex(const std::string& s) {
-  Bytes out;
-  std::istringstream in(s);
-  std::string tok;
-  while (in >> tok) out.push_back(static_cast<std::uint8_t>(std::stoul(tok, nullptr, 16)));
-  return out;
-}
 
 // Packs 9-bit codes LSB-first, for hand-made streams.
 Bytes pack9(const std::vector<std::uint32_t>& codes) {

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 namespace haserf::cli {
@@ -100,6 +101,38 @@ bool agent_config_from_args(const Args& args, net::AgentConfig& config, std::str
   }
   config.bind = ip + ":0";
   return true;
+}
+
+std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& args,
+                                                   table::MembershipTable& table,
+                                                   std::chrono::seconds join_timeout,
+                                                   int& exit_code) {
+  std::string error;
+  net::AgentConfig config;
+  if (!agent_config_from_args(args, config, error)) {
+    std::fprintf(stderr, "haserf %s: %s\n", cmd, error.c_str());
+    exit_code = kExitUsage;
+    return nullptr;
+  }
+  if (config.node_name.empty()) {
+    config.node_name =
+        net::default_node_name() + "-" + cmd + "-" + std::to_string(::getpid());
+  }
+  auto agent = std::make_unique<net::Agent>(config, table);
+  if (!agent->start(&error)) {
+    std::fprintf(stderr, "haserf %s: %s\n", cmd, error.c_str());
+    exit_code = kExitFailure;
+    return nullptr;
+  }
+  const auto seeds = args.all("join");
+  if (agent->join_sync(seeds, join_timeout, &error) == 0) {
+    agent->stop();
+    std::fprintf(stderr, "haserf %s: cannot join %s: %s\n", cmd,
+                 seeds.empty() ? "(no --join)" : seeds.front().c_str(), error.c_str());
+    exit_code = kExitFailure;
+    return nullptr;
+  }
+  return agent;
 }
 
 }  // namespace haserf::cli

@@ -2,6 +2,8 @@
 // render --join): --bind, --advertise, --join, --node, --tag, --encrypt, --profile.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,5 +19,13 @@ extern const char* const kAgentOptionsHelp;
 // Fills `config` from the options. Without --bind, binds port 0 (any) on the local address
 // that routes to the first --join address. False with a message on bad values.
 bool agent_config_from_args(const Args& args, net::AgentConfig& config, std::string& error);
+
+// For the short-lived members of `members`, `event` and `render --join`: configures from the
+// options (default node name "<host>-<cmd>-<pid>"), starts, and joins every --join address.
+// On failure prints one line "haserf CMD: ..." to stderr, sets `exit_code` and returns null.
+std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& args,
+                                                   table::MembershipTable& table,
+                                                   std::chrono::seconds join_timeout,
+                                                   int& exit_code);
 
 }  // namespace haserf::cli

@@ -39,35 +39,20 @@ int cmd_event(int argc, char** argv) {
     std::fprintf(stderr, "haserf event: needs --join and NAME [PAYLOAD] (see 'haserf event --help')\n");
     return kExitUsage;
   }
-  net::AgentConfig config;
-  if (!agent_config_from_args(args, config, error)) {
-    std::fprintf(stderr, "haserf event: %s\n", error.c_str());
-    return kExitUsage;
-  }
-  if (config.node_name.empty()) {
-    config.node_name = net::default_node_name() + "-event-" + std::to_string(::getpid());
-  }
   table::MembershipTable members;
-  net::Agent agent(config, members);
-  if (!agent.start(&error)) {
-    std::fprintf(stderr, "haserf event: %s\n", error.c_str());
-    return kExitFailure;
-  }
-  if (agent.join_sync(args.all("join"), std::chrono::seconds(10), &error) == 0) {
-    agent.stop();
-    std::fprintf(stderr, "haserf event: cannot join: %s\n", error.c_str());
-    return kExitFailure;
-  }
-  if (!agent.user_event(pos[0], pos.size() > 1 ? pos[1] : "", args.has("coalesce"), &error)) {
-    agent.leave_sync(std::chrono::seconds(8));
-    agent.stop();
+  int exit_code = kExitOk;
+  auto agent = start_transient_member("event", args, members, std::chrono::seconds(10), exit_code);
+  if (!agent) return exit_code;
+  if (!agent->user_event(pos[0], pos.size() > 1 ? pos[1] : "", args.has("coalesce"), &error)) {
+    agent->leave_sync(std::chrono::seconds(8));
+    agent->stop();
     std::fprintf(stderr, "haserf event: %s\n", error.c_str());
     return kExitFailure;
   }
   // Let gossip carry the event (retransmit limit x gossip interval) before leaving.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  agent.leave_sync(std::chrono::seconds(8));
-  agent.stop();
+  agent->leave_sync(std::chrono::seconds(8));
+  agent->stop();
   std::fprintf(stderr, "haserf event: sent '%s'\n", pos[0].c_str());
   return kExitOk;
 }

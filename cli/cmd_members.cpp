@@ -73,34 +73,18 @@ int cmd_members(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  net::AgentConfig config;
-  if (!agent_config_from_args(args, config, error)) {
-    std::fprintf(stderr, "haserf members: %s\n", error.c_str());
-    return kExitUsage;
-  }
-  if (config.node_name.empty()) {
-    config.node_name = net::default_node_name() + "-members-" + std::to_string(::getpid());
-  }
   table::MembershipTable members;
-  net::Agent agent(config, members);
-  if (!agent.start(&error)) {
-    std::fprintf(stderr, "haserf members: %s\n", error.c_str());
-    return kExitFailure;
-  }
-  const int joined = agent.join_sync(seeds, std::chrono::seconds(timeout_s), &error);
-  if (joined == 0) {
-    agent.stop();
-    std::fprintf(stderr, "haserf members: cannot join %s: %s\n", seeds.front().c_str(),
-                 error.c_str());
-    return kExitFailure;
-  }
+  int exit_code = kExitOk;
+  auto agent = start_transient_member("members", args, members, std::chrono::seconds(timeout_s),
+                                      exit_code);
+  if (!agent) return exit_code;
   // The join's push/pull reply already holds the whole cluster view.
   std::vector<table::MemberPtr> list;
   for (const auto& m : members.snapshot()->members()) {
-    if (m->name != agent.node_name()) list.push_back(m);
+    if (m->name != agent->node_name()) list.push_back(m);
   }
-  agent.leave_sync(std::chrono::seconds(8));
-  agent.stop();
+  agent->leave_sync(std::chrono::seconds(8));
+  agent->stop();
   if (format == "json") {
     std::fputs(table::members_to_json(list).c_str(), stdout);
   } else {

@@ -133,15 +133,6 @@ int render_once(const RenderJob& job, const table::Snapshot& snapshot) {
 
 // --join: a live member feeds the table; with --watch, re-render on quiet changes.
 int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min, Ms wait_max) {
-  std::string error;
-  net::AgentConfig config;
-  if (!agent_config_from_args(args, config, error)) {
-    std::fprintf(stderr, "haserf render: %s\n", error.c_str());
-    return kExitUsage;
-  }
-  if (config.node_name.empty()) {
-    config.node_name = net::default_node_name() + "-render-" + std::to_string(::getpid());
-  }
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -155,31 +146,22 @@ int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min,
   std::chrono::steady_clock::time_point first_change, last_change;
 
   table::MembershipTable members;
-  net::Agent agent(config, members);
-  if (!agent.start(&error)) {
-    std::fprintf(stderr, "haserf render: %s\n", error.c_str());
-    return kExitFailure;
-  }
-  const int joined = agent.join_sync(args.all("join"), std::chrono::seconds(10), &error);
-  if (joined == 0) {
-    agent.stop();
-    std::fprintf(stderr, "haserf render: cannot join %s: %s\n", args.all("join").front().c_str(),
-                 error.c_str());
-    return kExitFailure;
-  }
+  int exit_code = kExitOk;
+  auto agent = start_transient_member("render", args, members, std::chrono::seconds(10), exit_code);
+  if (!agent) return exit_code;
   // Everyone except ourselves: a rendering member is not a backend.
   auto view = [&] {
     std::vector<table::MemberPtr> others;
     auto snap = members.snapshot();
     for (const auto& m : snap->members()) {
-      if (m->name != agent.node_name()) others.push_back(m);
+      if (m->name != agent->node_name()) others.push_back(m);
     }
     return table::Snapshot(snap->version(), std::move(others));
   };
   int rc = render_once(job, view());
   if (!watch) {
-    agent.leave_sync(std::chrono::seconds(8));
-    agent.stop();
+    agent->leave_sync(std::chrono::seconds(8));
+    agent->stop();
     return rc;
   }
 
@@ -215,8 +197,8 @@ int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min,
   }
   lock.unlock();
   log(job, "haserf render: %s, leaving the cluster\n", "signal");
-  agent.leave_sync(std::chrono::seconds(8));
-  agent.stop();
+  agent->leave_sync(std::chrono::seconds(8));
+  agent->stop();
   signal_thread.join();
   return kExitOk;
 }

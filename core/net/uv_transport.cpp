@@ -93,6 +93,23 @@ void alloc_read(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
 
 }  // namespace
 
+// Reads on any connection, inbound or outbound.
+void UvTransport::on_conn_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* conn = static_cast<Conn*>(s->data);
+  if (n > 0) {
+    conn->owner->on_read(conn, std::span<const std::uint8_t>(
+                                   reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(n)));
+  } else if (n < 0) {
+    const char* why = n != UV_EOF       ? uv_strerror(static_cast<int>(n))
+                      : conn->inbound ? "connection closed"
+                                      : "connection closed before reply";
+    conn->owner->finish(conn, false, why);
+  }
+  delete[] buf->base;
+  conn->owner->after();
+}
+
+
 UvTransport::UvTransport(uv_loop_t* loop, const wire::Keyring* keyring, wire::Limits limits)
     : loop_(loop), keyring_(keyring), limits_(limits) {}
 
@@ -228,18 +245,7 @@ void UvTransport::on_connection(uv_stream_t* server, int status) {
         conn->owner->finish(conn, false, "timeout");
       },
       static_cast<std::uint64_t>(timeout.count()), 0);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), alloc_read,
-                [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-                  auto* conn = static_cast<Conn*>(s->data);
-                  if (n > 0) {
-                    conn->owner->on_read(conn, std::span<const std::uint8_t>(
-                                                   reinterpret_cast<std::uint8_t*>(buf->base),
-                                                   static_cast<std::size_t>(n)));
-                  } else if (n < 0) {
-                    conn->owner->finish(conn, false, n == UV_EOF ? "connection closed" : uv_strerror(static_cast<int>(n)));
-                  }
-                  delete[] buf->base;
-                });
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), alloc_read, on_conn_read);
 }
 
 void UvTransport::on_read(Conn* c, std::span<const std::uint8_t> data) {
@@ -356,21 +362,7 @@ void UvTransport::stream_exchange(const swim::Address& to, wire::Bytes request, 
                    wc->owner->after();
                  });
         if (conn->want_reply) {
-          uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), alloc_read,
-                        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-                          auto* rc2 = static_cast<Conn*>(s->data);
-                          if (n > 0) {
-                            rc2->owner->on_read(rc2, std::span<const std::uint8_t>(
-                                                         reinterpret_cast<std::uint8_t*>(b->base),
-                                                         static_cast<std::size_t>(n)));
-                          } else if (n < 0) {
-                            rc2->owner->finish(rc2, false,
-                                               n == UV_EOF ? "connection closed before reply"
-                                                           : uv_strerror(static_cast<int>(n)));
-                          }
-                          delete[] b->base;
-                          rc2->owner->after();
-                        });
+          uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), alloc_read, on_conn_read);
         }
       });
   if (rc != 0) finish(c, false, std::string("connect: ") + uv_strerror(rc));

@@ -59,6 +59,7 @@ class UvTransport : public swim::Transport {
   static void on_udp_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_udp_recv(uv_udp_t*, ssize_t, const uv_buf_t*, const sockaddr*, unsigned);
   static void on_connection(uv_stream_t*, int);
+  static void on_conn_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   void finish(Conn* c, bool ok, const std::string& error);
   void on_read(Conn* c, std::span<const std::uint8_t> data);
   void write_and_close(Conn* c, wire::Bytes data);

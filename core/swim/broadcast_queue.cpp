@@ -13,18 +13,20 @@ int retransmit_limit(int retransmit_mult, std::size_t num_nodes) {
 BroadcastQueue::BroadcastQueue(int retransmit_mult, std::function<std::size_t()> num_nodes)
     : retransmit_mult_(retransmit_mult), num_nodes_(std::move(num_nodes)) {}
 
+void BroadcastQueue::erase_key(const std::string& key, std::vector<Finished>& done) {
+  auto found = by_key_.find(key);
+  if (found == by_key_.end()) return;
+  auto node = items_.extract(found->second);
+  by_key_.erase(found);
+  if (node.value().finished) done.push_back(std::move(node.value().finished));
+}
+
 void BroadcastQueue::queue(wire::Bytes message, std::string key, Finished finished) {
   if (message.empty()) return;  // an empty message would crash a memberlist 0.2.2 peer
   std::vector<Finished> done;
-  if (!key.empty()) {
-    auto it = std::remove_if(items_.begin(), items_.end(), [&](Item& item) {
-      if (item.key != key) return false;
-      if (item.finished) done.push_back(std::move(item.finished));
-      return true;
-    });
-    items_.erase(it, items_.end());
-  }
-  items_.push_back(Item{std::move(message), std::move(key), std::move(finished), 0, next_id_++});
+  if (!key.empty()) erase_key(key, done);
+  auto it = items_.insert(Item{std::move(message), key, std::move(finished), 0, next_id_++}).first;
+  if (!key.empty()) by_key_[key] = it;
   for (auto& f : done) f();
 }
 
@@ -32,14 +34,11 @@ std::vector<wire::Bytes> BroadcastQueue::get(std::size_t overhead, std::size_t l
   std::vector<wire::Bytes> out;
   if (items_.empty()) return out;
   const int max_transmits = retransmit_limit(retransmit_mult_, num_nodes_());
-  std::sort(items_.begin(), items_.end(), [](const Item& a, const Item& b) {
-    if (a.transmits != b.transmits) return a.transmits < b.transmits;
-    if (a.message.size() != b.message.size()) return a.message.size() > b.message.size();
-    return a.id > b.id;
-  });
   std::size_t used = 0;
+  std::vector<Items::node_type> sent;
   std::vector<Finished> done;
   for (auto it = items_.begin(); it != items_.end();) {
+    if (used + overhead >= limit) break;  // not even an empty message would fit
     const std::size_t cost = it->message.size() + overhead;
     if (used + cost > limit) {
       ++it;
@@ -47,12 +46,21 @@ std::vector<wire::Bytes> BroadcastQueue::get(std::size_t overhead, std::size_t l
     }
     used += cost;
     out.push_back(it->message);
-    if (++it->transmits >= max_transmits) {
-      if (it->finished) done.push_back(std::move(it->finished));
-      it = items_.erase(it);
-    } else {
-      ++it;
+    auto next = std::next(it);
+    sent.push_back(items_.extract(it));
+    it = next;
+  }
+  // Re-insert after the scan, so an item is taken at most once per packet.
+  for (auto& node : sent) {
+    Item& item = node.value();
+    if (++item.transmits >= max_transmits) {
+      if (!item.key.empty()) by_key_.erase(item.key);
+      if (item.finished) done.push_back(std::move(item.finished));
+      continue;
     }
+    const std::string key = item.key;
+    auto pos = items_.insert(std::move(node)).position;
+    if (!key.empty()) by_key_[key] = pos;
   }
   for (auto& f : done) f();
   return out;
@@ -60,22 +68,33 @@ std::vector<wire::Bytes> BroadcastQueue::get(std::size_t overhead, std::size_t l
 
 void BroadcastQueue::prune(std::size_t max_depth) {
   if (items_.size() <= max_depth) return;
-  std::sort(items_.begin(), items_.end(), [](const Item& a, const Item& b) { return a.id < b.id; });
+  // Oldest first: the smallest ids.
+  std::vector<std::uint64_t> ids;
+  ids.reserve(items_.size());
+  for (const auto& item : items_) ids.push_back(item.id);
   const std::size_t drop = items_.size() - max_depth;
+  std::nth_element(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(drop - 1), ids.end());
+  const std::uint64_t cutoff = ids[drop - 1];
   std::vector<Finished> done;
-  for (std::size_t i = 0; i < drop; ++i) {
-    if (items_[i].finished) done.push_back(std::move(items_[i].finished));
+  for (auto it = items_.begin(); it != items_.end();) {
+    if (it->id > cutoff) {
+      ++it;
+      continue;
+    }
+    auto node = items_.extract(it++);
+    if (!node.value().key.empty()) by_key_.erase(node.value().key);
+    if (node.value().finished) done.push_back(std::move(node.value().finished));
   }
-  items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(drop));
   for (auto& f : done) f();
 }
 
 void BroadcastQueue::clear() {
   std::vector<Finished> done;
-  for (auto& item : items_) {
-    if (item.finished) done.push_back(std::move(item.finished));
+  for (auto it = items_.begin(); it != items_.end();) {
+    auto node = items_.extract(it++);
+    if (node.value().finished) done.push_back(std::move(node.value().finished));
   }
-  items_.clear();
+  by_key_.clear();
   for (auto& f : done) f();
 }
 

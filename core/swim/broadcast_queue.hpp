@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/wire/messages.hpp"
@@ -45,9 +47,22 @@ class BroadcastQueue {
     int transmits = 0;
     std::uint64_t id = 0;  // insertion order: larger = newer
   };
+  // Transmit order (§6.7): fewest transmits, then larger, then newer. Kept sorted, so filling
+  // a packet never sorts; a sent item is extracted and re-inserted with one more transmit.
+  struct Order {
+    bool operator()(const Item& a, const Item& b) const {
+      if (a.transmits != b.transmits) return a.transmits < b.transmits;
+      if (a.message.size() != b.message.size()) return a.message.size() > b.message.size();
+      return a.id > b.id;
+    }
+  };
+  using Items = std::set<Item, Order>;
+  void erase_key(const std::string& key, std::vector<Finished>& done);
+
   int retransmit_mult_;
   std::function<std::size_t()> num_nodes_;
-  std::vector<Item> items_;
+  Items items_;
+  std::unordered_map<std::string, Items::iterator> by_key_;  // keyed items only
   std::uint64_t next_id_ = 1;
 };
 

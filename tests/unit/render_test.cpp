@@ -20,10 +20,9 @@ Member make(std::string name, std::string addr, table::Tags tags,
 }
 
 table::SnapshotPtr cluster(std::vector<Member> members) {
-  static table::MembershipTable* keep = nullptr;  // tables live for the test binary's life
-  keep = new table::MembershipTable();
-  keep->replace_all(std::move(members));
-  return keep->snapshot();
+  table::MembershipTable t;  // a snapshot outlives its table
+  t.replace_all(std::move(members));
+  return t.snapshot();
 }
 }  // namespace
 

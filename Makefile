@@ -31,6 +31,7 @@ fuzz:
 
 bench: build
 	@bash bench/run.sh $(BUILD)
+	@bash bench/recipe/run.sh $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')

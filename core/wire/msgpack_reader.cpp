@@ -426,7 +426,9 @@ bool Reader::read_u64(std::uint64_t& out, std::string_view field) {
   return true;
 }
 
-bool Reader::read_map_header(std::uint32_t& n, std::string_view field) {
+// Map or array header (nil reads as empty). Each entry needs at least one byte per element
+// (two for a map), so a declared count larger than the remaining data is refused up front.
+bool Reader::read_container_header(bool want_map, std::uint32_t& n, std::string_view field) {
   if (!need(1)) return false;
   const std::uint8_t b = data_[pos_];
   if (b == 0xc0) {
@@ -434,36 +436,27 @@ bool Reader::read_map_header(std::uint32_t& n, std::string_view field) {
     n = 0;
     return true;
   }
+  const char* kind = want_map ? "map" : "array";
   Container c;
-  if (!container_of(b, c) || !c.is_map) {
-    return fail(std::string(field) + ": expected map, got " + describe(b));
+  if (!container_of(b, c) || c.is_map != want_map) {
+    return fail(std::string(field) + ": expected " + kind + ", got " + describe(b));
   }
   ++pos_;
   std::uint64_t v = c.fix_count;
   if (c.count_width && !read_be(c.count_width, v)) return false;
-  if (v * 2 > remaining()) return fail(std::string(field) + ": map longer than the data");
+  if (v * (want_map ? 2 : 1) > remaining()) {
+    return fail(std::string(field) + ": " + kind + " longer than the data");
+  }
   n = static_cast<std::uint32_t>(v);
   return true;
 }
 
+bool Reader::read_map_header(std::uint32_t& n, std::string_view field) {
+  return read_container_header(true, n, field);
+}
+
 bool Reader::read_array_header(std::uint32_t& n, std::string_view field) {
-  if (!need(1)) return false;
-  const std::uint8_t b = data_[pos_];
-  if (b == 0xc0) {
-    ++pos_;
-    n = 0;
-    return true;
-  }
-  Container c;
-  if (!container_of(b, c) || c.is_map) {
-    return fail(std::string(field) + ": expected array, got " + describe(b));
-  }
-  ++pos_;
-  std::uint64_t v = c.fix_count;
-  if (c.count_width && !read_be(c.count_width, v)) return false;
-  if (v > remaining()) return fail(std::string(field) + ": array longer than the data");
-  n = static_cast<std::uint32_t>(v);
-  return true;
+  return read_container_header(false, n, field);
 }
 
 bool Reader::read_struct_header(bool& is_array, std::uint32_t& n, std::string_view field) {

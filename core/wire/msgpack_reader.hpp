@@ -69,6 +69,7 @@ class Reader {
   // element needs at least one byte), so a caller may reserve `n` safely.
   bool read_map_header(std::uint32_t& n, std::string_view field);
   bool read_array_header(std::uint32_t& n, std::string_view field);
+  bool read_container_header(bool want_map, std::uint32_t& n, std::string_view field);
   // A struct is a map or a positional array (§1.2); nil is a zero struct (n = 0, map).
   bool read_struct_header(bool& is_array, std::uint32_t& n, std::string_view field);
 

@@ -8,6 +8,7 @@
 
 #include "cli/agent_options.hpp"
 #include "cli/commands.hpp"
+#include "core/render/atomic_write.hpp"
 #include "core/table/table.hpp"
 
 namespace haserf::cli {
@@ -23,9 +24,39 @@ constexpr const char* kHelp =
     "  {\"event\":\"user\", \"name\":..., \"payload\":..., \"ltime\":N, \"coalesce\":bool}\n"
     "Logs go to stderr. SIGINT or SIGTERM: graceful leave, then exit 0.\n"
     "\n"
-    "options:\n";
+    "options:\n"
+    "      --tags-file FILE   more tags, one KEY=VALUE per line ('#' comments); re-read on\n"
+    "                         SIGHUP and gossiped (a live tag change, like `serf tags`)\n";
 
 std::mutex out_mutex;  // events come from the loop thread, the rest from main
+
+// KEY=VALUE lines; '#' starts a comment. False with "FILE:LINE: ..." on a malformed line.
+bool read_tags_file(const std::string& path, table::Tags& tags, std::string& error) {
+  std::string text;
+  if (!render::read_file(path, text, &error)) return false;
+  std::size_t line_no = 0, start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
+      line.pop_back();
+    }
+    const auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos) continue;
+    line = line.substr(first);
+    const auto eq = line.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      error = path + ":" + std::to_string(line_no) + ": expected KEY=VALUE";
+      return false;
+    }
+    tags[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return true;
+}
 
 void emit(const nlohmann::ordered_json& j) {
   const std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
@@ -40,7 +71,9 @@ void emit(const nlohmann::ordered_json& j) {
 int cmd_agent(int argc, char** argv) {
   Args args;
   std::string error;
-  if (!args.parse(argc, argv, 2, agent_option_specs(), error)) {
+  auto specs = agent_option_specs();
+  specs.push_back({"tags-file", 0, true, false});
+  if (!args.parse(argc, argv, 2, specs, error)) {
     std::fprintf(stderr, "haserf agent: %s (see 'haserf agent --help')\n", error.c_str());
     return kExitUsage;
   }
@@ -58,11 +91,19 @@ int cmd_agent(int argc, char** argv) {
     return kExitUsage;
   }
 
+  const auto tags_file = args.get("tags-file");
+  const table::Tags flag_tags = config.tags;
+  if (tags_file && !read_tags_file(*tags_file, config.tags, error)) {
+    std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
+    return kExitFailure;
+  }
+
   // Signals are taken synchronously by this thread; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   table::MembershipTable members;
@@ -96,7 +137,20 @@ int cmd_agent(int argc, char** argv) {
     });
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    // Live tag change: --tag values, overridden by the file's current content.
+    table::Tags tags = flag_tags;
+    if (!tags_file) {
+      std::fprintf(stderr, "haserf agent: SIGHUP ignored (no --tags-file)\n");
+    } else if (!read_tags_file(*tags_file, tags, error)) {
+      std::fprintf(stderr, "haserf agent: SIGHUP: %s; tags unchanged\n", error.c_str());
+    } else if (!agent.set_tags(tags, &error)) {
+      std::fprintf(stderr, "haserf agent: SIGHUP: %s; tags unchanged\n", error.c_str());
+    } else {
+      std::fprintf(stderr, "haserf agent: SIGHUP: tags now from %s (%zu tags)\n",
+                   tags_file->c_str(), tags.size());
+    }
+  }
   std::fprintf(stderr, "haserf agent: %s, leaving the cluster\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   const bool left = agent.leave_sync(std::chrono::seconds(10));
   agent.stop();

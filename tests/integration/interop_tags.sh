@@ -3,15 +3,16 @@
 # Usage: interop_tags.sh HASERF SOURCE_DIR
 # Addresses: 127.0.0.60 - 127.0.0.62 (loopback only).
 #
-# Not covered: a tag update from our side to serf's. `haserf agent` has no live tag-update
-# command yet; only its initial --tag values are checked here.
+# Ours to theirs live: `haserf agent --tags-file F` re-reads F on SIGHUP and gossips the change.
 HASERF=$1
 SRC=$2
 . "$SRC/tests/integration/lib.sh"
 
 start_serf t-serf 127.0.0.61 -tag role=web -tag weight=10 || { stop_all; finish; exit; }
+TAGS_FILE=$TMP/t-ours.tags
+printf '# no extra tags yet\n' >"$TAGS_FILE"
 start_haserf_agent t-ours 127.0.0.62 --tag role=lb --tag dc=east --tag "note=a b=c" \
-  --join 127.0.0.61:7946 || { stop_all; finish; exit; }
+  --tags-file "$TAGS_FILE" --join 127.0.0.61:7946 || { stop_all; finish; exit; }
 EV=$TMP/t-ours.events
 
 # Ours to theirs: initial tags.
@@ -54,6 +55,18 @@ expect_rc "haserf members through our agent exits 0" 0
   pass "our agent serves its own tags in push/pull" ||
   fail "our agent serves its own tags in push/pull" "$OUT"
 is_status 127.0.0.61 t-ours alive && pass "our node still alive at serf" || fail "our node still alive at serf"
+
+# Our live tag change: the file overrides --tag values; serf sees an update.
+printf 'dc=west\nweight=5   # a comment\n' >"$TAGS_FILE"
+kill -HUP "${PID_OF[t-ours]}"
+wait_for "serf sees our live tag change (SIGHUP + --tags-file)" 20 \
+  eval '[ "$(serf_members 127.0.0.61 | jq -c ".members[] | select(.name == \"t-ours\") | .tags")" = "{\"dc\":\"west\",\"note\":\"a b=c\",\"role\":\"lb\",\"weight\":\"5\"}" ]'
+grep -q "SIGHUP: tags now from" "$TMP/t-ours.log" && pass "the tag change is logged" || fail "the tag change is logged"
+printf 'broken line\n' >"$TAGS_FILE"
+kill -HUP "${PID_OF[t-ours]}"
+wait_for "a malformed tags file is refused with FILE:LINE" 10 grep -q "t-ours.tags:1: expected KEY=VALUE; tags unchanged" "$TMP/t-ours.log"
+is_running t-ours && pass "our agent survives a bad tags file" || fail "our agent survives a bad tags file"
+is_status 127.0.0.61 t-ours alive && pass "our node still alive after tag changes" || fail "our node still alive after tag changes"
 
 serf_logs_clean
 stop_all

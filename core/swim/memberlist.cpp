@@ -130,48 +130,36 @@ void Memberlist::dispatch(const Address& from, std::span<const std::uint8_t> m) 
   auto bad = [&](const char* what) {
     drop(std::string(what) + " from " + to_string(from) + ": " + err, false);
   };
+  // Decodes the body as T and hands it to `handle`, or drops it as undecodable.
+  auto decoded = [&](auto tag, const char* what, auto handle) {
+    decltype(tag) message;
+    if (!wire::decode(body, message, &err)) return bad(what);
+    handle(message);
+  };
   switch (type) {
-    case wire::MsgType::kPing: {
-      wire::Ping p;
-      if (!wire::decode(body, p, &err)) return bad("ping");
-      return handle_ping(from, p);
-    }
-    case wire::MsgType::kIndirectPing: {
-      wire::IndirectPing p;
-      if (!wire::decode(body, p, &err)) return bad("indirect ping");
-      return handle_indirect_ping(from, p);
-    }
-    case wire::MsgType::kAck: {
-      wire::Ack a;
-      if (!wire::decode(body, a, &err)) return bad("ack");
-      return handle_ack(a);
-    }
-    case wire::MsgType::kNack: {
-      wire::Nack n;
-      if (!wire::decode(body, n, &err)) return bad("nack");
-      return handle_nack(n);
-    }
-    case wire::MsgType::kAlive: {
-      wire::Alive a;
-      if (!wire::decode(body, a, &err)) return bad("alive");
-      // A Vsn of 1-5 bytes crashes Go 0.2.2 peers if we relay it (§3.1): refuse it here.
-      if (!a.Vsn.empty() && a.Vsn.size() < 6) {
-        err = "Vsn of " + std::to_string(a.Vsn.size()) + " bytes";
-        return bad("alive");
-      }
-      if (a.Port == 0) a.Port = config_.advertise.port;
-      return alive_node(std::move(a), false);
-    }
-    case wire::MsgType::kSuspect: {
-      wire::Suspect s;
-      if (!wire::decode(body, s, &err)) return bad("suspect");
-      return suspect_node(s);
-    }
-    case wire::MsgType::kDead: {
-      wire::Dead d;
-      if (!wire::decode(body, d, &err)) return bad("dead");
-      return dead_node(d);
-    }
+    case wire::MsgType::kPing:
+      return decoded(wire::Ping{}, "ping", [&](auto& p) { handle_ping(from, p); });
+    case wire::MsgType::kIndirectPing:
+      return decoded(wire::IndirectPing{}, "indirect ping",
+                     [&](auto& p) { handle_indirect_ping(from, p); });
+    case wire::MsgType::kAck:
+      return decoded(wire::Ack{}, "ack", [&](auto& a) { handle_ack(a); });
+    case wire::MsgType::kNack:
+      return decoded(wire::Nack{}, "nack", [&](auto& n) { handle_nack(n); });
+    case wire::MsgType::kAlive:
+      return decoded(wire::Alive{}, "alive", [&](auto& a) {
+        // A Vsn of 1-5 bytes crashes Go 0.2.2 peers if we relay it (§3.1): refuse it here.
+        if (!a.Vsn.empty() && a.Vsn.size() < 6) {
+          err = "Vsn of " + std::to_string(a.Vsn.size()) + " bytes";
+          return bad("alive");
+        }
+        if (a.Port == 0) a.Port = config_.advertise.port;
+        alive_node(std::move(a), false);
+      });
+    case wire::MsgType::kSuspect:
+      return decoded(wire::Suspect{}, "suspect", [&](auto& m) { suspect_node(m); });
+    case wire::MsgType::kDead:
+      return decoded(wire::Dead{}, "dead", [&](auto& m) { dead_node(m); });
     case wire::MsgType::kUser:
       if (body.empty()) {
         err = "empty";

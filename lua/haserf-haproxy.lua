@@ -497,7 +497,7 @@ M.last_version = nil
 M.start_error = nil
 
 local function try_start()
-  local opts = {bind = cfg.bind, join = load_peers(cfg.join), tags = cfg.tags}
+  local opts = {bind = cfg.bind, join = load_peers(cfg.join), tags = cfg.tags, handover = "sibling"}
   if cfg.advertise then opts.advertise = cfg.advertise end
   if cfg.node then opts.node = cfg.node end
   if cfg.encrypt then opts.encrypt = cfg.encrypt end
@@ -524,13 +524,23 @@ local function tick()
   local t = now_ms()
   if is_stopping() then
     M.phase = "stopping"
-    log("info", "soft-stop: leaving the cluster; the new worker takes over")
-    safe("leave", haserf.leave)
+    log("info", "soft-stop: handing over to the new worker, or leaving")
+    safe("soft_stop", haserf.soft_stop)
     return false
   end
   if M.phase == "starting" then
     if t < next_start then return true end
     if not try_start() then next_start = t + cfg.start_retry_ms; return true end
+    M.phase = "waiting"
+  end
+  if M.phase == "waiting" then
+    local st, err = haserf.state()
+    if st == "failed" then
+      log("err", "cannot start the member: %s (retrying)", tostring(err))
+      M.phase = "starting"; next_start = t + cfg.start_retry_ms
+      return true
+    elseif st ~= "running" then return true end
+    log("info", "member %s: %s", st, tostring(err or ""))
     M.phase = "running"
   end
   local v = haserf.version()

@@ -1,49 +1,178 @@
 #include "bindings/common/module_state.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 
 namespace haserf::bindings {
 
+namespace {
+
+std::atomic<ModuleState*>& current_state() {
+  static std::atomic<ModuleState*> state{nullptr};
+  return state;
+}
+
+bool ended(const net::AgentStatus& s) {
+  switch (s.phase) {
+    case net::AgentPhase::kLeft:
+    case net::AgentPhase::kHandedOver:
+    case net::AgentPhase::kFailed:
+    case net::AgentPhase::kStopped:
+    case net::AgentPhase::kIdle:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// While a stopping process waits for its successor, HAProxy has already restored the default
+// signal actions: the master's next soft-stop or reload signal would kill us mid-leave.
+void ignore_host_signals() {
+  for (int sig : {SIGUSR1, SIGUSR2, SIGHUP, SIGTTIN, SIGTTOU, SIGPIPE}) ::signal(sig, SIG_IGN);
+}
+
+}  // namespace
+
+namespace {
+
+std::atomic<int> g_proc_fd{-1};
+
+std::optional<std::string> read_proc_file(const std::string& path) {
+  keep_proc_open();
+  const int dir = g_proc_fd.load();
+  if (dir < 0) return std::nullopt;
+  const int fd = ::openat(dir, path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < (1u << 20)) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+// `-sf`/`-st` followed by pids, one of them ours.
+bool names_us(const std::string& cmdline, pid_t me) {
+  std::vector<std::string> args;
+  std::size_t start = 0;
+  while (start < cmdline.size()) {
+    std::size_t end = cmdline.find('\0', start);
+    if (end == std::string::npos) end = cmdline.size();
+    args.push_back(cmdline.substr(start, end - start));
+    start = end + 1;
+  }
+  const std::string pid = std::to_string(me);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "-sf" && args[i] != "-st") continue;
+    for (std::size_t j = i + 1; j < args.size() && !args[j].empty() &&
+                                args[j].find_first_not_of("0123456789") == std::string::npos;
+         ++j) {
+      if (args[j] == pid) return true;
+    }
+  }
+  return false;
+}
+
+std::string comm_of(const std::string& pid) {
+  auto c = read_proc_file(pid + "/comm");
+  if (!c) return {};
+  while (!c->empty() && c->back() == '\n') c->pop_back();
+  return *c;
+}
+
+}  // namespace
+
+void keep_proc_open() {
+  if (g_proc_fd.load() >= 0) return;
+  const int fd = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int expected = -1;
+  if (fd >= 0 && !g_proc_fd.compare_exchange_strong(expected, fd)) ::close(fd);
+}
+
+std::optional<bool> successor_announced() {
+  const pid_t me = ::getpid();
+  const auto parent = read_proc_file(std::to_string(::getppid()) + "/cmdline");
+  if (!parent) return std::nullopt;
+  if (names_us(*parent, me)) return true;  // HAProxy master-worker: the re-executed master
+  // Without a master: a new standalone process of the same program names us itself.
+  const std::string comm = comm_of("self");
+  const int dir = ::fcntl(g_proc_fd.load(), F_DUPFD_CLOEXEC, 0);
+  DIR* d = dir >= 0 ? ::fdopendir(dir) : nullptr;
+  if (d == nullptr) {
+    if (dir >= 0) ::close(dir);
+    return false;
+  }
+  ::rewinddir(d);
+  bool found = false;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (comm_of(name) != comm) continue;
+    const auto cmdline = read_proc_file(name + "/cmdline");
+    if (cmdline && names_us(*cmdline, me)) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
 ModuleState& ModuleState::get() {
-  // Never destroyed: threads may still run while the process exits, and a forked child
-  // must not run the parent's destructors. A state from another pid is abandoned.
-  static std::atomic<ModuleState*> current{nullptr};
-  ModuleState* state = current.load(std::memory_order_acquire);
+  // Never destroyed: a forked child must not run the parent's destructors, and threads are
+  // joined by shutdown(), not by a destructor at an unknown point of exit.
+  ModuleState* state = current_state().load(std::memory_order_acquire);
   const pid_t pid = ::getpid();
   if (state && state->pid_ == pid) return *state;
   static std::mutex create_mutex;
   std::lock_guard<std::mutex> lock(create_mutex);
-  state = current.load(std::memory_order_acquire);
+  state = current_state().load(std::memory_order_acquire);
   if (!state || state->pid_ != pid) {
     auto* fresh = new ModuleState();
     fresh->pid_ = pid;
-    current.store(fresh, std::memory_order_release);
+    current_state().store(fresh, std::memory_order_release);
     state = fresh;
   }
   return *state;
 }
 
-void ModuleState::retire(std::shared_ptr<net::Agent> agent,
-                         std::shared_ptr<table::MembershipTable> table) {
+ModuleState* ModuleState::current() {
+  ModuleState* state = current_state().load(std::memory_order_acquire);
+  return state && state->pid_ == ::getpid() ? state : nullptr;
+}
+
+void ModuleState::retire(std::shared_ptr<net::Agent> agent) {
   if (!agent) return;
-  std::thread([agent = std::move(agent), table = std::move(table)]() mutable {
+  janitor_.post([agent = std::move(agent)]() mutable {
     agent->stop();
     agent.reset();
-  }).detach();
+  });
 }
 
 bool ModuleState::start(const StartOptions& options, std::string& error) {
+  keep_proc_open();
   std::lock_guard<std::mutex> lock(mutex_);
-  if (agent_ && agent_->running() && leave_state_ == "none") return true;
-  retire(std::move(agent_), table_);  // a left or stopped member from an earlier start
-  if (!exit_hook_registered_) {
-    exit_hook_registered_ = true;
-    std::atexit([] { ModuleState::get().leave_at_exit(std::chrono::milliseconds(3000)); });
+  if (shut_down_) {
+    error = "the process is shutting down";
+    return false;
   }
-
+  if (agent_) {
+    switch (agent_->status().phase) {
+      case net::AgentPhase::kStarting:
+      case net::AgentPhase::kRunning:
+        return true;
+      case net::AgentPhase::kLeaving:
+      case net::AgentPhase::kHandingOver:
+        error = std::string("the member is ") + std::string(net::to_string(agent_->status().phase));
+        return false;
+      default:
+        break;  // left, failed, stopped, handed over: a new member
+    }
+  }
   net::AgentConfig config;
   config.node_name = options.node;
   config.bind = options.bind;
@@ -51,6 +180,11 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
   config.tags = options.tags;
   config.encrypt_key = options.encrypt;
   config.profile = options.profile.empty() ? "lan" : options.profile;
+  config.join = options.join;
+  if (!net::parse_handover_policy(options.handover, config.handover)) {
+    error = "handover must be off, sibling or same-user, got '" + options.handover + "'";
+    return false;
+  }
   auto table = std::make_shared<table::MembershipTable>();
   auto agent = std::make_shared<net::Agent>(config, *table);
   agent->on_user_event([this](const serf::UserEvent& e) {
@@ -62,29 +196,48 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
       ++events_dropped_;
     }
   });
-  if (!agent->start(&error)) return false;
-  table_ = std::move(table);
-  agent_ = std::move(agent);
-  node_ = agent_->node_name();
-  leave_state_ = "none";
-  ++starts_;
-  joined_ = std::make_shared<std::atomic<int>>(-1);
-  join_error_ = std::make_shared<std::string>();
-  if (!options.join.empty()) {
-    auto joined = joined_;
-    auto join_error = join_error_;
-    agent_->join(options.join, [this, joined, join_error](int n, const std::string& e) {
-      std::lock_guard<std::mutex> done_lock(mutex_);
-      joined->store(n);
-      *join_error = e;
+  if (!agent->start(&error)) {
+    retire(std::move(agent));
+    return false;
+  }
+  if (!exit_hook_registered_) {
+    exit_hook_registered_ = true;
+    // The safety net when no Lua state closes (a C host, a crash of the host's deinit).
+    std::atexit([] {
+      if (ModuleState* s = ModuleState::current()) s->shutdown();
     });
   }
+  retire(std::move(agent_));  // a left, failed or stopped member from an earlier start
+  table_ = std::move(table);
+  agent_ = std::move(agent);
+  options_ = options;
+  node_ = agent_->node_name();
+  soft_stop_requested_ = false;
+  ++starts_;
   return true;
 }
 
 bool ModuleState::started() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return agent_ && agent_->running() && leave_state_ == "none";
+  return agent_ && agent_->running();
+}
+
+MemberStatus ModuleState::status() const {
+  std::shared_ptr<net::Agent> agent;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    agent = agent_;
+  }
+  MemberStatus out;
+  if (!agent) return out;
+  const auto s = agent->status();
+  out.phase = std::string(net::to_string(s.phase));
+  out.error = s.error;
+  out.took_over_from = s.took_over_from;
+  out.handed_over_to = s.handed_over_to;
+  out.joined = s.joined;
+  out.join_done = s.join_done;
+  return out;
 }
 
 std::string ModuleState::node_name() const {
@@ -143,60 +296,52 @@ render::RenderResult ModuleState::render(std::string_view template_text,
 }
 
 bool ModuleState::reload(ReloadJob job, std::string& error) {
-  std::lock_guard<std::mutex> lock(reload_mutex_);
-  if (reload_status_.state == "running" || pending_reload_) {
-    error = "busy";
-    return false;
+  {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    if (shut_down_) {
+      error = "the process is shutting down";
+      return false;
+    }
+    if (reload_status_.state == "running") {
+      error = "busy";
+      return false;
+    }
+    reload_status_.state = "running";
+    reload_status_.message.clear();
   }
-  pending_reload_ = std::move(job);
-  reload_status_.state = "running";
-  reload_status_.message.clear();
-  if (!reload_thread_started_) {
-    reload_thread_started_ = true;
-    std::thread([this] { reload_worker(); }).detach();
-  }
-  reload_wake_.notify_one();
+  reload_worker_.post([this, job = std::move(job)]() mutable { run_reload(std::move(job)); });
   return true;
 }
 
-void ModuleState::reload_worker() {
-  while (true) {
-    ReloadJob job;
-    {
-      std::unique_lock<std::mutex> lock(reload_mutex_);
-      reload_wake_.wait(lock, [this] { return pending_reload_.has_value(); });
-      job = std::move(*pending_reload_);
-      pending_reload_.reset();
-    }
-    render::PipelineResult result;
-    std::string text, error;
-    const auto snap = snapshot();
-    if (!render::read_file(job.template_path, text, &error)) {
-      result.outcome = render::PipelineOutcome::kRenderFailed;
-      result.message = error;
-    } else {
-      static const table::Snapshot empty;
-      render::PipelineJob pipeline{job.template_path, text, job.vars, job.out, job.check,
-                                   job.reload};
-      result = render::render_to_file(pipeline, snap ? *snap : empty);
-    }
-    std::lock_guard<std::mutex> lock(reload_mutex_);
-    reload_status_.message = result.message;
-    reload_status_.last_version = snap ? snap->version() : 0;
-    switch (result.outcome) {
-      case render::PipelineOutcome::kWritten:
-        reload_status_.state = "ok";
-        ++reload_status_.ok;
-        break;
-      case render::PipelineOutcome::kUnchanged:
-        reload_status_.state = "unchanged";
-        ++reload_status_.unchanged;
-        break;
-      default:
-        reload_status_.state = "failed";
-        ++reload_status_.failed;
-        break;
-    }
+void ModuleState::run_reload(ReloadJob job) {
+  render::PipelineResult result;
+  std::string text, error;
+  const auto snap = snapshot();
+  if (!render::read_file(job.template_path, text, &error)) {
+    result.outcome = render::PipelineOutcome::kRenderFailed;
+    result.message = error;
+  } else {
+    static const table::Snapshot empty;
+    render::PipelineJob pipeline{job.template_path, text, job.vars, job.out, job.check, job.reload};
+    pipeline.cancel = &cancel_commands_;
+    result = render::render_to_file(pipeline, snap ? *snap : empty);
+  }
+  std::lock_guard<std::mutex> lock(reload_mutex_);
+  reload_status_.message = result.message;
+  reload_status_.last_version = snap ? snap->version() : 0;
+  switch (result.outcome) {
+    case render::PipelineOutcome::kWritten:
+      reload_status_.state = "ok";
+      ++reload_status_.ok;
+      break;
+    case render::PipelineOutcome::kUnchanged:
+      reload_status_.state = "unchanged";
+      ++reload_status_.unchanged;
+      break;
+    default:
+      reload_status_.state = "failed";
+      ++reload_status_.failed;
+      break;
   }
 }
 
@@ -208,30 +353,44 @@ ReloadStatus ModuleState::reload_status() const {
 Counters ModuleState::stats() const {
   Counters c;
   std::shared_ptr<table::MembershipTable> table;
+  std::shared_ptr<net::Agent> agent;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    c.started = agent_ && agent_->running() && leave_state_ == "none";
     c.strings["node"] = node_;
-    c.strings["leave_state"] = leave_state_;
     c.numbers["starts"] = static_cast<long long>(starts_);
-    c.numbers["joined"] = joined_ ? joined_->load() : -1;
-    if (join_error_) c.strings["join_error"] = *join_error_;
     table = table_;
-    if (agent_) {
-      const auto s = agent_->stats();
-      c.numbers["packets_received"] = static_cast<long long>(s.memberlist.packets_received);
-      c.numbers["packets_dropped"] = static_cast<long long>(s.memberlist.packets_dropped);
-      c.numbers["messages_dropped"] = static_cast<long long>(s.memberlist.messages_dropped);
-      c.numbers["packets_sent"] = static_cast<long long>(s.memberlist.packets_sent);
-      c.numbers["probes"] = static_cast<long long>(s.memberlist.probes);
-      c.numbers["probe_failures"] = static_cast<long long>(s.memberlist.probe_failures);
-      c.numbers["refutes"] = static_cast<long long>(s.memberlist.refutes);
-      c.numbers["push_pulls"] = static_cast<long long>(s.memberlist.push_pulls);
-      c.numbers["nodes_refused"] = static_cast<long long>(s.memberlist.nodes_refused);
-      c.numbers["awareness"] = s.awareness;
-      c.numbers["tcp_errors"] = static_cast<long long>(s.tcp_errors);
-      c.strings["last_drop_reason"] = s.memberlist.last_drop_reason;
-    }
+    agent = agent_;
+  }
+  const auto st = agent ? agent->status() : net::AgentStatus{};
+  c.started = st.phase == net::AgentPhase::kRunning;
+  c.strings["phase"] = std::string(net::to_string(st.phase));
+  c.strings["leave_state"] = st.phase == net::AgentPhase::kLeaving ? "leaving"
+                             : st.phase == net::AgentPhase::kLeft  ? "left"
+                                                                   : "none";
+  c.numbers["joined"] = st.joined;
+  c.strings["join_error"] = st.join_error;
+  c.strings["error"] = st.error;
+  c.numbers["took_over_from"] = st.took_over_from;
+  c.numbers["handed_over_to"] = st.handed_over_to;
+  c.numbers["handovers_refused"] = static_cast<long long>(st.handovers_refused);
+  if (agent) {
+    const auto s = agent->stats();
+    c.numbers["packets_received"] = static_cast<long long>(s.memberlist.packets_received);
+    c.numbers["packets_dropped"] = static_cast<long long>(s.memberlist.packets_dropped);
+    c.numbers["messages_dropped"] = static_cast<long long>(s.memberlist.messages_dropped);
+    c.numbers["packets_sent"] = static_cast<long long>(s.memberlist.packets_sent);
+    c.numbers["probes"] = static_cast<long long>(s.memberlist.probes);
+    c.numbers["probe_failures"] = static_cast<long long>(s.memberlist.probe_failures);
+    c.numbers["refutes"] = static_cast<long long>(s.memberlist.refutes);
+    c.numbers["push_pulls"] = static_cast<long long>(s.memberlist.push_pulls);
+    c.numbers["nodes_refused"] = static_cast<long long>(s.memberlist.nodes_refused);
+    c.numbers["awareness"] = s.awareness;
+    c.numbers["tcp_errors"] = static_cast<long long>(s.tcp_errors);
+    c.strings["last_drop_reason"] = s.memberlist.last_drop_reason;
+    // Messages a Go peer could not survive (docs/go-traps.md): dropped, never forwarded.
+    c.numbers["unsafe_dropped"] =
+        static_cast<long long>(s.memberlist.unsafe_dropped + s.serf.unsafe_dropped);
+    c.strings["last_unsafe"] = s.serf.last_unsafe;
   }
   if (table) {
     const auto snap = table->snapshot();
@@ -256,41 +415,62 @@ Counters ModuleState::stats() const {
 
 void ModuleState::leave() {
   std::lock_guard<std::mutex> lock(mutex_);
-  leave_locked();
-}
-
-void ModuleState::leave_locked() {
-  if (!agent_ || !agent_->running() || leave_state_ != "none") return;
-  leave_state_ = "leaving";
-  auto agent = agent_;
-  agent->leave([this, agent] {
-    // On the loop thread: record, wake leave_at_exit, and release the address from another
-    // thread (the loop cannot join itself).
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (agent_ == agent) leave_state_ = "left";
-    }
-    left_.notify_all();
-    std::thread([agent] { agent->stop(); }).detach();
-  });
-}
-
-std::string ModuleState::leave_state() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return leave_state_;
-}
-
-void ModuleState::leave_at_exit(std::chrono::milliseconds bound) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (!agent_ || !agent_->running()) return;
-  leave_locked();
-  left_.wait_for(lock, bound, [this] { return leave_state_ == "left"; });
+  if (agent_) agent_->leave();
 }
 
 void ModuleState::stop() {
   std::lock_guard<std::mutex> lock(mutex_);
-  leave_state_ = "none";
-  retire(std::move(agent_), std::move(table_));
+  retire(std::move(agent_));
+  table_.reset();
+}
+
+void ModuleState::soft_stop() {
+  std::shared_ptr<net::Agent> agent;
+  std::chrono::milliseconds wait{};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (soft_stop_requested_ || !agent_) return;
+    soft_stop_requested_ = true;
+    agent = agent_;
+    wait = options_.handover_wait;
+  }
+  janitor_.post([this, agent, wait] { stop_or_hand_over(agent, wait); });
+}
+
+// On the janitor: a reload hands our identity to the new worker, a stop leaves.
+void ModuleState::stop_or_hand_over(const std::shared_ptr<net::Agent>& agent,
+                                    std::chrono::milliseconds wait) {
+  using namespace std::chrono_literals;
+  const auto not_starting = [](const net::AgentStatus& s) {
+    return s.phase != net::AgentPhase::kStarting;
+  };
+  agent->wait_status(not_starting, 10s);
+  const auto phase = agent->status().phase;
+  if (phase == net::AgentPhase::kRunning && successor_announced() != false) {
+    // A successor is (or may be) starting: give it the chance to take over.
+    if (agent->wait_status(ended, wait)) return;
+  }
+  if (ended(agent->status())) return;
+  agent->leave();
+  // Leave intent + dead + propagation delay: about 1.2 s, 6 s when peers do not answer.
+  agent->wait_status(ended, 10s);
+}
+
+void ModuleState::shutdown() {
+  if (shut_down_.exchange(true)) return;
+  std::shared_ptr<net::Agent> agent;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    agent = agent_;
+  }
+  if (agent && !ended(agent->status())) {
+    ignore_host_signals();
+    soft_stop();  // no-op when the host already asked
+  }
+  janitor_.stop();  // finishes the hand-over-or-leave decision (bounded) and retired agents
+  cancel_commands_ = true;
+  reload_worker_.stop();
+  if (agent) agent->stop();
 }
 
 }  // namespace haserf::bindings

@@ -1,8 +1,16 @@
 // The process-wide member behind the embedding APIs (Lua module, C API): one Agent per
-// process, a bounded queue of user events, and a worker thread for render/check/reload jobs.
+// process, a bounded queue of user events, and background threads for the member's own
+// lifecycle work and for render/check/reload jobs.
 //
 // Every method is thread-safe and non-blocking (it copies a snapshot, pops a queue, or hands
-// work to a thread), because callers run inside HAProxy's event loop.
+// work to a thread), because callers run inside HAProxy's event loop — except shutdown(),
+// which the process calls on its way out.
+//
+// Threads: the agent's loop thread, the janitor (stops retired agents, runs the soft-stop
+// decision) and the reload worker. All three are owned here and joined by shutdown(), which
+// runs when the last Lua state holding the module closes (HAProxy's deinit, the interpreter's
+// exit) or, failing that, from an atexit handler. The module is linked with -z nodelete, so
+// its code stays mapped even after Lua's dlclose.
 //
 // Fork safety: HAProxy loads the module in its master and forks workers. A process whose pid
 // differs from the one that created the state gets a fresh state; the parent's (whose threads
@@ -11,7 +19,8 @@
 
 #include <sys/types.h>
 
-#include <condition_variable>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -19,7 +28,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/net/agent.hpp"
@@ -36,6 +44,11 @@ struct StartOptions {
   std::map<std::string, std::string> tags;
   std::string encrypt;
   std::string profile = "lan";
+  // Take over from a predecessor process on the same address, and let a successor take over
+  // from us ("off", "sibling", "same-user"; core/net/handover.hpp).
+  std::string handover = "off";
+  // How long a stopping member waits for a successor to take over before it leaves.
+  std::chrono::milliseconds handover_wait{10000};
 };
 
 struct ReloadJob {
@@ -59,13 +72,29 @@ struct Counters {
   std::map<std::string, std::string> strings;
 };
 
+// The member's life as the embedding APIs report it.
+struct MemberStatus {
+  std::string phase = "idle";  // net::AgentPhase names: idle, starting, running, leaving, ...
+  std::string error;
+  pid_t took_over_from = 0;
+  pid_t handed_over_to = 0;
+  int joined = -1;
+  bool join_done = false;
+};
+
 class ModuleState {
  public:
   // The state of this process (created on first use, recreated after a fork).
   static ModuleState& get();
+  // The state of this process if one was created, else nullptr (never creates one).
+  static ModuleState* current();
 
+  // Starts a member (asynchronously when handover is on: see status()). False with a reason
+  // for invalid options, an address in use (handover off), or while shutting down.
+  // Idempotent while a member starts or runs.
   bool start(const StartOptions& options, std::string& error);
-  bool started() const;
+  bool started() const;  // a running member
+  MemberStatus status() const;
   std::string node_name() const;
   table::SnapshotPtr snapshot() const;  // null before the first start
   std::string members_json() const;
@@ -81,37 +110,36 @@ class ModuleState {
   ReloadStatus reload_status() const;
 
   Counters stats() const;
-  // Graceful leave, asynchronous. Once the leave has gone out, the member stops and releases
-  // its address (so a new HAProxy worker can bind it while the old one drains).
+  // Graceful leave, asynchronous. Once the leave has gone out, the member releases its
+  // address (a new HAProxy worker can bind it while the old one drains).
   void leave();
-  void stop();  // immediate, asynchronous
-  // "none", "leaving" or "left".
-  std::string leave_state() const;
-  // At process exit: leave if still a member, and wait (at most `bound`) for the leave to go
-  // out, so peers see "left" rather than "failed" when HAProxy stops.
-  void leave_at_exit(std::chrono::milliseconds bound);
+  void stop();  // immediate, asynchronous, no leave
+  // The host is stopping (HAProxy's soft-stop). If a successor is starting (a reload: a newer
+  // sibling process exists, or /proc cannot tell), wait up to the handover wait for it to take
+  // over; otherwise, or when it does not come, leave. Asynchronous; once per process.
+  void soft_stop();
+  // Process exit: what soft_stop() does, bounded, then every thread joined. Idempotent.
+  void shutdown();
 
   static constexpr std::size_t kMaxQueuedEvents = 1000;
 
  private:
   ModuleState() = default;
-  // Hands an agent to a short-lived thread that stops it, so callers never wait for a join.
-  static void retire(std::shared_ptr<net::Agent> agent,
-                     std::shared_ptr<table::MembershipTable> table);
-  void leave_locked();
-  void reload_worker();
+  void retire(std::shared_ptr<net::Agent> agent);
+  void stop_or_hand_over(const std::shared_ptr<net::Agent>& agent,
+                         std::chrono::milliseconds wait);
+  void run_reload(ReloadJob job);
 
   pid_t pid_ = 0;
   mutable std::mutex mutex_;  // agent lifecycle fields below
   std::shared_ptr<table::MembershipTable> table_;
   std::shared_ptr<net::Agent> agent_;
+  StartOptions options_;
   std::string node_;
-  std::string leave_state_ = "none";
-  std::condition_variable left_;
-  bool exit_hook_registered_ = false;
-  std::shared_ptr<std::atomic<int>> joined_;
-  std::shared_ptr<std::string> join_error_;  // guarded by mutex_
   std::uint64_t starts_ = 0;
+  bool exit_hook_registered_ = false;
+  bool soft_stop_requested_ = false;
+  std::atomic<bool> shut_down_{false};
 
   mutable std::mutex events_mutex_;
   std::deque<serf::UserEvent> events_;
@@ -119,10 +147,23 @@ class ModuleState {
   std::uint64_t events_dropped_ = 0;
 
   mutable std::mutex reload_mutex_;
-  std::condition_variable reload_wake_;
-  std::optional<ReloadJob> pending_reload_;
   ReloadStatus reload_status_;
-  bool reload_thread_started_ = false;
+  std::atomic<bool> cancel_commands_{false};
+
+  // Declared last: destroyed (joined) first. Never actually destroyed: see get().
+  net::JobThread janitor_;
+  net::JobThread reload_worker_;
 };
+
+// Whether a successor of this process has announced itself: HAProxy starts a reload by
+// re-executing its master with `-sf <old worker pids>` (or a standalone process with `-sf`/
+// `-st`), before the old workers are told to stop. True when our pid is in such a list;
+// nullopt when /proc cannot tell.
+std::optional<bool> successor_announced();
+
+// Opens /proc once (O_CLOEXEC) so that a later chroot (HAProxy's `chroot`) still lets
+// successor_announced() read it; forked workers inherit the descriptor. Called from
+// luaopen_haserf and haserf_start; cheap and idempotent.
+void keep_proc_open();
 
 }  // namespace haserf::bindings

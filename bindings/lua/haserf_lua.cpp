@@ -44,9 +44,17 @@ int trampoline(lua_State* L) {
 
 // ---- argument helpers: they report problems through `err` instead of raising ----
 
+// Every read of a caller's table is raw (lua_rawget, lua_rawgeti, lua_next): a metamethod of
+// the caller's could raise or yield across our C++ frames.
+void raw_field(lua_State* L, int table, const char* key) {
+  table = lua_absindex(L, table);
+  lua_pushstring(L, key);
+  lua_rawget(L, table);
+}
+
 bool get_string_field(lua_State* L, int table, const char* fn, const char* key, std::string& out,
                       bool& present, std::string& err) {
-  lua_getfield(L, table, key);
+  raw_field(L, table, key);
   present = !lua_isnil(L, -1);
   bool ok = true;
   if (present) {
@@ -121,10 +129,21 @@ int l_start(lua_State* L, std::string& err) {
   if (!get_string_field(L, 1, "haserf.start", "advertise", opts.advertise, present, err) ||
       !get_string_field(L, 1, "haserf.start", "node", opts.node, present, err) ||
       !get_string_field(L, 1, "haserf.start", "encrypt", opts.encrypt, present, err) ||
-      !get_string_field(L, 1, "haserf.start", "profile", opts.profile, present, err)) {
+      !get_string_field(L, 1, "haserf.start", "profile", opts.profile, present, err) ||
+      !get_string_field(L, 1, "haserf.start", "handover", opts.handover, present, err)) {
     return -1;
   }
-  lua_getfield(L, 1, "join");
+  raw_field(L, 1, "handover_wait_ms");
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0) {
+      lua_pop(L, 1);
+      err = "haserf.start: 'handover_wait_ms' must be a non-negative integer";
+      return -1;
+    }
+    opts.handover_wait = std::chrono::milliseconds(lua_tointeger(L, -1));
+  }
+  lua_pop(L, 1);
+  raw_field(L, 1, "join");
   if (lua_type(L, -1) == LUA_TSTRING) {
     opts.join.emplace_back(lua_tostring(L, -1));
   } else if (lua_type(L, -1) == LUA_TTABLE) {
@@ -145,7 +164,7 @@ int l_start(lua_State* L, std::string& err) {
     return -1;
   }
   lua_pop(L, 1);
-  lua_getfield(L, 1, "tags");
+  raw_field(L, 1, "tags");
   if (lua_type(L, -1) == LUA_TTABLE) {
     if (!read_string_map(L, -1, "haserf.start: 'tags'", opts.tags, err)) {
       lua_pop(L, 1);
@@ -173,6 +192,34 @@ int l_started(lua_State* L, std::string&) {
   return 1;
 }
 
+// phase [, error]: cheap enough for every tick of the glue's task.
+int l_state(lua_State* L, std::string&) {
+  const auto s = ModuleState::get().status();
+  lua_pushlstring(L, s.phase.data(), s.phase.size());
+  if (s.error.empty()) return 1;
+  lua_pushlstring(L, s.error.data(), s.error.size());
+  return 2;
+}
+
+int l_status(lua_State* L, std::string&) {
+  const auto s = ModuleState::get().status();
+  lua_createtable(L, 0, 6);
+  set_string(L, "phase", s.phase);
+  set_string(L, "error", s.error);
+  set_integer(L, "took_over_from", s.took_over_from);
+  set_integer(L, "handed_over_to", s.handed_over_to);
+  set_integer(L, "joined", s.joined);
+  lua_pushboolean(L, s.join_done);
+  lua_setfield(L, -2, "join_done");
+  return 1;
+}
+
+int l_soft_stop(lua_State* L, std::string&) {
+  ModuleState::get().soft_stop();
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 int l_members(lua_State* L, std::string& err) {
   std::string status;
   std::map<std::string, std::string> tags;
@@ -184,7 +231,7 @@ int l_members(lua_State* L, std::string& err) {
     }
     bool present = false;
     if (!get_string_field(L, 1, "haserf.members", "status", status, present, err)) return -1;
-    lua_getfield(L, 1, "tags");
+    raw_field(L, 1, "tags");
     if (lua_type(L, -1) == LUA_TTABLE) {
       if (!read_string_map(L, -1, "haserf.members: 'tags'", tags, err)) {
         lua_pop(L, 1);
@@ -196,7 +243,7 @@ int l_members(lua_State* L, std::string& err) {
       return -1;
     }
     lua_pop(L, 1);
-    lua_getfield(L, 1, "self");
+    raw_field(L, 1, "self");
     if (lua_type(L, -1) == LUA_TBOOLEAN) include_self = lua_toboolean(L, -1) != 0;
     lua_pop(L, 1);
   }
@@ -354,7 +401,7 @@ int l_reload(lua_State* L, std::string& err) {
       !get_string_field(L, 1, "haserf.reload", "reload", job.reload, present, err)) {
     return -1;
   }
-  lua_getfield(L, 1, "vars");
+  raw_field(L, 1, "vars");
   if (lua_type(L, -1) == LUA_TTABLE) {
     if (!read_string_map(L, -1, "haserf.reload: 'vars'", job.vars, err)) {
       lua_pop(L, 1);
@@ -418,6 +465,9 @@ int l_version_string(lua_State* L, std::string&) {
 const luaL_Reg kFunctions[] = {
     {"start", trampoline<l_start>},
     {"started", trampoline<l_started>},
+    {"state", trampoline<l_state>},
+    {"status", trampoline<l_status>},
+    {"soft_stop", trampoline<l_soft_stop>},
     {"members", trampoline<l_members>},
     {"members_json", trampoline<l_members_json>},
     {"version", trampoline<l_version>},
@@ -434,11 +484,42 @@ const luaL_Reg kFunctions[] = {
     {nullptr, nullptr},
 };
 
+// Lua states of this process holding the module. Not per-ModuleState: a forked worker
+// inherits the master's Lua states (and their sentinels) together with this counter.
+int g_lua_states = 0;
+
+// The sentinel's finalizer: when the last Lua state holding the module closes (HAProxy's
+// deinit, the interpreter's exit), every thread of the module is joined, before Lua's own
+// finalizer dlclose()s the library (finalizers run in reverse order of creation).
+int sentinel_gc(lua_State*) {
+  if (--g_lua_states > 0) return 0;
+  try {
+    if (auto* state = ModuleState::current()) state->shutdown();
+  } catch (...) {
+  }
+  return 0;
+}
+
 }  // namespace
 
 // Registers functions only: HAProxy runs this in the master process and in `haproxy -c`,
 // so it must not start threads, open sockets or join anything.
 extern "C" __attribute__((visibility("default"))) int luaopen_haserf(lua_State* L) {
+  // HAProxy may chroot before the member starts; /proc must be reachable at stop time.
+  haserf::bindings::keep_proc_open();
   luaL_newlib(L, kFunctions);
+  // One sentinel per Lua state, anchored in the registry: only lua_close collects it.
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "haserf.sentinel") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newuserdata(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, sentinel_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "haserf.sentinel");
+    ++g_lua_states;
+  } else {
+    lua_pop(L, 1);
+  }
   return 1;
 }

@@ -14,13 +14,70 @@ std::string default_node_name() {
   return buf;
 }
 
+std::string_view to_string(AgentPhase phase) {
+  switch (phase) {
+    case AgentPhase::kIdle:
+      return "idle";
+    case AgentPhase::kStarting:
+      return "starting";
+    case AgentPhase::kRunning:
+      return "running";
+    case AgentPhase::kLeaving:
+      return "leaving";
+    case AgentPhase::kLeft:
+      return "left";
+    case AgentPhase::kHandingOver:
+      return "handing-over";
+    case AgentPhase::kHandedOver:
+      return "handed-over";
+    case AgentPhase::kFailed:
+      return "failed";
+    case AgentPhase::kStopped:
+      return "stopped";
+  }
+  return "idle";
+}
+
 Agent::Agent(AgentConfig config, table::MembershipTable& table)
     : config_(std::move(config)), table_(table) {}
 
 Agent::~Agent() { stop(); }
 
-bool Agent::start(std::string* err) {
-  if (running_) return true;
+// ---------------------------------------------------------------------------------------
+// status
+
+template <typename F>
+void Agent::update_status(F&& f) {
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    f(status_);
+  }
+  status_changed_.notify_all();
+}
+
+void Agent::set_phase(AgentPhase phase, const std::string& error) {
+  running_ = phase == AgentPhase::kRunning;
+  update_status([&](AgentStatus& s) {
+    s.phase = phase;
+    if (!error.empty()) s.error = error;
+  });
+}
+
+AgentStatus Agent::status() const {
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  return status_;
+}
+
+bool Agent::wait_status(const std::function<bool(const AgentStatus&)>& pred,
+                        std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(status_mutex_);
+  return status_changed_.wait_for(lock, timeout, [&] { return pred(status_); });
+}
+
+// ---------------------------------------------------------------------------------------
+// start
+
+bool Agent::prepare(std::string* err) {
   if (config_.node_name.empty()) config_.node_name = default_node_name();
 
   // Timings from the profile unless the caller tuned them.
@@ -41,19 +98,18 @@ bool Agent::start(std::string* err) {
     config_.swim = profile;
   }
 
-  swim::Address bind;
-  if (!swim::parse_address(config_.bind, 7946, bind, err)) {
+  if (!swim::parse_address(config_.bind, 7946, bind_addr_, err)) {
     if (err) *err = "--bind: " + *err;
     return false;
   }
-  swim::Address advertise = bind;
+  advertise_addr_ = bind_addr_;
   if (!config_.advertise.empty()) {
-    if (!swim::parse_address(config_.advertise, bind.port, advertise, err)) {
+    if (!swim::parse_address(config_.advertise, bind_addr_.port, advertise_addr_, err)) {
       if (err) *err = "--advertise: " + *err;
       return false;
     }
   }
-  const bool unspecified = std::all_of(advertise.ip.begin(), advertise.ip.end(),
+  const bool unspecified = std::all_of(advertise_addr_.ip.begin(), advertise_addr_.ip.end(),
                                        [](std::uint8_t b) { return b == 0; });
   if (unspecified) {
     if (err) *err = "bind address " + config_.bind + " is a wildcard: give --advertise IP";
@@ -74,19 +130,70 @@ bool Agent::start(std::string* err) {
   timers_ = std::make_unique<swim::TimerQueue>();
   transport_ = std::make_unique<UvTransport>(&loop_, keyring_.enabled() ? &keyring_ : nullptr,
                                              config_.swim.limits);
-  if (!transport_->bind(swim::ip_to_string(bind.ip), bind.port, err)) {
+  uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Agent*>(a->data)->run_posted(); });
+  async_.data = this;
+  uv_timer_init(&loop_, &timer_);
+  timer_.data = this;
+  return true;
+}
+
+bool Agent::start(std::string* err) {
+  if (loop_initialized_) return true;  // started once already
+  if (!prepare(err)) return false;
+  if (config_.handover == HandoverPolicy::kOff) {
+    if (!bind_and_start(err)) {
+      shut_loop();
+      uv_run(&loop_, UV_RUN_DEFAULT);  // let the close callbacks run
+      set_phase(AgentPhase::kFailed, err ? *err : "");
+      return false;
+    }
+    thread_ = start_thread([this] { run_loop(); });
+    return true;
+  }
+  set_phase(AgentPhase::kStarting);
+  thread_ = start_thread([this] {
+    if (!take_over()) {
+      std::string e;
+      if (!bind_and_start(&e)) {
+        const std::string before = status().error;  // a predecessor's refusal says why
+        set_phase(AgentPhase::kFailed, before.empty() ? e : e + " (" + before + ")");
+        shut_loop();
+      }
+    }
+    run_loop();
+  });
+  return true;
+}
+
+void Agent::run_loop() { uv_run(&loop_, UV_RUN_DEFAULT); }
+
+bool Agent::bind_and_start(std::string* err) {
+  if (!transport_->bind(swim::ip_to_string(bind_addr_.ip), bind_addr_.port, err)) {
     transport_->close();
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    transport_.reset();
-    uv_loop_close(&loop_);
-    loop_initialized_ = false;
     return false;
   }
   port_ = transport_->bound_port();
-  if (config_.advertise.empty() || advertise.port == 0) advertise.port = port_;
+  if (config_.advertise.empty() || advertise_addr_.port == 0) advertise_addr_.port = port_;
+  start_member(nullptr);
+  set_phase(AgentPhase::kRunning);
+  if (config_.handover != HandoverPolicy::kOff) listen_for_successor();
+  if (config_.join.empty()) {
+    update_status([](AgentStatus& s) { s.join_done = true; });
+  } else {
+    join(config_.join, [this](int joined, const std::string& error) {
+      update_status([&](AgentStatus& s) {
+        s.joined = joined;
+        s.join_error = error;
+        s.join_done = true;
+      });
+    });
+  }
+  return true;
+}
 
+void Agent::start_member(const HandoverState* from) {
   config_.swim.name = config_.node_name;
-  config_.swim.advertise = advertise;
+  config_.swim.advertise = advertise_addr_;
   config_.swim.keyring = keyring_;
   config_.serf.node_name = config_.node_name;
   config_.serf.tags = config_.tags;
@@ -98,34 +205,172 @@ bool Agent::start(std::string* err) {
     if (user_event_handler_) user_event_handler_(e);
   });
   transport_->set_handlers(
-      [this](const swim::Address& from, std::span<const std::uint8_t> data) {
+      [this](const swim::Address& from_addr, std::span<const std::uint8_t> data) {
         timers_->set_now(swim::Clock::now());
-        memberlist_->handle_packet(from, data);
+        memberlist_->handle_packet(from_addr, data);
       },
-      [this](const swim::Address& from, const wire::StreamMessage& msg) {
+      [this](const swim::Address& from_addr, const wire::StreamMessage& msg) {
         timers_->set_now(swim::Clock::now());
-        return memberlist_->handle_stream(from, msg);
+        return memberlist_->handle_stream(from_addr, msg);
       },
       [this] { pump(); });
-
-  uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Agent*>(a->data)->run_posted(); });
-  async_.data = this;
-  uv_timer_init(&loop_, &timer_);
-  timer_.data = this;
-
   timers_->set_now(swim::Clock::now());
-  memberlist_->start();
+  if (from) {
+    serf_->import_state(from->serf);
+    memberlist_->import_state(from->memberlist);
+  }
+  memberlist_->start();  // after an import: our predecessor's incarnation + 1
   pump();
-  running_ = true;
-  thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+}
+
+// ---------------------------------------------------------------------------------------
+// handover
+
+bool Agent::take_over() {
+  HandoverRequest req{config_.node_name, swim::to_string(advertise_addr_), ::getpid(), ::getppid()};
+  Takeover t = net::take_over(handover_socket_name(bind_addr_), req, config_.handover_timeout);
+  switch (t.outcome) {
+    case Takeover::Outcome::kNoPredecessor:
+      return false;
+    case Takeover::Outcome::kRefused:
+    case Takeover::Outcome::kFailed: {
+      const std::string why = "predecessor pid " + std::to_string(t.from_pid) + " did not hand over: " +
+                              t.message;
+      update_status([&](AgentStatus& s) { s.error = why; });
+      return false;
+    }
+    case Takeover::Outcome::kTaken:
+      break;
+  }
+  std::string err;
+  const int listener = t.listener_fd;
+  t.listener_fd = -1;
+  const bool adopted = transport_->adopt(t.udp_fd, t.tcp_fd, &err);  // owns them now
+  t.udp_fd = t.tcp_fd = -1;
+  if (!adopted) {
+    transport_->close();
+    ::close(listener);
+    confirm_takeover(t.conn_fd, false);
+    update_status([&](AgentStatus& s) { s.error = "could not adopt the predecessor's sockets: " + err; });
+    return false;
+  }
+  port_ = transport_->bound_port();
+  if (config_.advertise.empty() || advertise_addr_.port == 0) advertise_addr_.port = port_;
+  start_member(&t.state);
+  handover_ = std::make_unique<HandoverServer>(
+      &loop_, config_.handover, config_.handover_timeout,
+      HandoverServer::Callbacks{
+          [this](const HandoverRequest& r, HandoverServer::Offer& o, std::string& why) {
+            return offer_handover(r, o, why);
+          },
+          [this](pid_t to) { finish_handover(to); },
+          [this](const HandoverServer::Offer& o, const std::string& why) { abort_handover(o, why); }});
+  if (!handover_->adopt(listener, &err)) listen_for_successor();
+  confirm_takeover(t.conn_fd, true);
+  update_status([&](AgentStatus& s) {
+    s.took_over_from = t.from_pid;
+    s.join_done = true;
+    s.error.clear();
+  });
+  set_phase(AgentPhase::kRunning);
   return true;
+}
+
+void Agent::listen_for_successor() {
+  if (!handover_) {
+    handover_ = std::make_unique<HandoverServer>(
+        &loop_, config_.handover, config_.handover_timeout,
+        HandoverServer::Callbacks{
+            [this](const HandoverRequest& r, HandoverServer::Offer& o, std::string& why) {
+              return offer_handover(r, o, why);
+            },
+            [this](pid_t to) { finish_handover(to); },
+            [this](const HandoverServer::Offer& o, const std::string& why) { abort_handover(o, why); }});
+  }
+  std::string err;
+  if (handover_->listen(handover_socket_name(bind_addr_), &err)) return;
+  // Someone (a predecessor on its way out) still holds the name: try again shortly.
+  handover_retry_ = timers_->schedule(std::chrono::seconds(1), [this] {
+    handover_retry_ = 0;
+    if (status().phase == AgentPhase::kRunning && handover_ && !handover_->listening()) {
+      listen_for_successor();
+    }
+  });
+}
+
+bool Agent::offer_handover(const HandoverRequest& req, HandoverServer::Offer& offer,
+                           std::string& refusal) {
+  if (status().phase != AgentPhase::kRunning || !memberlist_) {
+    refusal = "not a running member (" + std::string(to_string(status().phase)) + ")";
+    return false;
+  }
+  if (req.node != config_.node_name) {
+    refusal = "node name '" + req.node + "' is not ours ('" + config_.node_name + "')";
+    return false;
+  }
+  if (req.advertise != swim::to_string(advertise_addr_)) {
+    refusal = "advertise address " + req.advertise + " is not ours (" +
+              swim::to_string(advertise_addr_) + ")";
+    return false;
+  }
+  memberlist_->pause();
+  std::string err;
+  if (!transport_->suspend(offer.udp_fd, offer.tcp_fd, &err)) {
+    memberlist_->resume();
+    refusal = "cannot hand the sockets over: " + err;
+    return false;
+  }
+  offer.state = encode_handover_state(HandoverState{memberlist_->export_state(), serf_->export_state()});
+  set_phase(AgentPhase::kHandingOver);
+  return true;
+}
+
+void Agent::finish_handover(pid_t successor) {
+  update_status([&](AgentStatus& s) { s.handed_over_to = successor; });
+  set_phase(AgentPhase::kHandedOver);
+  shut_loop();
+}
+
+void Agent::abort_handover(const HandoverServer::Offer& offer, const std::string& why) {
+  std::string err;
+  if (!transport_->resume(offer.udp_fd, offer.tcp_fd, &err)) {
+    // Without our sockets we are no member: say so loudly rather than pretend.
+    set_phase(AgentPhase::kFailed, "handover failed (" + why + ") and the sockets are lost: " + err);
+    shut_loop();
+    return;
+  }
+  memberlist_->resume();
+  update_status([&](AgentStatus& s) { s.error = "handover failed, still the member: " + why; });
+  set_phase(AgentPhase::kRunning);
+}
+
+// ---------------------------------------------------------------------------------------
+// loop
+
+void Agent::shut_loop() {
+  {
+    std::lock_guard<std::mutex> lock(posted_mutex_);
+    if (closing_) return;
+    closing_ = true;
+    posted_.clear();
+  }
+  if (handover_retry_ != 0) timers_->cancel(handover_retry_);
+  if (memberlist_) memberlist_->shutdown();
+  if (handover_) handover_->close();
+  if (transport_) transport_->close();
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
 void Agent::pump() {
   if (!timers_) return;
   timers_->set_now(swim::Clock::now());
   timers_->run_due();
-  if (stopping_) return;
+  {
+    std::lock_guard<std::mutex> lock(posted_mutex_);
+    if (closing_) return;
+  }
   const auto next = timers_->next_deadline();
   if (next != swim::TimePoint::max()) {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - timers_->now());
@@ -136,7 +381,7 @@ void Agent::pump() {
         static_cast<std::uint64_t>(ms), 0);
   }
   const auto now = timers_->now();
-  if (now - last_stats_ >= std::chrono::milliseconds(100)) {
+  if (memberlist_ && now - last_stats_ >= std::chrono::milliseconds(100)) {
     last_stats_ = now;
     AgentStats s;
     s.memberlist = memberlist_->stats();
@@ -146,8 +391,14 @@ void Agent::pump() {
     s.tcp_errors = transport_->stats().tcp_errors;
     s.awareness = memberlist_->awareness();
     s.members = memberlist_->num_members();
-    std::lock_guard<std::mutex> lock(stats_mutex_);
-    stats_ = std::move(s);
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      stats_ = std::move(s);
+    }
+    if (handover_) {
+      const auto refused = handover_->refused();
+      update_status([&](AgentStatus& st) { st.handovers_refused = refused; });
+    }
   }
 }
 
@@ -157,11 +408,10 @@ AgentStats Agent::stats() const {
 }
 
 void Agent::post(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(posted_mutex_);
-    if (!running_ || stopping_) return;
-    posted_.push_back(std::move(fn));
-  }
+  // Under the lock: the loop closes async_ only after setting closing_ under it too.
+  std::lock_guard<std::mutex> lock(posted_mutex_);
+  if (!loop_initialized_ || closing_) return;
+  posted_.push_back(std::move(fn));
   uv_async_send(&async_);
 }
 
@@ -175,6 +425,9 @@ void Agent::run_posted() {
   for (auto& t : tasks) t();
   pump();
 }
+
+// ---------------------------------------------------------------------------------------
+// actions
 
 void Agent::join(const std::vector<std::string>& seeds,
                  std::function<void(int, const std::string&)> done) {
@@ -194,6 +447,10 @@ void Agent::join(const std::vector<std::string>& seeds,
     return;
   }
   post([this, addrs, errors, done = std::move(done)] {
+    if (!memberlist_ || status().phase != AgentPhase::kRunning) {
+      if (done) done(0, "not running");
+      return;
+    }
     serf_->begin_join();
     memberlist_->join(addrs, [this, errors, done](int joined, const std::string& error) {
       serf_->end_join(joined > 0);
@@ -208,12 +465,20 @@ void Agent::join(const std::vector<std::string>& seeds,
 
 void Agent::leave(std::function<void()> done) {
   post([this, done = std::move(done)] {
+    if (!memberlist_ || status().phase != AgentPhase::kRunning) {
+      if (done) done();
+      return;
+    }
+    set_phase(AgentPhase::kLeaving);
     auto finish_memberlist = [this, done] {
       memberlist_->leave(config_.serf.broadcast_timeout, [this, done] {
         serf_->mark_left();
-        // Keep answering probes a moment so peers learn of the leave (LeavePropagateDelay).
-        timers_->schedule(config_.serf.leave_propagate_delay, [done] {
+        // Keep answering probes a moment so peers learn of the leave (LeavePropagateDelay),
+        // then release the address (a successor may bind it).
+        timers_->schedule(config_.serf.leave_propagate_delay, [this, done] {
+          set_phase(AgentPhase::kLeft);
           if (done) done();
+          shut_loop();
         });
       });
     };
@@ -231,7 +496,9 @@ bool Agent::set_tags(table::Tags tags, std::string* err) {
     }
     return false;
   }
-  post([this, tags = std::move(tags)] { serf_->set_tags(tags); });
+  post([this, tags = std::move(tags)] {
+    if (serf_ && status().phase == AgentPhase::kRunning) serf_->set_tags(tags);
+  });
   return true;
 }
 
@@ -249,6 +516,7 @@ bool Agent::user_event(const std::string& name, const std::string& payload, bool
     return false;
   }
   post([this, name, payload, coalesce] {
+    if (!serf_ || status().phase != AgentPhase::kRunning) return;
     const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(payload.data()),
                                               payload.size());
     serf_->user_event(name, bytes, coalesce);
@@ -280,33 +548,26 @@ bool Agent::leave_sync(std::chrono::milliseconds timeout) {
 }
 
 void Agent::stop() {
-  {
-    std::lock_guard<std::mutex> lock(posted_mutex_);
-    if (!running_ || stopping_) return;
-    posted_.push_back([this] {
-      stopping_ = true;
-      memberlist_->shutdown();
-      transport_->close();
-      uv_timer_stop(&timer_);
-      uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
-      uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
-    });
-  }
-  uv_async_send(&async_);
+  if (!loop_initialized_) return;
+  post([this] {
+    set_phase(AgentPhase::kStopped);
+    shut_loop();
+  });
   if (thread_.joinable()) thread_.join();
   {
-    std::lock_guard<std::mutex> lock(posted_mutex_);
-    running_ = false;
-    stopping_ = true;
+    const auto phase = status().phase;
+    if (phase == AgentPhase::kRunning || phase == AgentPhase::kStarting ||
+        phase == AgentPhase::kLeaving || phase == AgentPhase::kHandingOver) {
+      set_phase(AgentPhase::kStopped);
+    }
   }
+  handover_.reset();
   memberlist_.reset();
   serf_.reset();
   transport_.reset();
   timers_.reset();
-  if (loop_initialized_) {
-    uv_loop_close(&loop_);
-    loop_initialized_ = false;
-  }
+  uv_loop_close(&loop_);
+  loop_initialized_ = false;
 }
 
 }  // namespace haserf::net

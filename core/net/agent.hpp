@@ -2,14 +2,25 @@
 //
 // The Agent owns the loop, the UDP/TCP transport, memberlist (core/swim) and serf
 // (core/serf); it feeds a MembershipTable that other threads read through snapshots. Public
-// methods are thread-safe and never block, except the *_sync helpers meant for CLIs (and
-// stop(), bounded). Callbacks run on the loop thread: keep them short.
+// methods are thread-safe and never block, except the *_sync helpers meant for CLIs and
+// stop() (bounded: it joins the loop thread). Callbacks run on the loop thread: keep them
+// short.
+//
+// Ownership rules of this room:
+// - The Agent owns its loop thread (started in start(), joined in stop(); never detached) and
+//   every libuv handle on the loop; a handle's memory is released in its close callback, and
+//   the loop is closed only after uv_run() returned with every handle closed.
+// - Other threads talk to the loop only through post() (a queue + uv_async_send). Once the
+//   loop is shutting down, post() drops the work instead of touching closed handles.
+// - Sockets handed over by a predecessor belong to the transport from adopt() on.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -18,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/net/handover.hpp"
+#include "core/net/threads.hpp"
 #include "core/serf/serf.hpp"
 #include "core/swim/swim.hpp"
 #include "core/table/membership_table.hpp"
@@ -34,6 +47,39 @@ struct AgentConfig {
   swim::Config swim;               // timings; name/advertise/keyring are filled by start()
   serf::Config serf;               // name/tags are filled by start()
   bool tweak_swim = false;         // true: use `swim` timings as given instead of the profile
+  // Seeds joined as soon as the member runs (not after taking over from a predecessor, which
+  // already knows the cluster). The outcome is in AgentStatus.
+  std::vector<std::string> join;
+  // Who may take this member over, and whether start() first tries to take over from a
+  // predecessor bound to the same address (core/net/handover.hpp). kOff: start() binds
+  // synchronously and reports an address in use at once.
+  HandoverPolicy handover = HandoverPolicy::kOff;
+  std::chrono::milliseconds handover_timeout{5000};
+};
+
+// Where a member is in its life.
+enum class AgentPhase : std::uint8_t {
+  kIdle,         // not started
+  kStarting,     // the loop thread takes over or binds
+  kRunning,      // a member of the cluster
+  kLeaving,      // graceful leave in progress
+  kLeft,         // left; sockets released
+  kHandingOver,  // a successor is importing our state
+  kHandedOver,   // a successor is the member now; sockets released, nothing left
+  kFailed,       // could not start (see error)
+  kStopped,      // stopped without leaving
+};
+std::string_view to_string(AgentPhase phase);
+
+struct AgentStatus {
+  AgentPhase phase = AgentPhase::kIdle;
+  std::string error;            // kFailed: why; otherwise the last handover problem, if any
+  pid_t took_over_from = 0;     // the predecessor whose identity we continue
+  pid_t handed_over_to = 0;     // the successor that continues ours
+  int joined = -1;              // seeds that answered; -1 while joining or when none
+  bool join_done = false;       // the start-up join finished (or was not needed)
+  std::string join_error;
+  std::uint64_t handovers_refused = 0;
 };
 
 struct AgentStats {
@@ -55,10 +101,17 @@ class Agent {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Binds UDP+TCP and starts the loop thread. False with a one-line reason on failure.
+  // Checks the configuration and starts the loop thread. With handover off it binds UDP+TCP
+  // first and returns false with a one-line reason when that fails. With handover on it
+  // returns at once; the loop thread takes over from a predecessor or binds, and status()
+  // tells how that went (kRunning or kFailed).
   bool start(std::string* err);
   bool running() const { return running_; }
-  // The port actually bound (useful with port 0).
+  AgentStatus status() const;
+  // Waits (at most `timeout`) until `pred(status())` holds. For CLIs and exit paths only.
+  bool wait_status(const std::function<bool(const AgentStatus&)>& pred,
+                   std::chrono::milliseconds timeout) const;
+  // The port actually bound (useful with port 0); valid once running.
   std::uint16_t port() const { return port_; }
   const std::string& node_name() const { return config_.node_name; }
 
@@ -67,7 +120,7 @@ class Agent {
   void join(const std::vector<std::string>& seeds,
             std::function<void(int joined, const std::string& error)> done = {});
   // Graceful leave (§7.8): leave intent, then dead{From: self}, then a short propagation
-  // delay. `done` runs on the loop thread.
+  // delay; then the sockets are released. `done` runs on the loop thread.
   void leave(std::function<void()> done = {});
   bool set_tags(table::Tags tags, std::string* err = nullptr);
   bool user_event(const std::string& name, const std::string& payload, bool coalesce,
@@ -86,17 +139,34 @@ class Agent {
   // A copy of the counters, refreshed by the loop at most every 100 ms. Never blocks on it.
   AgentStats stats() const;
 
-  // Runs `fn` on the loop thread (thread-safe).
+  // Runs `fn` on the loop thread (thread-safe). Dropped once the loop is shutting down.
   void post(std::function<void()> fn);
 
  private:
-  class LoopScheduler;
+  bool prepare(std::string* err);        // config checks, loop and transport (caller thread)
+  void run_loop();                      // the loop thread
+  bool bind_and_start(std::string* err);  // loop thread (or caller thread with handover off)
+  // The state machines, on a transport that serves; continuing `from` a predecessor if given.
+  void start_member(const HandoverState* from);
+  bool take_over();                     // loop thread: true when a predecessor handed over
+  void listen_for_successor();
+  bool offer_handover(const HandoverRequest& req, HandoverServer::Offer& offer,
+                      std::string& refusal);
+  void finish_handover(pid_t successor);
+  void abort_handover(const HandoverServer::Offer& offer, const std::string& why);
+  void release_sockets();               // loop thread: the member is done (left, handed over)
+  void shut_loop();                     // loop thread: close every handle so uv_run returns
   void pump();  // run due timers, re-arm the loop timer, refresh stats
   void run_posted();
+  void set_phase(AgentPhase phase, const std::string& error = {});
+  template <typename F>
+  void update_status(F&& f);
 
   AgentConfig config_;
   table::MembershipTable& table_;
   UserEventHandler user_event_handler_;
+  swim::Address bind_addr_;
+  swim::Address advertise_addr_;
 
   uv_loop_t loop_{};
   uv_async_t async_{};
@@ -106,14 +176,20 @@ class Agent {
   std::unique_ptr<class UvTransport> transport_;
   std::unique_ptr<serf::Serf> serf_;
   std::unique_ptr<swim::Memberlist> memberlist_;
+  std::unique_ptr<HandoverServer> handover_;
+  swim::TimerId handover_retry_ = 0;
   wire::Keyring keyring_;
   std::thread thread_;
   std::atomic<bool> running_{false};
-  std::atomic<bool> stopping_{false};
-  std::uint16_t port_ = 0;
+  bool closing_ = false;  // guarded by posted_mutex_: the loop no longer takes work
+  std::atomic<std::uint16_t> port_{0};
 
   std::mutex posted_mutex_;
   std::deque<std::function<void()>> posted_;
+
+  mutable std::mutex status_mutex_;
+  mutable std::condition_variable status_changed_;
+  AgentStatus status_;
 
   mutable std::mutex stats_mutex_;
   AgentStats stats_;

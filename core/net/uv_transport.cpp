@@ -2,6 +2,10 @@
 
 #include <arpa/inet.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 
 namespace haserf::net {
@@ -121,6 +125,31 @@ void UvTransport::set_handlers(PacketHandler packets, StreamHandler streams, Aft
   after_ = std::move(after);
 }
 
+void UvTransport::init_handles() {
+  uv_tcp_init(loop_, &tcp_);
+  tcp_.data = this;
+  uv_udp_init(loop_, &udp_);
+  udp_.data = this;
+  open_ = true;
+}
+
+bool UvTransport::start_serving(std::string* err) {
+  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
+  if (rc != 0) {
+    if (err) *err = std::string("cannot listen on TCP: ") + uv_strerror(rc);
+    return false;
+  }
+  // Bursts of gossip must not be dropped by a small default socket buffer.
+  int size = 4 << 20;
+  uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &size);
+  rc = uv_udp_recv_start(&udp_, on_udp_alloc, on_udp_recv);
+  if (rc != 0) {
+    if (err) *err = std::string("cannot receive UDP: ") + uv_strerror(rc);
+    return false;
+  }
+  return true;
+}
+
 bool UvTransport::bind(const std::string& ip, std::uint16_t port, std::string* err) {
   swim::Address a;
   std::string perr;
@@ -135,11 +164,7 @@ bool UvTransport::bind(const std::string& ip, std::uint16_t port, std::string* e
     if (err) *err = std::string(what) + " " + swim::to_string(a) + ": " + uv_strerror(rc);
     return false;
   };
-  uv_tcp_init(loop_, &tcp_);
-  tcp_.data = this;
-  uv_udp_init(loop_, &udp_);
-  udp_.data = this;
-  open_ = true;
+  init_handles();
   // TCP first: with port 0 it picks the port, and UDP then binds the same one.
   int rc = uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&ss), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
@@ -154,24 +179,92 @@ bool UvTransport::bind(const std::string& ip, std::uint16_t port, std::string* e
   address_to_sockaddr(a, ss);
   rc = uv_udp_bind(&udp_, reinterpret_cast<const sockaddr*>(&ss), 0);
   if (rc != 0) return fail("cannot bind UDP", rc);
-  // Bursts of gossip must not be dropped by a small default socket buffer.
-  int size = 4 << 20;
-  uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &size);
-  rc = uv_udp_recv_start(&udp_, on_udp_alloc, on_udp_recv);
-  if (rc != 0) return fail("cannot receive UDP on", rc);
+  return start_serving(err);
+}
+
+bool UvTransport::adopt(int udp_fd, int tcp_fd, std::string* err) {
+  if (closing_handles_ > 0 || open_) {
+    if (udp_fd >= 0) ::close(udp_fd);
+    if (tcp_fd >= 0) ::close(tcp_fd);
+    if (err) *err = "the previous sockets are still open";
+    return false;
+  }
+  init_handles();
+  int rc = uv_udp_open(&udp_, udp_fd);
+  if (rc != 0) ::close(udp_fd);
+  const int rc2 = uv_tcp_open(&tcp_, tcp_fd);
+  if (rc2 != 0) ::close(tcp_fd);
+  if (rc == 0) rc = rc2;
+  if (rc != 0) {
+    if (err) *err = std::string("cannot adopt the sockets: ") + uv_strerror(rc);
+    return false;
+  }
+  sockaddr_storage bound;
+  int len = sizeof bound;
+  swim::Address actual;
+  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &len) == 0 &&
+      sockaddr_to_address(reinterpret_cast<sockaddr*>(&bound), actual)) {
+    port_ = actual.port;
+  }
+  suspended_ = false;
+  return start_serving(err);
+}
+
+void UvTransport::close_handles() {
+  open_ = false;
+  uv_udp_recv_stop(&udp_);
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&udp_), reinterpret_cast<uv_handle_t*>(&tcp_)}) {
+    if (uv_is_closing(h)) continue;
+    ++closing_handles_;
+    uv_close(h, [](uv_handle_t* closed) { --static_cast<UvTransport*>(closed->data)->closing_handles_; });
+  }
+  auto conns = conns_;
+  for (Conn* c : conns) finish(c, false, "shutting down");
+}
+
+bool UvTransport::suspend(int& udp_dup, int& tcp_dup, std::string* err) {
+  udp_dup = tcp_dup = -1;
+  if (!open_ || suspended_) {
+    if (err) *err = "not serving";
+    return false;
+  }
+  uv_os_fd_t ufd = -1, tfd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &ufd) != 0 ||
+      uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &tfd) != 0) {
+    if (err) *err = "no socket to hand over";
+    return false;
+  }
+  udp_dup = ::fcntl(ufd, F_DUPFD_CLOEXEC, 3);
+  tcp_dup = ::fcntl(tfd, F_DUPFD_CLOEXEC, 3);
+  if (udp_dup < 0 || tcp_dup < 0) {
+    if (err) *err = std::string("dup: ") + std::strerror(errno);
+    if (udp_dup >= 0) ::close(udp_dup);
+    if (tcp_dup >= 0) ::close(tcp_dup);
+    udp_dup = tcp_dup = -1;
+    return false;
+  }
+  suspended_ = true;
+  close_handles();
   return true;
 }
 
+bool UvTransport::resume(int udp_dup, int tcp_dup, std::string* err) {
+  if (!suspended_) return true;
+  const int u = ::fcntl(udp_dup, F_DUPFD_CLOEXEC, 3);
+  const int t = ::fcntl(tcp_dup, F_DUPFD_CLOEXEC, 3);
+  if (u < 0 || t < 0) {
+    if (u >= 0) ::close(u);
+    if (t >= 0) ::close(t);
+    if (err) *err = std::string("dup: ") + std::strerror(errno);
+    return false;
+  }
+  return adopt(u, t, err);
+}
+
 void UvTransport::close() {
-  if (!open_) return;
-  open_ = false;
   on_packet_ = nullptr;
   on_stream_ = nullptr;
-  uv_udp_recv_stop(&udp_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
-  auto conns = conns_;
-  for (Conn* c : conns) finish(c, false, "shutting down");
+  if (open_) close_handles();
 }
 
 void UvTransport::on_udp_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {

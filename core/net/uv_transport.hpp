@@ -38,6 +38,16 @@ class UvTransport : public swim::Transport {
 
   // Binds UDP and TCP on ip:port (port 0: any free port, the same for both). Synchronous.
   bool bind(const std::string& ip, std::uint16_t port, std::string* err);
+  // Starts on sockets a predecessor handed over (UDP bound, TCP bound and listening). The
+  // transport takes ownership of both descriptors, also on failure.
+  bool adopt(int udp_fd, int tcp_fd, std::string* err);
+  // Handover, predecessor's side: stop reading and accepting (open connections are closed)
+  // and return duplicates that keep both sockets open for the successor, or for resume().
+  // The caller owns the duplicates.
+  bool suspend(int& udp_dup, int& tcp_dup, std::string* err);
+  // After a failed handover: serve the sockets again (from copies of the duplicates).
+  bool resume(int udp_dup, int tcp_dup, std::string* err);
+  bool suspended() const { return suspended_; }
   std::uint16_t bound_port() const { return port_; }
   void set_handlers(PacketHandler packets, StreamHandler streams, AfterCallback after);
   // Closes sockets and every open connection; their callbacks will not run handlers again.
@@ -66,6 +76,9 @@ class UvTransport : public swim::Transport {
   void after() {
     if (after_) after_();
   }
+  void init_handles();
+  bool start_serving(std::string* err);
+  void close_handles();
 
   uv_loop_t* loop_;
   const wire::Keyring* keyring_;
@@ -73,6 +86,8 @@ class UvTransport : public swim::Transport {
   uv_udp_t udp_{};
   uv_tcp_t tcp_{};
   bool open_ = false;
+  bool suspended_ = false;
+  int closing_handles_ = 0;  // udp_/tcp_ close callbacks still to come (they may not be reused before)
   std::uint16_t port_ = 0;
   PacketHandler on_packet_;
   StreamHandler on_stream_;

@@ -36,7 +36,8 @@ std::string CommandResult::describe() const {
 }
 
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                          const std::map<std::string, std::string>& env) {
+                          const std::map<std::string, std::string>& env,
+                          const std::atomic<bool>* cancel) {
   CommandResult result;
   if (argv.empty()) {
     result.output = "empty command";
@@ -67,6 +68,9 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  // Everything else the host has open (HAProxy's listeners, the master's socketpair) stays
+  // behind, CLOEXEC or not.
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // Own process group, default signal handling (our caller may block SIGTERM/SIGINT).
@@ -90,13 +94,15 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   }
   result.started = true;
 
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
   bool killed = false;
   auto kill_deadline = deadline;
   char buf[4096];
   bool pipe_open = true;
   while (pipe_open) {
     const auto now = std::chrono::steady_clock::now();
+    if (!killed && cancelled()) deadline = now;
     if (!killed && now >= deadline) {
       ::kill(-pid, SIGTERM);
       killed = true;
@@ -106,8 +112,9 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
       ::kill(-pid, SIGKILL);
       break;
     }
-    const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-        (killed ? kill_deadline : deadline) - now);
+    const auto wait_ms = std::min<std::chrono::milliseconds>(
+        std::chrono::duration_cast<std::chrono::milliseconds>((killed ? kill_deadline : deadline) - now),
+        std::chrono::milliseconds(50));
     pollfd p{pipe_fds[0], POLLIN, 0};
     const int pr = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(wait_ms.count(), 1)));
     if (pr < 0 && errno != EINTR) break;
@@ -129,7 +136,7 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
     if (w == 0) {
-      if (std::chrono::steady_clock::now() >= deadline) {
+      if (std::chrono::steady_clock::now() >= deadline || cancelled()) {
         ::kill(-pid, SIGKILL);
         killed = true;
         result.timed_out = true;
@@ -144,8 +151,9 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
 }
 
 CommandResult run_shell(const std::string& command, std::chrono::milliseconds timeout,
-                        const std::map<std::string, std::string>& env) {
-  return run_command({"/bin/sh", "-c", command}, timeout, env);
+                        const std::map<std::string, std::string>& env,
+                        const std::atomic<bool>* cancel) {
+  return run_command({"/bin/sh", "-c", command}, timeout, env, cancel);
 }
 
 }  // namespace haserf::render

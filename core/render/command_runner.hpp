@@ -2,6 +2,7 @@
 // bound, capturing what they print, so a hung check can never stall re-rendering.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <string>
@@ -20,13 +21,18 @@ struct CommandResult {
 };
 
 // Runs `argv` (argv[0] looked up in PATH). Extra environment variables are added to ours.
-// On timeout the process group gets SIGTERM, then SIGKILL one second later.
+// The command inherits no descriptor but stdin (/dev/null), stdout and stderr (a pipe to us):
+// inside HAProxy, a listener or socket of the host must never leak into a child.
+// On timeout, or as soon as `*cancel` becomes true (checked every 50 ms), the process group
+// gets SIGTERM, then SIGKILL one second later.
 CommandResult run_command(const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout,
-                          const std::map<std::string, std::string>& env = {});
+                          const std::map<std::string, std::string>& env = {},
+                          const std::atomic<bool>* cancel = nullptr);
 
 // Runs `command` with /bin/sh -c.
 CommandResult run_shell(const std::string& command, std::chrono::milliseconds timeout,
-                        const std::map<std::string, std::string>& env = {});
+                        const std::map<std::string, std::string>& env = {},
+                        const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace haserf::render

@@ -47,7 +47,7 @@ PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& sna
       return result;
     }
     auto check = run_shell(replace_all(job.check, "{}", candidate), job.command_timeout,
-                           {{"HASERF_CANDIDATE", candidate}});
+                           {{"HASERF_CANDIDATE", candidate}}, job.cancel);
     ::unlink(candidate.c_str());
     if (!check.ok()) {
       result.outcome = PipelineOutcome::kCheckFailed;
@@ -73,7 +73,7 @@ PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& sna
                    std::to_string(result.excluded) + " left out" +
                    (written.in_place ? ", in place: rename not possible" : "") + ")";
   if (!job.exec.empty()) {
-    auto exec = run_shell(job.exec, job.command_timeout, {{"HASERF_OUT", job.out}});
+    auto exec = run_shell(job.exec, job.command_timeout, {{"HASERF_OUT", job.out}}, job.cancel);
     if (!exec.ok()) {
       result.outcome = PipelineOutcome::kExecFailed;
       result.message += "; exec failed (" + exec.describe() + ")";

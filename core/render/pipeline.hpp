@@ -3,6 +3,7 @@
 // that failed to render or failed its check.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -20,6 +21,8 @@ struct PipelineJob {
   std::string check;  // shell command run on the candidate ('{}' = its path); empty: none
   std::string exec;   // shell command run after `out` changed; empty: none
   std::chrono::milliseconds command_timeout = std::chrono::seconds(60);
+  // Set from another thread to kill a running check/exec at once (process exit).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 enum class PipelineOutcome { kWritten, kUnchanged, kRenderFailed, kCheckFailed, kWriteFailed, kExecFailed };

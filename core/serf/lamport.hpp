@@ -18,6 +18,10 @@ class LamportClock {
   void witness(LamportTime v) {
     if (v >= counter_) counter_ = v + 1;
   }
+  // Continues a predecessor's clock (handover): never moves backwards.
+  void restore(LamportTime v) {
+    if (v > counter_) counter_ = v;
+  }
 
  private:
   LamportTime counter_ = 1;

@@ -3,6 +3,7 @@
 
 #include "core/serf/serf.hpp"
 #include "core/wire/codec.hpp"
+#include "core/wire/go_traps.hpp"
 
 namespace haserf::serf {
 
@@ -29,10 +30,18 @@ void Serf::merge_remote_state(std::span<const std::uint8_t> state, bool join) {
       ++stats_.decode_errors;
       return;
     }
+    // A clock near the 64-bit wrap would reach every peer through our own state: skip it.
+    const auto sane = [&](LamportTime t) {
+      if (t < wire::kMaxLamportTime) return true;
+      ++stats_.unsafe_dropped;
+      stats_.last_unsafe = "push/pull Lamport time " + std::to_string(t) + " near the 64-bit wrap";
+      return false;
+    };
     // Witness one less than the remote clocks: their current values are not used yet.
-    if (pp.LTime > 0) clock_.witness(pp.LTime - 1);
-    if (pp.EventLTime > 0) event_clock_.witness(pp.EventLTime - 1);
-    if (pp.QueryLTime > 0) query_clock_.witness(pp.QueryLTime - 1);
+    if (pp.LTime > 0 && sane(pp.LTime)) clock_.witness(pp.LTime - 1);
+    if (pp.EventLTime > 0 && sane(pp.EventLTime)) event_clock_.witness(pp.EventLTime - 1);
+    if (pp.QueryLTime > 0 && sane(pp.QueryLTime)) query_clock_.witness(pp.QueryLTime - 1);
+    std::erase_if(pp.StatusLTimes, [&](const auto& kv) { return !sane(kv.second); });
 
     // Left members first, as leave intents one past their status LTime (the leave must have
     // come after it to be accepted), so later joins cannot overtake them.
@@ -51,7 +60,7 @@ void Serf::merge_remote_state(std::span<const std::uint8_t> state, bool join) {
       event_min_time_ = pp.EventLTime;
     }
     for (const auto& slot : pp.Events) {
-      if (!slot) continue;
+      if (!slot || !sane(slot->LTime)) continue;
       for (const auto& [name, payload] : slot->Events) {
         handle_user_event(wire::SerfUserEvent{slot->LTime, name, payload, false});
       }

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/wire/codec.hpp"
+#include "core/wire/go_traps.hpp"
 
 namespace haserf::serf {
 
@@ -104,8 +105,17 @@ void Serf::notify_msg(std::span<const std::uint8_t> msg) {
   }
 }
 
+// Counts and drops a message a Go peer could not survive; true when `trap` is set.
+bool Serf::unsafe(const std::optional<std::string>& trap) {
+  if (!trap) return false;
+  ++stats_.unsafe_dropped;
+  stats_.last_unsafe = *trap;
+  return true;
+}
+
 // §7.6 NotifyMsg: dispatch on the serf type byte; when a handler reports the message as new,
-// the exact received bytes are gossiped on.
+// it is gossiped on. Unlike Go, we gossip our re-encoding of what we decoded, never the
+// received bytes, and nothing a Go peer could not survive (wire/go_traps.hpp).
 void Serf::dispatch(std::span<const std::uint8_t> msg) {
   if (msg.empty()) {
     ++stats_.empty_messages;
@@ -118,48 +128,51 @@ void Serf::dispatch(std::span<const std::uint8_t> msg) {
     return;
   }
   ++stats_.received_by_type[type];
-  const wire::Bytes raw(msg.begin(), msg.end());
+  // Decodes the body as T; unless it is unsafe, `handle` says whether to gossip it on.
+  const auto relay = [&](auto message, wire::SerfMsgType kind, swim::BroadcastQueue& queue,
+                         auto handle) {
+    if (!wire::decode(body, message)) return false;
+    if (unsafe(wire::go_trap(message))) return true;
+    if (handle(message)) queue.queue(wire::serf_message(kind, message));
+    return true;
+  };
+  bool decoded = true;
   switch (static_cast<wire::SerfMsgType>(type)) {
-    case wire::SerfMsgType::kLeave: {
-      wire::SerfLeave m;
-      if (!wire::decode(body, m)) break;
-      if (handle_leave_intent(m)) intent_queue_.queue(raw);
-      return;
-    }
-    case wire::SerfMsgType::kJoin: {
-      wire::SerfJoin m;
-      if (!wire::decode(body, m)) break;
-      if (handle_join_intent(m)) intent_queue_.queue(raw);
-      return;
-    }
-    case wire::SerfMsgType::kUserEvent: {
-      wire::SerfUserEvent m;
-      if (!wire::decode(body, m)) break;
-      if (handle_user_event(m)) event_queue_.queue(raw);
-      return;
-    }
-    case wire::SerfMsgType::kQuery: {
-      wire::SerfQuery m;
-      if (!wire::decode(body, m)) break;
-      if (handle_query(m)) query_queue_.queue(raw);
-      return;
-    }
+    case wire::SerfMsgType::kLeave:
+      decoded = relay(wire::SerfLeave{}, wire::SerfMsgType::kLeave, intent_queue_,
+                      [&](const auto& m) { return handle_leave_intent(m); });
+      break;
+    case wire::SerfMsgType::kJoin:
+      decoded = relay(wire::SerfJoin{}, wire::SerfMsgType::kJoin, intent_queue_,
+                      [&](const auto& m) { return handle_join_intent(m); });
+      break;
+    case wire::SerfMsgType::kUserEvent:
+      decoded = relay(wire::SerfUserEvent{}, wire::SerfMsgType::kUserEvent, event_queue_,
+                      [&](const auto& m) { return handle_user_event(m); });
+      break;
+    case wire::SerfMsgType::kQuery:
+      decoded = relay(wire::SerfQuery{}, wire::SerfMsgType::kQuery, query_queue_,
+                      [&](auto& m) {
+                        wire::normalize(m);
+                        return handle_query(m);
+                      });
+      break;
     case wire::SerfMsgType::kQueryResponse: {
       wire::SerfQueryResponse m;
-      if (!wire::decode(body, m)) break;
+      decoded = wire::decode(body, m);
       // TODO(serf): collect responses once we originate queries; until then none is ours.
-      ++stats_.query_responses_ignored;
-      return;
+      if (decoded) ++stats_.query_responses_ignored;
+      break;
     }
     case wire::SerfMsgType::kRelay:
-      // TODO(serf): forward relayed query responses (§7.3 relay); only used with -relay-factor.
+      // Not forwarded: a relay turns us into a reflector of arbitrary bytes to any address.
       ++stats_.relays_ignored;
-      return;
+      break;
     default:  // pushPull is TCP-only; conflict/key types only appear inside payloads
       ++stats_.unknown_type;
-      return;
+      break;
   }
-  ++stats_.decode_errors;
+  if (!decoded) ++stats_.decode_errors;
 }
 
 }  // namespace haserf::serf

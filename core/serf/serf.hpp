@@ -66,6 +66,38 @@ struct MemberState {
   swim::TimePoint leave_time{};  // when it became failed or left
 };
 
+// One slot of the user-event dedupe ring (§7.9): the events seen with this LTime.
+struct EventSlot {
+  LamportTime ltime = 0;
+  std::vector<std::pair<std::string, wire::Bytes>> events;  // (Name, Payload)
+};
+
+// One slot of the query dedupe ring (§7.10).
+struct QuerySlot {
+  LamportTime ltime = 0;
+  std::vector<std::uint32_t> ids;
+};
+
+// An intent buffered for a node memberlist has not told us about yet (§7.7 recentIntents).
+struct IntentRecord {
+  std::string node;
+  bool leave = false;
+  LamportTime ltime = 0;
+  swim::TimePoint when{};
+};
+
+// What a successor process needs to continue as this member (core/net handover): clocks,
+// every member with its status, the dedupe rings and the buffered intents.
+struct SerfSnapshot {
+  LamportTime clock = 0, event_clock = 0, query_clock = 0;
+  LamportTime event_min_time = 0, query_min_time = 0;
+  std::vector<MemberState> members;
+  std::vector<std::string> failed, left;  // in the order they failed / left
+  std::vector<IntentRecord> intents;
+  std::vector<EventSlot> events;   // used slots only
+  std::vector<QuerySlot> queries;  // used slots only
+};
+
 class Serf : public swim::Delegate {
  public:
   using EventHandler = std::function<void(const UserEvent&)>;
@@ -111,6 +143,12 @@ class Serf : public swim::Delegate {
   // response within query_response_size_limit.
   bool respond(const Query& query, wire::Bytes payload, std::string* err = nullptr);
 
+  // ---- handover (core/net/handover.hpp) ----
+  SerfSnapshot export_state() const;
+  // Before memberlist starts: continue from a predecessor's state. The table gets every
+  // member in one batch; nobody else is told anything.
+  void import_state(const SerfSnapshot& snapshot);
+
   // ---- views ----
   SerfState state() const { return state_; }
   const Config& config() const { return config_; }
@@ -143,14 +181,6 @@ class Serf : public swim::Delegate {
     LamportTime ltime;
     swim::TimePoint when;
   };
-  struct EventSlot {
-    LamportTime ltime = 0;
-    std::vector<std::pair<std::string, wire::Bytes>> events;  // (Name, Payload)
-  };
-  struct QuerySlot {
-    LamportTime ltime = 0;
-    std::vector<std::uint32_t> ids;
-  };
 
   // serf.cpp: timers and queues
   swim::TimerId after(swim::Duration delay, std::function<void()> fn);
@@ -158,6 +188,7 @@ class Serf : public swim::Delegate {
   void cancel_timer(swim::TimerId id);
   void check_queues();
   void dispatch(std::span<const std::uint8_t> msg);
+  bool unsafe(const std::optional<std::string>& trap);
 
   // members.cpp (§7.7)
   void apply_node(MemberState& m, const swim::NodeInfo& node);

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 
 namespace haserf::serf {
 
@@ -12,6 +13,10 @@ struct Stats {
   std::uint64_t unknown_type = 0;
   std::uint64_t empty_messages = 0;
   std::uint64_t decode_errors = 0;  // any serf message or push/pull that did not decode
+  // Messages a Go peer could not survive (wire/go_traps.hpp): dropped, neither processed nor
+  // gossiped on; also unsafe entries skipped in push/pull state.
+  std::uint64_t unsafe_dropped = 0;
+  std::string last_unsafe;
 
   // Intents (§7.7).
   std::uint64_t intents_applied = 0;    // newer than the status LTime: applied and re-broadcast

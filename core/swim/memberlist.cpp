@@ -67,13 +67,17 @@ void Memberlist::start() {
   if (started_) return;
   started_ = true;
   wire::Alive a;
-  a.Incarnation = next_incarnation();
+  a.Incarnation = next_incarnation();  // after import_state: the predecessor's + 1
   a.Node = config_.name;
   a.Addr = config_.advertise.ip;
   a.Port = config_.advertise.port;
   a.Meta = delegate_.node_meta(config_.meta_max_size);
   a.Vsn = wire::kOurVsn;
   alive_node(std::move(a), /*bootstrap=*/true);
+  start_timers();
+}
+
+void Memberlist::start_timers() {
   schedule_probe();
   gossip_timer_ = scheduler_.schedule(config_.gossip_interval, [this] { gossip_tick(); });
   // A random first delay spreads push/pulls of nodes started together (§6.8).
@@ -83,17 +87,64 @@ void Memberlist::start() {
 
 void Memberlist::shutdown() {
   if (!started_) return;
+  pause();
   started_ = false;
-  *alive_token_ = false;
-  alive_token_ = std::make_shared<bool>(true);
-  for (TimerId id : {probe_timer_, gossip_timer_, push_pull_timer_}) scheduler_.cancel(id);
+  paused_ = false;
   for (auto& [name, s] : suspicions_) scheduler_.cancel(s.timer);
   suspicions_.clear();
+}
+
+void Memberlist::pause() {
+  if (!started_ || paused_) return;
+  paused_ = true;
+  *alive_token_ = false;  // in-flight TCP exchanges report nothing
+  alive_token_ = std::make_shared<bool>(true);
+  for (TimerId id : {probe_timer_, gossip_timer_, push_pull_timer_}) scheduler_.cancel(id);
   for (auto& [seq, h] : ack_handlers_) scheduler_.cancel(h.timeout);
   ack_handlers_.clear();
   if (probe_) {
     for (TimerId t : probe_->timers) scheduler_.cancel(t);
     probe_.reset();
+  }
+}
+
+void Memberlist::resume() {
+  if (!started_ || !paused_) return;
+  paused_ = false;
+  start_timers();
+}
+
+MemberlistState Memberlist::export_state() const {
+  MemberlistState out;
+  out.incarnation = incarnation_;
+  out.seq = seq_;
+  out.nodes.reserve(nodes_.size());
+  for (const auto& [name, n] : nodes_) out.nodes.push_back(NodeRecord{n.info, n.state_change});
+  return out;
+}
+
+void Memberlist::import_state(const MemberlistState& state) {
+  if (started_) return;
+  nodes_.clear();
+  order_.clear();
+  for (const auto& r : state.nodes) {
+    if (r.info.name.empty() || (r.info.addr.size() != 4 && r.info.addr.size() != 16)) continue;
+    if (nodes_.size() >= config_.max_nodes) break;
+    Node n{r.info, r.state_change};
+    if (n.info.name == config_.name) {
+      // Our own entry: where we are now is what counts (the predecessor checked it matches).
+      n.info.addr = config_.advertise.ip;
+      n.info.port = config_.advertise.port;
+      n.info.state = NodeStateKind::kAlive;
+    }
+    nodes_.emplace(n.info.name, std::move(n));
+    order_.push_back(r.info.name);
+  }
+  std::shuffle(order_.begin(), order_.end(), scheduler_.rng());
+  incarnation_ = state.incarnation;
+  seq_ = state.seq;
+  for (const auto& [name, n] : nodes_) {
+    if (n.info.state == NodeStateKind::kSuspect) begin_suspicion(name, config_.name, n.state_change);
   }
 }
 
@@ -107,6 +158,15 @@ void Memberlist::drop(const std::string& reason, bool whole_packet) {
     ++stats_.messages_dropped;
   }
   stats_.last_drop_reason = reason;
+}
+
+bool Memberlist::unsafe(const char* what, const Address& from,
+                        const std::optional<std::string>& trap) {
+  if (!trap) return false;
+  ++stats_.unsafe_dropped;
+  drop(std::string(what) + " from " + to_string(from) + " dropped, unsafe for Go peers: " + *trap,
+       false);
+  return true;
 }
 
 void Memberlist::handle_packet(const Address& from, std::span<const std::uint8_t> datagram) {
@@ -148,18 +208,20 @@ void Memberlist::dispatch(const Address& from, std::span<const std::uint8_t> m) 
       return decoded(wire::Nack{}, "nack", [&](auto& n) { handle_nack(n); });
     case wire::MsgType::kAlive:
       return decoded(wire::Alive{}, "alive", [&](auto& a) {
-        // A Vsn of 1-5 bytes crashes Go 0.2.2 peers if we relay it (§3.1): refuse it here.
-        if (!a.Vsn.empty() && a.Vsn.size() < 6) {
-          err = "Vsn of " + std::to_string(a.Vsn.size()) + " bytes";
-          return bad("alive");
-        }
+        // We would gossip it on: what a Go peer cannot survive is dropped here (go_traps.hpp).
+        if (unsafe("alive", from, wire::go_trap(a))) return;
+        a.Vsn.resize(6);  // Go reads six bytes; more would only travel with us
         if (a.Port == 0) a.Port = config_.advertise.port;
         alive_node(std::move(a), false);
       });
     case wire::MsgType::kSuspect:
-      return decoded(wire::Suspect{}, "suspect", [&](auto& m) { suspect_node(m); });
+      return decoded(wire::Suspect{}, "suspect", [&](auto& m) {
+        if (!unsafe("suspect", from, wire::go_trap(m))) suspect_node(m);
+      });
     case wire::MsgType::kDead:
-      return decoded(wire::Dead{}, "dead", [&](auto& m) { dead_node(m); });
+      return decoded(wire::Dead{}, "dead", [&](auto& m) {
+        if (!unsafe("dead", from, wire::go_trap(m))) dead_node(m);
+      });
     case wire::MsgType::kUser:
       if (body.empty()) {
         err = "empty";
@@ -376,7 +438,11 @@ void Memberlist::suspect_node(const wire::Suspect& s) {
   state->info.state = NodeStateKind::kSuspect;
   const TimePoint change = scheduler_.now();
   state->state_change = change;
+  begin_suspicion(s.Node, s.From, change);
+}
 
+void Memberlist::begin_suspicion(const std::string& name, const std::string& from,
+                                 TimePoint change) {
   Suspicion sus;
   sus.k = config_.suspicion_mult - 2;
   const std::size_t n = est_num_nodes();
@@ -384,9 +450,8 @@ void Memberlist::suspect_node(const wire::Suspect& s) {
   sus.min = suspicion_timeout(config_.suspicion_mult, n, config_.probe_interval);
   sus.max = sus.min * config_.suspicion_max_timeout_mult;
   sus.start = change;
-  sus.confirmations.insert(s.From);
+  sus.confirmations.insert(from);
   const Duration timeout = sus.k < 1 ? sus.min : sus.max;
-  const std::string name = s.Node;
   sus.timer = arm_suspicion(name, change, timeout);
   suspicions_[name] = std::move(sus);
 }
@@ -768,7 +833,11 @@ void Memberlist::merge_remote(const wire::PushPull& remote) {
   }
   ++stats_.push_pulls;
   for (const auto& r : remote.Nodes) {
-    if (!r.Vsn.empty() && r.Vsn.size() < 6) continue;  // never relay short Vsn (§3.1)
+    if (const auto trap = wire::go_trap(r)) {  // never store (and later relay) it
+      ++stats_.unsafe_dropped;
+      stats_.last_drop_reason = "push/pull node " + r.Name + " dropped, unsafe for Go peers: " + *trap;
+      continue;
+    }
     switch (r.State) {
       case wire::NodeState::kAlive: {
         wire::Alive a;
@@ -777,7 +846,7 @@ void Memberlist::merge_remote(const wire::PushPull& remote) {
         a.Addr = r.Addr;
         a.Port = r.Port != 0 ? r.Port : config_.advertise.port;
         a.Meta = r.Meta;
-        a.Vsn = r.Vsn;
+        a.Vsn.assign(r.Vsn.begin(), r.Vsn.begin() + 6);
         alive_node(std::move(a), false);
         break;
       }

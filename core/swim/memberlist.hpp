@@ -82,7 +82,22 @@ struct MemberlistStats {
   std::uint64_t refutes = 0;
   std::uint64_t push_pulls = 0;
   std::uint64_t nodes_refused = 0;  // over max_nodes, bad Vsn, address conflicts
+  std::uint64_t unsafe_dropped = 0;  // messages a Go peer could not survive (wire/go_traps.hpp)
   std::string last_drop_reason;
+};
+
+// A node as memberlist keeps it, for handing the whole state to a successor process.
+struct NodeRecord {
+  NodeInfo info;
+  TimePoint state_change{};  // steady clock: the same in every process of the machine
+};
+
+// What a successor needs to continue as this member without anyone noticing (core/net
+// handover, docs/haproxy.md "Reloads"): our incarnation and every node we know.
+struct MemberlistState {
+  std::uint32_t incarnation = 0;
+  std::uint32_t seq = 0;
+  std::vector<NodeRecord> nodes;
 };
 
 class Memberlist : public MemberlistApi {
@@ -97,6 +112,18 @@ class Memberlist : public MemberlistApi {
   void start();
   // Stops every timer; the object can then be destroyed.
   void shutdown();
+
+  // ---- handover (core/net/handover.hpp) ----
+  MemberlistState export_state() const;
+  // Before start(): continue from a predecessor's state. start() then announces us with the
+  // predecessor's incarnation + 1 (a refreshed alive, no join for anyone). Suspect nodes stay
+  // suspect with a fresh suspicion timer.
+  void import_state(const MemberlistState& state);
+  // The predecessor's side while its successor imports: no timers, no probe (the state is
+  // kept, nothing changes it); resume() re-arms everything when the handover failed.
+  void pause();
+  void resume();
+  bool paused() const { return paused_; }
 
   // Input from the network.
   void handle_packet(const Address& from, std::span<const std::uint8_t> datagram);
@@ -155,6 +182,8 @@ class Memberlist : public MemberlistApi {
   void handle_nack(const wire::Nack& nack);
   void alive_node(wire::Alive a, bool bootstrap, std::function<void()> notify = {});
   void suspect_node(const wire::Suspect& s);
+  void begin_suspicion(const std::string& name, const std::string& from, TimePoint change);
+  void start_timers();
   TimerId arm_suspicion(const std::string& name, TimePoint change, Duration delay);
   void dead_node(const wire::Dead& d, std::function<void()> notify = {});
   void refute(Node& self, std::uint32_t accused_incarnation);
@@ -193,6 +222,8 @@ class Memberlist : public MemberlistApi {
   std::size_t est_num_nodes() const { return order_.size(); }
   bool pmax_at_least(const Node& n, int v) const;
   void drop(const std::string& reason, bool whole_packet);
+  // Counts and drops a message a Go peer could not survive; true when `trap` is set.
+  bool unsafe(const char* what, const Address& from, const std::optional<std::string>& trap);
 
   Config config_;
   Delegate& delegate_;
@@ -211,6 +242,7 @@ class Memberlist : public MemberlistApi {
   std::uint32_t incarnation_ = 0;
   int awareness_ = 0;
   bool started_ = false;
+  bool paused_ = false;   // a successor is importing our state (handover)
   bool leaving_ = false;
   std::vector<TimerId> timers_;  // periodic timers to cancel at shutdown
   TimerId probe_timer_ = 0, gossip_timer_ = 0, push_pull_timer_ = 0;

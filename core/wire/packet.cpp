@@ -94,7 +94,8 @@ bool encode_compound(const std::vector<Bytes>& parts, Bytes& out, std::string* e
     ++n;
   }
   if (n == 0) return set_err(err, "compound with no non-empty part");
-  if (n > 255) return set_err(err, "compound with more than 255 parts");
+  // memberlist 0.2.2 multiplies the part count as a uint8: 128 parts or more crash it.
+  if (n > 127) return set_err(err, "compound with more than 127 parts");
   out.push_back(kCompound);
   out.push_back(static_cast<std::uint8_t>(n));
   for (const auto& p : parts) {

@@ -4,6 +4,7 @@
 
 #include "core/wire/codec.hpp"
 #include "core/wire/crypto.hpp"
+#include "core/wire/go_traps.hpp"
 #include "core/wire/limits.hpp"
 #include "core/wire/lzw.hpp"
 #include "core/wire/messages.hpp"

@@ -106,18 +106,21 @@ TEST_CASE("serf: no-broadcast flag and filters", "[serf]") {
   // All filters must match.
   CHECK_FALSE(named(17, {serf::encode_node_filter({"cpp1"}), serf::encode_tag_filter("dc", "us")}));
   CHECK(named(18, {serf::encode_node_filter({"cpp1"}), serf::encode_tag_filter("dc", "eu")}));
-  // Bad regexps, unknown filter types and garbage exclude us without throwing.
+  // Bad regexps exclude us without throwing (Go: no match, no panic).
   CHECK_FALSE(named(19, {serf::encode_tag_filter("role", "(unclosed")}));
   CHECK_FALSE(named(20, {serf::encode_tag_filter("role", "(a)\\1")}));
   CHECK_FALSE(named(21, {serf::encode_tag_filter("role", "((a{999}){999}){999}")}));
   CHECK_FALSE(named(22, {serf::encode_tag_filter("role", std::string(300, 'w'))}));
+  // Unknown filter types, garbage and the empty filter (which panics Go at filter[0]) make the
+  // whole query unsafe: dropped, neither processed nor re-broadcast.
   CHECK_FALSE(named(23, {hex("05 90")}));
   CHECK_FALSE(named(24, {Bytes{}}));
   CHECK_FALSE(named(25, {hex("00 92 a1")}));
-  CHECK(h.serf.stats().bad_filters == 7);
-  CHECK(h.serf.stats().queries_filtered == 11);
+  CHECK(h.serf.stats().unsafe_dropped == 3);
+  CHECK(h.serf.stats().bad_filters == 4);
+  CHECK(h.serf.stats().queries_filtered == 8);
   // Filtered queries are still re-broadcast (§7.10 step 2) and were acked only when matched.
-  CHECK(h.serf.queued_queries() == 16);
+  CHECK(h.serf.queued_queries() == 13);
   CHECK(h.ml.sent.size() == 6);
 }
 

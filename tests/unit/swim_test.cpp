@@ -218,8 +218,15 @@ TEST_CASE("swim: garbage and hostile packets are dropped and counted", "[swim]")
   // An alive with a 3-byte Vsn (crashes Go 0.2.2 if relayed) must not be accepted.
   wire::Alive bad{1, "evil", {10, 0, 0, 66}, 7946, std::nullopt, {1, 5, 2}};
   a.ml->handle_packet(from, wire::wrap_datagram({wire::message(wire::MsgType::kAlive, bad)}, {}));
+  // Nor one without Vsn (stored as zeros it poisons every Go merge), nor one with port 0.
+  const auto dropped_before = a.ml->stats().unsafe_dropped;
+  wire::Alive no_vsn{1, "evil2", {10, 0, 0, 67}, 7946, std::nullopt, {}};
+  a.ml->handle_packet(from, wire::wrap_datagram({wire::message(wire::MsgType::kAlive, no_vsn)}, {}));
+  wire::Alive port0{1, "evil3", {10, 0, 0, 68}, 0, std::nullopt, wire::kOurVsn};
+  a.ml->handle_packet(from, wire::wrap_datagram({wire::message(wire::MsgType::kAlive, port0)}, {}));
+  CHECK(a.ml->stats().unsafe_dropped == dropped_before + 2);
   REQUIRE(a.ml->stats().packets_dropped + a.ml->stats().messages_dropped > 0);
-  for (const auto& n : a.ml->nodes()) REQUIRE(n.name != "evil");
+  for (const auto& n : a.ml->nodes()) REQUIRE(n.name.rfind("evil", 0) != 0);
   net.run_for(2s);
 }
 

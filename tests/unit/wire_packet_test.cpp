@@ -60,8 +60,9 @@ TEST_CASE("wire: compound never emits empty parts and tolerates a truncated tail
   CHECK(c.size() == 2 + 4 + 2 * kAck.size());
   std::string err;
   CHECK_FALSE(encode_compound({{}, {}}, c, &err));
-  CHECK_FALSE(encode_compound(std::vector<Bytes>(256, kAck), c, &err));
-  REQUIRE(encode_compound(std::vector<Bytes>(255, kAck), c));
+  // memberlist 0.2.2 reads the count as a uint8 times 2: 128 parts or more crash it.
+  CHECK_FALSE(encode_compound(std::vector<Bytes>(128, kAck), c, &err));
+  REQUIRE(encode_compound(std::vector<Bytes>(127, kAck), c));
   CHECK_FALSE(encode_compound({Bytes(70000, 1)}, c, &err));
   Bytes out;
   CHECK_FALSE(wrap_datagram({{}, {}}, WrapOptions{}, out, &err));

@@ -1,0 +1,94 @@
+// Threads haserf starts inside a host process (HAProxy, a Lua interpreter, a C program).
+//
+// Rule: every thread haserf creates is started through start_thread(), owned by exactly one
+// object (a std::thread member, never detached) and joined by that object's stop path before
+// the code it runs can go away. The host's signals are its own business: our threads start
+// with every signal blocked, so a SIGUSR1 meant for HAProxy's soft-stop can never be
+// delivered to (and run HAProxy's handler on) a thread HAProxy does not know.
+#pragma once
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+namespace haserf::net {
+
+template <typename F>
+std::thread start_thread(F&& fn) {
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  struct Restore {
+    sigset_t* mask;
+    ~Restore() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
+  } restore{&previous};
+  return std::thread(std::forward<F>(fn));  // inherits the all-blocked mask
+}
+
+// One owned background thread that runs posted jobs in order (a member's janitor work, the
+// render/reload jobs). It starts on the first post() and is joined by stop() (or the
+// destructor) after the queued jobs ran; jobs posted after stop() are dropped.
+class JobThread {
+ public:
+  JobThread() = default;
+  ~JobThread() { stop(); }
+  JobThread(const JobThread&) = delete;
+  JobThread& operator=(const JobThread&) = delete;
+
+  void post(std::function<void()> job) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    jobs_.push_back(std::move(job));
+    if (!thread_.joinable()) thread_ = start_thread([this] { run(); });
+    wake_.notify_one();
+  }
+
+  // Runs what is queued, then joins. Must not be called from a job.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      wake_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  bool busy() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return running_ || !jobs_.empty();
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+      wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, nothing left
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      running_ = true;
+      lock.unlock();
+      try {
+        job();
+      } catch (...) {  // a job's failure is its own; the thread keeps serving
+      }
+      lock.lock();
+      running_ = false;
+    }
+  }
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  bool running_ = false;
+  std::thread thread_;
+};
+
+}  // namespace haserf::net

@@ -54,7 +54,8 @@ constexpr const char* kHelp =
 constexpr const char* kHelpTail =
     "\n"
     "Members with a value unsafe in a config line (spaces, quotes, '#', control characters,\n"
-    "...) are left out with a warning on stderr.\n"
+    "...) or a port/weight tag that is not a number in range are left out with a warning on\n"
+    "stderr (the same validation as HAProxy's slots).\n"
     "\n"
     "exit status: 0 rendered (or unchanged), 1 bad input, failed check or write, 2 usage error\n";
 
@@ -96,6 +97,7 @@ struct RenderJob {
   std::optional<std::string> check;
   std::optional<std::string> exec;
   bool quiet = false;
+  table::MemberPolicy policy;
 };
 
 void log(const RenderJob& job, const char* fmt, const std::string& a, const std::string& b = "") {
@@ -146,6 +148,7 @@ int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min,
   std::chrono::steady_clock::time_point first_change, last_change;
 
   table::MembershipTable members;
+  members.set_policy(job.policy);
   int exit_code = kExitOk;
   auto agent = start_transient_member("render", args, members, std::chrono::seconds(10), exit_code);
   if (!agent) return exit_code;
@@ -212,6 +215,7 @@ int cmd_render(int argc, char** argv) {
       {"template", 't', true, false}, {"members", 'm', true, false}, {"out", 'o', true, false},
       {"var", 0, true, true},         {"quiet", 'q', false, false},  {"watch", 0, false, false},
       {"wait", 0, true, false},       {"check", 0, true, false},     {"exec", 0, true, false},
+      {"port-tag", 0, true, false},   {"weight-tag", 0, true, false}, {"require-port", 0, false, false},
   };
   for (const auto& s : agent_option_specs()) specs.push_back(s);
   if (!args.parse(argc, argv, 2, specs, error)) {
@@ -252,6 +256,12 @@ int cmd_render(int argc, char** argv) {
   job.check = args.get("check");
   job.exec = args.get("exec");
   job.quiet = args.has("quiet");
+  if (auto t = args.get("port-tag")) job.policy.port_tag = *t;
+  if (auto t = args.get("weight-tag")) job.policy.weight_tag = *t;
+  job.policy.require_port = args.has("require-port");
+  if (job.policy.require_port && job.policy.port_tag.empty()) {
+    return usage("--require-port needs a --port-tag");
+  }
   if ((job.check || job.exec) && !job.out) return usage("--check and --exec need -o");
   const auto& reserved = render::reserved_context_names();
   for (const auto& kv : args.all("var")) {
@@ -287,6 +297,7 @@ int cmd_render(int argc, char** argv) {
     return kExitFailure;
   }
   table::MembershipTable members;
+  members.set_policy(job.policy);
   members.replace_all(std::move(parsed.members));
   return render_once(job, *members.snapshot());
 }

@@ -67,6 +67,9 @@ int haserf_start(const char* bind, const char* join, const char* node, const cha
   } catch (const std::exception& e) {
     set_error(err, errlen, std::string("internal error: ") + e.what());
     return -1;
+  } catch (...) {  // nothing may unwind into C
+    set_error(err, errlen, "internal error");
+    return -1;
   }
 }
 
@@ -110,6 +113,9 @@ char* haserf_render(const char* template_text, char* err, size_t errlen) {
   } catch (const std::exception& e) {
     set_error(err, errlen, std::string("internal error: ") + e.what());
     return nullptr;
+  } catch (...) {  // nothing may unwind into C
+    set_error(err, errlen, "internal error");
+    return nullptr;
   }
 }
 
@@ -124,6 +130,9 @@ int haserf_user_event(const char* name, const char* payload, int coalesce, char*
     return 0;
   } catch (const std::exception& e) {
     set_error(err, errlen, std::string("internal error: ") + e.what());
+    return -1;
+  } catch (...) {  // nothing may unwind into C
+    set_error(err, errlen, "internal error");
     return -1;
   }
 }

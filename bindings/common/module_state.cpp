@@ -5,7 +5,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
+
+extern char** environ;
 
 namespace haserf::bindings {
 
@@ -86,6 +90,45 @@ std::string comm_of(const std::string& pid) {
 
 }  // namespace
 
+std::vector<std::string> env_names(std::string_view prefix) {
+  std::vector<std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view entry(*e);
+    const auto eq = entry.find('=');
+    const auto name = entry.substr(0, eq);
+    if (name.substr(0, prefix.size()) == prefix) out.emplace_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> host_config_files() {
+  std::vector<std::string> files;
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] != "-f") continue;
+    const std::string& path = args[++i];
+    DIR* d = ::opendir(path.c_str());
+    if (d == nullptr) {
+      files.push_back(path);
+      continue;
+    }
+    std::vector<std::string> in_dir;
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".cfg") == 0 && name[0] != '.') {
+        in_dir.push_back(path + "/" + name);
+      }
+    }
+    ::closedir(d);
+    std::sort(in_dir.begin(), in_dir.end());
+    files.insert(files.end(), in_dir.begin(), in_dir.end());
+  }
+  return files;
+}
+
 void keep_proc_open() {
   if (g_proc_fd.load() >= 0) return;
   const int fd = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -153,6 +196,52 @@ void ModuleState::retire(std::shared_ptr<net::Agent> agent) {
   });
 }
 
+namespace {
+
+bool to_agent_config(const StartOptions& options, net::AgentConfig& config, std::string& error) {
+  config.node_name = options.node;
+  config.bind = options.bind;
+  config.advertise = options.advertise;
+  config.tags = options.tags;
+  config.encrypt_key = options.encrypt;
+  config.profile = options.profile.empty() ? "lan" : options.profile;
+  config.join = options.join;
+  if (!net::parse_handover_policy(options.handover, config.handover)) {
+    error = "handover must be off, sibling or same-user, got '" + options.handover + "'";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ModuleState::check(const StartOptions& options, std::string& error) {
+  net::AgentConfig config;
+  if (!to_agent_config(options, config, error)) return false;
+  if (options.policy.require_port && options.policy.port_tag.empty()) {
+    error = "require_port needs a port tag";
+    return false;
+  }
+  return net::check_config(config, &error);
+}
+
+void ModuleState::set_app_state(std::string state) {
+  std::lock_guard<std::mutex> lock(app_state_mutex_);
+  app_state_ = std::move(state);
+}
+
+std::optional<std::string> ModuleState::predecessor_state(const std::string& bind,
+                                                          std::chrono::milliseconds timeout,
+                                                          std::string& error) {
+  swim::Address addr;
+  if (!swim::parse_address(bind, 7946, addr, &error)) return std::nullopt;
+  net::HandoverRequest req;
+  req.kind = "peek";
+  req.pid = ::getpid();
+  req.ppid = ::getppid();
+  return net::peek_app_state(net::handover_socket_name(addr), req, timeout, &error);
+}
+
 bool ModuleState::start(const StartOptions& options, std::string& error) {
   keep_proc_open();
   std::lock_guard<std::mutex> lock(mutex_);
@@ -174,18 +263,13 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
     }
   }
   net::AgentConfig config;
-  config.node_name = options.node;
-  config.bind = options.bind;
-  config.advertise = options.advertise;
-  config.tags = options.tags;
-  config.encrypt_key = options.encrypt;
-  config.profile = options.profile.empty() ? "lan" : options.profile;
-  config.join = options.join;
-  if (!net::parse_handover_policy(options.handover, config.handover)) {
-    error = "handover must be off, sibling or same-user, got '" + options.handover + "'";
-    return false;
-  }
+  if (!to_agent_config(options, config, error)) return false;
+  config.app_state = [this] {
+    std::lock_guard<std::mutex> app_lock(app_state_mutex_);
+    return app_state_;
+  };
   auto table = std::make_shared<table::MembershipTable>();
+  table->set_policy(options.policy);
   auto agent = std::make_shared<net::Agent>(config, *table);
   agent->on_user_event([this](const serf::UserEvent& e) {
     std::lock_guard<std::mutex> events_lock(events_mutex_);

@@ -49,6 +49,8 @@ struct StartOptions {
   std::string handover = "off";
   // How long a stopping member waits for a successor to take over before it leaves.
   std::chrono::milliseconds handover_wait{10000};
+  // Which members may be routed and rendered (core/table/member_policy.hpp).
+  table::MemberPolicy policy;
 };
 
 struct ReloadJob {
@@ -93,6 +95,8 @@ class ModuleState {
   // for invalid options, an address in use (handover off), or while shutting down.
   // Idempotent while a member starts or runs.
   bool start(const StartOptions& options, std::string& error);
+  // What start() would refuse, without starting anything (for `haproxy -c`).
+  static bool check(const StartOptions& options, std::string& error);
   bool started() const;  // a running member
   MemberStatus status() const;
   std::string node_name() const;
@@ -121,6 +125,15 @@ class ModuleState {
   // Process exit: what soft_stop() does, bounded, then every thread joined. Idempotent.
   void shutdown();
 
+  // The embedding application's own state, handed to whoever peeks: the next HAProxy master
+  // reads the glue's slot table this way before it forks the worker that takes over.
+  void set_app_state(std::string state);
+  // Blocking, at most `timeout`: the app state of the member bound to `bind` in another
+  // process of ours. For HAProxy's register_init (init may block); nullopt with a reason.
+  static std::optional<std::string> predecessor_state(const std::string& bind,
+                                                      std::chrono::milliseconds timeout,
+                                                      std::string& error);
+
   static constexpr std::size_t kMaxQueuedEvents = 1000;
 
  private:
@@ -146,6 +159,9 @@ class ModuleState {
   std::uint64_t events_received_ = 0;
   std::uint64_t events_dropped_ = 0;
 
+  mutable std::mutex app_state_mutex_;
+  std::string app_state_;
+
   mutable std::mutex reload_mutex_;
   ReloadStatus reload_status_;
   std::atomic<bool> cancel_commands_{false};
@@ -160,6 +176,14 @@ class ModuleState {
 // `-st`), before the old workers are told to stop. True when our pid is in such a list;
 // nullopt when /proc cannot tell.
 std::optional<bool> successor_announced();
+
+// Names of the environment variables starting with `prefix` (the glue warns about unknown
+// HASERF_* names; Lua cannot list the environment).
+std::vector<std::string> env_names(std::string_view prefix);
+
+// The configuration files this process was started with (`-f FILE|DIR`, in the order HAProxy
+// reads them: a directory's *.cfg files sorted), from /proc/self/cmdline. Empty if unknown.
+std::vector<std::string> host_config_files();
 
 // Opens /proc once (O_CLOEXEC) so that a later chroot (HAProxy's `chroot`) still lets
 // successor_announced() read it; forked workers inherit the descriptor. Called from

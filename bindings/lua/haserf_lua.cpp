@@ -102,11 +102,12 @@ void set_integer(lua_State* L, const char* key, long long value) {
 }
 
 void push_member(lua_State* L, const haserf::table::Member& m) {
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   set_string(L, "name", m.name);
   set_string(L, "addr", m.addr);
   set_integer(L, "port", m.port);
   set_string(L, "status", std::string(haserf::table::to_string(m.status)));
+  if (!m.rejected.empty()) set_string(L, "rejected", m.rejected);
   lua_createtable(L, 0, static_cast<int>(m.tags.size()));
   for (const auto& [k, v] : m.tags) set_string(L, k.c_str(), v);
   lua_setfield(L, -2, "tags");
@@ -114,31 +115,36 @@ void push_member(lua_State* L, const haserf::table::Member& m) {
 
 // ---- functions ----
 
-int l_start(lua_State* L, std::string& err) {
+// Reads haserf.start's option table at index 1 (also used by haserf.check_options).
+bool read_start_options(lua_State* L, const char* fn, StartOptions& opts, std::string& err) {
   if (lua_type(L, 1) != LUA_TTABLE) {
-    err = "haserf.start: expects a table of options, e.g. {bind=\"127.0.0.1:7946\"}";
-    return -1;
+    err = std::string(fn) + ": expects a table of options, e.g. {bind=\"127.0.0.1:7946\"}";
+    return false;
   }
-  StartOptions opts;
   bool present = false;
-  if (!get_string_field(L, 1, "haserf.start", "bind", opts.bind, present, err)) return -1;
+  if (!get_string_field(L, 1, fn, "bind", opts.bind, present, err)) return false;
   if (!present) {
-    err = "haserf.start: 'bind' is required (\"IP:PORT\")";
-    return -1;
+    err = std::string(fn) + ": 'bind' is required (\"IP:PORT\")";
+    return false;
   }
-  if (!get_string_field(L, 1, "haserf.start", "advertise", opts.advertise, present, err) ||
-      !get_string_field(L, 1, "haserf.start", "node", opts.node, present, err) ||
-      !get_string_field(L, 1, "haserf.start", "encrypt", opts.encrypt, present, err) ||
-      !get_string_field(L, 1, "haserf.start", "profile", opts.profile, present, err) ||
-      !get_string_field(L, 1, "haserf.start", "handover", opts.handover, present, err)) {
-    return -1;
+  for (auto [key, field] : {std::pair<const char*, std::string*>{"advertise", &opts.advertise},
+                            {"node", &opts.node},
+                            {"encrypt", &opts.encrypt},
+                            {"profile", &opts.profile},
+                            {"handover", &opts.handover},
+                            {"port_tag", &opts.policy.port_tag},
+                            {"weight_tag", &opts.policy.weight_tag}}) {
+    if (!get_string_field(L, 1, fn, key, *field, present, err)) return false;
   }
+  raw_field(L, 1, "require_port");
+  opts.policy.require_port = lua_toboolean(L, -1) != 0;
+  lua_pop(L, 1);
   raw_field(L, 1, "handover_wait_ms");
   if (!lua_isnil(L, -1)) {
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0) {
       lua_pop(L, 1);
-      err = "haserf.start: 'handover_wait_ms' must be a non-negative integer";
-      return -1;
+      err = std::string(fn) + ": 'handover_wait_ms' must be a non-negative integer";
+      return false;
     }
     opts.handover_wait = std::chrono::milliseconds(lua_tointeger(L, -1));
   }
@@ -152,31 +158,36 @@ int l_start(lua_State* L, std::string& err) {
       lua_rawgeti(L, -1, i);
       if (lua_type(L, -1) != LUA_TSTRING) {
         lua_pop(L, 2);
-        err = "haserf.start: 'join' must be an array of \"IP:PORT\" strings";
-        return -1;
+        err = std::string(fn) + ": 'join' must be an array of \"IP:PORT\" strings";
+        return false;
       }
       opts.join.emplace_back(lua_tostring(L, -1));
       lua_pop(L, 1);
     }
   } else if (!lua_isnil(L, -1)) {
     lua_pop(L, 1);
-    err = "haserf.start: 'join' must be an array of \"IP:PORT\" strings";
-    return -1;
+    err = std::string(fn) + ": 'join' must be an array of \"IP:PORT\" strings";
+    return false;
   }
   lua_pop(L, 1);
   raw_field(L, 1, "tags");
   if (lua_type(L, -1) == LUA_TTABLE) {
-    if (!read_string_map(L, -1, "haserf.start: 'tags'", opts.tags, err)) {
+    if (!read_string_map(L, -1, (std::string(fn) + ": 'tags'").c_str(), opts.tags, err)) {
       lua_pop(L, 1);
-      return -1;
+      return false;
     }
   } else if (!lua_isnil(L, -1)) {
     lua_pop(L, 1);
-    err = "haserf.start: 'tags' must be a table of strings";
-    return -1;
+    err = std::string(fn) + ": 'tags' must be a table of strings";
+    return false;
   }
   lua_pop(L, 1);
+  return true;
+}
 
+int l_start(lua_State* L, std::string& err) {
+  StartOptions opts;
+  if (!read_start_options(L, "haserf.start", opts, err)) return -1;
   std::string failure;
   if (!ModuleState::get().start(opts, failure)) {
     lua_pushnil(L);
@@ -184,6 +195,78 @@ int l_start(lua_State* L, std::string& err) {
     return 2;
   }
   lua_pushboolean(L, 1);
+  return 1;
+}
+
+// true | nil, reason: what start() would refuse, without starting (for `haproxy -c`).
+int l_check_options(lua_State* L, std::string& err) {
+  StartOptions opts;
+  if (!read_start_options(L, "haserf.check_options", opts, err)) return -1;
+  std::string failure;
+  if (!ModuleState::check(opts, failure)) {
+    lua_pushnil(L);
+    lua_pushlstring(L, failure.data(), failure.size());
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_set_app_state(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    err = "haserf.set_app_state: expects a string";
+    return -1;
+  }
+  std::size_t len = 0;
+  const char* s = lua_tolstring(L, 1, &len);
+  ModuleState::get().set_app_state(std::string(s, len));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// Blocking (bounded): for HAProxy's core.register_init only.
+int l_predecessor_state(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TSTRING || (!lua_isnoneornil(L, 2) && !lua_isinteger(L, 2))) {
+    err = "haserf.predecessor_state: expects (bind \"IP:PORT\" [, timeout_ms])";
+    return -1;
+  }
+  const lua_Integer ms = lua_isnoneornil(L, 2) ? 500 : lua_tointeger(L, 2);
+  if (ms < 0 || ms > 10000) {
+    err = "haserf.predecessor_state: timeout_ms must be 0-10000";
+    return -1;
+  }
+  std::string failure;
+  const auto state =
+      ModuleState::predecessor_state(lua_tostring(L, 1), std::chrono::milliseconds(ms), failure);
+  if (!state) {
+    lua_pushnil(L);
+    lua_pushlstring(L, failure.data(), failure.size());
+    return 2;
+  }
+  lua_pushlstring(L, state->data(), state->size());
+  return 1;
+}
+
+void push_strings(lua_State* L, const std::vector<std::string>& v) {
+  lua_createtable(L, static_cast<int>(v.size()), 0);
+  lua_Integer i = 0;
+  for (const auto& s : v) {
+    lua_pushlstring(L, s.data(), s.size());
+    lua_rawseti(L, -2, ++i);
+  }
+}
+
+int l_env_names(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    err = "haserf.env_names: expects a prefix string";
+    return -1;
+  }
+  push_strings(L, haserf::bindings::env_names(lua_tostring(L, 1)));
+  return 1;
+}
+
+int l_config_files(lua_State* L, std::string&) {
+  push_strings(L, haserf::bindings::host_config_files());
   return 1;
 }
 
@@ -464,6 +547,11 @@ int l_version_string(lua_State* L, std::string&) {
 
 const luaL_Reg kFunctions[] = {
     {"start", trampoline<l_start>},
+    {"check_options", trampoline<l_check_options>},
+    {"set_app_state", trampoline<l_set_app_state>},
+    {"predecessor_state", trampoline<l_predecessor_state>},
+    {"env_names", trampoline<l_env_names>},
+    {"config_files", trampoline<l_config_files>},
     {"started", trampoline<l_started>},
     {"state", trampoline<l_state>},
     {"status", trampoline<l_status>},

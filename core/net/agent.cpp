@@ -77,53 +77,91 @@ bool Agent::wait_status(const std::function<bool(const AgentStatus&)>& pred,
 // ---------------------------------------------------------------------------------------
 // start
 
-bool Agent::prepare(std::string* err) {
-  if (config_.node_name.empty()) config_.node_name = default_node_name();
+namespace {
 
-  // Timings from the profile unless the caller tuned them.
-  if (!config_.tweak_swim) {
-    swim::Config profile;
-    if (config_.profile == "lan") {
-      profile = swim::lan_config();
-    } else if (config_.profile == "wan") {
-      profile = swim::wan_config();
-    } else if (config_.profile == "local") {
-      profile = swim::local_config();
-    } else {
-      if (err) *err = "unknown profile '" + config_.profile + "' (lan, wan or local)";
-      return false;
-    }
-    profile.max_nodes = config_.swim.max_nodes;
-    profile.limits = config_.swim.limits;
-    config_.swim = profile;
+// The memberlist timings of a profile (§6.1), keeping the caller's bounds.
+bool profile_timings(const AgentConfig& c, swim::Config& out, std::string* err) {
+  if (c.tweak_swim) {
+    out = c.swim;
+    return true;
   }
-
-  if (!swim::parse_address(config_.bind, 7946, bind_addr_, err)) {
-    if (err) *err = "--bind: " + *err;
+  if (c.profile == "lan") {
+    out = swim::lan_config();
+  } else if (c.profile == "wan") {
+    out = swim::wan_config();
+  } else if (c.profile == "local") {
+    out = swim::local_config();
+  } else {
+    if (err) *err = "unknown profile '" + c.profile + "' (lan, wan or local)";
     return false;
   }
-  advertise_addr_ = bind_addr_;
-  if (!config_.advertise.empty()) {
-    if (!swim::parse_address(config_.advertise, bind_addr_.port, advertise_addr_, err)) {
-      if (err) *err = "--advertise: " + *err;
-      return false;
-    }
-  }
-  const bool unspecified = std::all_of(advertise_addr_.ip.begin(), advertise_addr_.ip.end(),
-                                       [](std::uint8_t b) { return b == 0; });
-  if (unspecified) {
-    if (err) *err = "bind address " + config_.bind + " is a wildcard: give --advertise IP";
+  out.max_nodes = c.swim.max_nodes;
+  out.limits = c.swim.limits;
+  return true;
+}
+
+}  // namespace
+
+bool check_config(const AgentConfig& config, std::string* err, swim::Address* bind_out,
+                  swim::Address* advertise_out, wire::Keyring* keyring_out) {
+  swim::Config timings;
+  if (!profile_timings(config, timings, err)) return false;
+  swim::Address bind, advertise;
+  if (!swim::parse_address(config.bind, 7946, bind, err)) {
+    if (err) *err = "bind: " + *err;
     return false;
   }
-  if (!config_.encrypt_key.empty()) {
+  advertise = bind;
+  if (!config.advertise.empty() &&
+      !swim::parse_address(config.advertise, bind.port, advertise, err)) {
+    if (err) *err = "advertise: " + *err;
+    return false;
+  }
+  if (std::all_of(advertise.ip.begin(), advertise.ip.end(), [](std::uint8_t b) { return b == 0; })) {
+    if (err) *err = "bind address " + config.bind + " is a wildcard: give an advertise address";
+    return false;
+  }
+  wire::Keyring keyring;
+  if (!config.encrypt_key.empty()) {
     wire::Bytes key;
     std::string kerr;
-    if (!wire::parse_key_base64(config_.encrypt_key, key, &kerr)) {
+    if (!wire::parse_key_base64(config.encrypt_key, key, &kerr)) {
       if (err) *err = "encryption key: " + kerr;
       return false;
     }
-    keyring_.keys = {key};
+    keyring.keys = {key};
   }
+  for (const auto& seed : config.join) {
+    swim::Address a;
+    std::string jerr;
+    if (!swim::parse_address(seed, 7946, a, &jerr)) {
+      if (err) *err = "join address '" + seed + "': " + jerr;
+      return false;
+    }
+  }
+  const auto meta = wire::encode_tags(config.tags);
+  if (meta.size() > config.serf.meta_size_limit) {
+    if (err) {
+      *err = "tags encode to " + std::to_string(meta.size()) + " bytes, more than " +
+             std::to_string(config.serf.meta_size_limit);
+    }
+    return false;
+  }
+  if (bind_out) *bind_out = bind;
+  if (advertise_out) *advertise_out = advertise;
+  if (keyring_out) *keyring_out = keyring;
+  return true;
+}
+
+bool Agent::prepare(std::string* err) {
+  if (config_.node_name.empty()) config_.node_name = default_node_name();
+  swim::Config timings;
+  if (!profile_timings(config_, timings, err)) return false;
+  if (!check_config(config_, err, &bind_addr_, &advertise_addr_, &keyring_)) {
+    // CLI flags are named --bind/--advertise; the message says which address is wrong.
+    return false;
+  }
+  config_.swim = timings;
 
   uv_loop_init(&loop_);
   loop_initialized_ = true;
@@ -227,7 +265,11 @@ void Agent::start_member(const HandoverState* from) {
 // handover
 
 bool Agent::take_over() {
-  HandoverRequest req{config_.node_name, swim::to_string(advertise_addr_), ::getpid(), ::getppid()};
+  HandoverRequest req;
+  req.node = config_.node_name;
+  req.advertise = swim::to_string(advertise_addr_);
+  req.pid = ::getpid();
+  req.ppid = ::getppid();
   Takeover t = net::take_over(handover_socket_name(bind_addr_), req, config_.handover_timeout);
   switch (t.outcome) {
     case Takeover::Outcome::kNoPredecessor:
@@ -257,14 +299,7 @@ bool Agent::take_over() {
   port_ = transport_->bound_port();
   if (config_.advertise.empty() || advertise_addr_.port == 0) advertise_addr_.port = port_;
   start_member(&t.state);
-  handover_ = std::make_unique<HandoverServer>(
-      &loop_, config_.handover, config_.handover_timeout,
-      HandoverServer::Callbacks{
-          [this](const HandoverRequest& r, HandoverServer::Offer& o, std::string& why) {
-            return offer_handover(r, o, why);
-          },
-          [this](pid_t to) { finish_handover(to); },
-          [this](const HandoverServer::Offer& o, const std::string& why) { abort_handover(o, why); }});
+  make_handover_server();
   if (!handover_->adopt(listener, &err)) listen_for_successor();
   confirm_takeover(t.conn_fd, true);
   update_status([&](AgentStatus& s) {
@@ -276,17 +311,22 @@ bool Agent::take_over() {
   return true;
 }
 
+void Agent::make_handover_server() {
+  HandoverServer::Callbacks callbacks;
+  callbacks.offer = [this](const HandoverRequest& r, HandoverServer::Offer& o, std::string& why) {
+    return offer_handover(r, o, why);
+  };
+  callbacks.completed = [this](pid_t to) { finish_handover(to); };
+  callbacks.aborted = [this](const HandoverServer::Offer& o, const std::string& why) {
+    abort_handover(o, why);
+  };
+  callbacks.app_state = config_.app_state;
+  handover_ = std::make_unique<HandoverServer>(&loop_, config_.handover, config_.handover_timeout,
+                                               std::move(callbacks));
+}
+
 void Agent::listen_for_successor() {
-  if (!handover_) {
-    handover_ = std::make_unique<HandoverServer>(
-        &loop_, config_.handover, config_.handover_timeout,
-        HandoverServer::Callbacks{
-            [this](const HandoverRequest& r, HandoverServer::Offer& o, std::string& why) {
-              return offer_handover(r, o, why);
-            },
-            [this](pid_t to) { finish_handover(to); },
-            [this](const HandoverServer::Offer& o, const std::string& why) { abort_handover(o, why); }});
-  }
+  if (!handover_) make_handover_server();
   std::string err;
   if (handover_->listen(handover_socket_name(bind_addr_), &err)) return;
   // Someone (a predecessor on its way out) still holds the name: try again shortly.

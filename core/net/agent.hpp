@@ -55,6 +55,9 @@ struct AgentConfig {
   // synchronously and reports an address in use at once.
   HandoverPolicy handover = HandoverPolicy::kOff;
   std::chrono::milliseconds handover_timeout{5000};
+  // The embedding application's own state, given to whoever peeks (handover.hpp). Called on
+  // the loop thread: must be quick and thread-safe.
+  std::function<std::string()> app_state;
 };
 
 // Where a member is in its life.
@@ -149,6 +152,7 @@ class Agent {
   // The state machines, on a transport that serves; continuing `from` a predecessor if given.
   void start_member(const HandoverState* from);
   bool take_over();                     // loop thread: true when a predecessor handed over
+  void make_handover_server();
   void listen_for_successor();
   bool offer_handover(const HandoverRequest& req, HandoverServer::Offer& offer,
                       std::string& refusal);
@@ -198,5 +202,11 @@ class Agent {
 
 // Host name of this machine (default node name).
 std::string default_node_name();
+
+// Checks everything start() would refuse before touching a socket: profile, bind and
+// advertise addresses, encryption key, join addresses, tag size. For configuration checks
+// (the HAProxy glue runs it in `haproxy -c`). Optionally returns the parsed values.
+bool check_config(const AgentConfig& config, std::string* err, swim::Address* bind = nullptr,
+                  swim::Address* advertise = nullptr, wire::Keyring* keyring = nullptr);
 
 }  // namespace haserf::net

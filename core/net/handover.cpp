@@ -17,7 +17,8 @@ namespace haserf::net {
 namespace {
 
 constexpr std::uint64_t kVersion = 1;
-constexpr std::uint32_t kMaxFrame = 64 * 1024;       // request and offer header
+constexpr std::uint32_t kMaxRequest = 64 * 1024;     // a request frame
+constexpr std::uint32_t kMaxOffer = 16u << 20;       // an offer header (a peek's app state)
 constexpr std::uint64_t kMaxState = 256ull << 20;    // the state itself
 constexpr std::size_t kFds = 3;
 
@@ -150,9 +151,11 @@ std::uint32_t frame_length(const std::uint8_t* p) {
 wire::Bytes encode_request(const HandoverRequest& req) {
   wire::Bytes body;
   wire::mp::Writer w(body);
-  w.map(5);
+  w.map(6);
   w.str("V");
   w.uint(kVersion);
+  w.str("Kind");
+  w.str(req.kind);
   w.str("Node");
   w.str(req.node);
   w.str("Advertise");
@@ -167,9 +170,10 @@ wire::Bytes encode_request(const HandoverRequest& req) {
 bool decode_request(std::span<const std::uint8_t> body, HandoverRequest& req, std::string& err) {
   wire::mp::Reader r(body);
   std::uint64_t version = 0, pid = 0, ppid = 0;
-  static constexpr std::string_view kOrder[] = {"V", "Node", "Advertise", "Pid", "Ppid"};
+  static constexpr std::string_view kOrder[] = {"V", "Kind", "Node", "Advertise", "Pid", "Ppid"};
   const bool ok = wire::mp::read_struct(r, "request", kOrder, [&](std::string_view k) {
     if (k == "V") return r.read_u64(version, k) ? 1 : -1;
+    if (k == "Kind") return r.read_str(req.kind, k) ? 1 : -1;
     if (k == "Node") return r.read_str(req.node, k) ? 1 : -1;
     if (k == "Advertise") return r.read_str(req.advertise, k) ? 1 : -1;
     if (k == "Pid") return r.read_u64(pid, k) ? 1 : -1;
@@ -189,10 +193,15 @@ bool decode_request(std::span<const std::uint8_t> body, HandoverRequest& req, st
   return true;
 }
 
-wire::Bytes encode_offer(bool ok, const std::string& error, std::uint64_t state_len) {
+wire::Bytes encode_offer(bool ok, const std::string& error, std::uint64_t state_len,
+                         const std::string* app_state = nullptr) {
   wire::Bytes body;
   wire::mp::Writer w(body);
-  w.map(5);
+  w.map(app_state ? 6 : 5);
+  if (app_state) {
+    w.str("AppState");
+    w.str(*app_state);
+  }
   w.str("V");
   w.uint(kVersion);
   w.str("OK");
@@ -207,6 +216,7 @@ wire::Bytes encode_offer(bool ok, const std::string& error, std::uint64_t state_
 }
 
 struct OfferHeader {
+  std::string app_state;
   std::uint64_t version = 0;
   bool ok = false;
   std::string error;
@@ -218,6 +228,7 @@ bool decode_offer(std::span<const std::uint8_t> body, OfferHeader& h, std::strin
   wire::mp::Reader r(body);
   static constexpr std::string_view kOrder[] = {"V", "OK", "Error", "Pid", "StateLen"};
   const bool ok = wire::mp::read_struct(r, "offer", kOrder, [&](std::string_view k) {
+    if (k == "AppState") return r.read_str(h.app_state, k) ? 1 : -1;
     if (k == "V") return r.read_u64(h.version, k) ? 1 : -1;
     if (k == "OK") return r.read_bool(h.ok, k) ? 1 : -1;
     if (k == "Error") return r.read_str(h.error, k) ? 1 : -1;
@@ -546,7 +557,7 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
     return failed(Takeover::Outcome::kFailed, "no answer from the predecessor");
   }
   const std::uint32_t hlen = frame_length(head);
-  if (hlen == 0 || hlen > kMaxFrame) {
+  if (hlen == 0 || hlen > kMaxOffer) {
     keep_fds();
     return failed(Takeover::Outcome::kFailed, "bad offer frame");
   }
@@ -559,6 +570,11 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
   if (!decode_offer(body, h, err)) return failed(Takeover::Outcome::kFailed, err);
   t.from_pid = static_cast<pid_t>(h.pid);
   if (!h.ok) return failed(Takeover::Outcome::kRefused, h.error);
+  if (request.kind == "peek") {
+    t.app_state = std::move(h.app_state);
+    t.outcome = Takeover::Outcome::kTaken;
+    return t;
+  }
   if (nfds != kFds || !socket_type_is(t.udp_fd, SOCK_DGRAM) || !socket_type_is(t.tcp_fd, SOCK_STREAM) ||
       !socket_type_is(t.listener_fd, SOCK_STREAM)) {
     confirm_takeover(t.conn_fd, false);
@@ -583,6 +599,21 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
   return t;
 }
 
+std::optional<std::string> peek_app_state(const std::string& socket_name,
+                                          const HandoverRequest& request,
+                                          std::chrono::milliseconds timeout, std::string* err) {
+  HandoverRequest req = request;
+  req.kind = "peek";
+  Takeover t = take_over(socket_name, req, timeout);
+  if (t.outcome != Takeover::Outcome::kTaken) {
+    if (err) *err = t.message;
+    return std::nullopt;
+  }
+  std::string state = std::move(t.app_state);
+  t.close_fds();
+  return state;
+}
+
 void confirm_takeover(int conn_fd, bool adopted) {
   if (conn_fd < 0) return;
   const std::uint8_t b = adopted ? 'A' : 'N';
@@ -600,6 +631,7 @@ struct HandoverServer::Session {
   int open_handles = 0;
   wire::Bytes in;
   bool offered = false;
+  bool peek = false;
   bool done = false;
   pid_t peer_pid = 0;
   HandoverServer::Offer offer;
@@ -764,7 +796,7 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
         if (!session->offered) {
           if (session->in.size() < 4) return;
           const std::uint32_t len = frame_length(session->in.data());
-          if (len == 0 || len > kMaxFrame) {
+          if (len == 0 || len > kMaxRequest) {
             server->end_session(session, false, "bad request frame");
             return;
           }
@@ -777,10 +809,33 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
             ok = false;
             why = "request pid " + std::to_string(req.pid) + " is not the peer's";
           }
-          if (ok && server->policy_ == HandoverPolicy::kSibling && req.ppid != ::getppid()) {
+          // Our parent (the HAProxy master about to fork our successor) may peek.
+          const bool parent_peeks = req.kind == "peek" && req.pid == ::getppid();
+          if (ok && server->policy_ == HandoverPolicy::kSibling && req.ppid != ::getppid() &&
+              !parent_peeks) {
             ok = false;
             why = "not a sibling: its parent is " + std::to_string(req.ppid) + ", ours " +
                   std::to_string(::getppid());
+          }
+          if (ok && req.kind == "peek") {
+            const std::string app = server->callbacks_.app_state ? server->callbacks_.app_state() : "";
+            session->out = encode_offer(true, "", 0, &app);
+            uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(session->out.data()),
+                                     static_cast<unsigned>(session->out.size()));
+            session->write_req.data = session;
+            session->peek = true;
+            uv_read_stop(stream);
+            if (uv_write(&session->write_req, stream, &b, 1, [](uv_write_t* req, int) {
+                  auto* s2 = static_cast<Session*>(req->data);
+                  s2->server->end_session(s2, false, "peek answered");
+                }) != 0) {
+              server->end_session(session, false, "cannot answer the peek");
+            }
+            return;
+          }
+          if (ok && req.kind != "takeover") {
+            ok = false;
+            why = "unknown request kind '" + req.kind + "'";
           }
           if (ok && server->callbacks_.offer) ok = server->callbacks_.offer(req, session->offer, why);
           if (!ok) {

@@ -11,10 +11,14 @@
 // that arrive meanwhile wait in the kernel's socket buffer for whoever reads next.
 //
 // Frames on the socket: a u32 big-endian length, then a msgpack map.
-//   successor → predecessor  request  {V:1, Node, Advertise, Pid, Ppid}
+//   successor → predecessor  request  {V:1, Kind:"takeover", Node, Advertise, Pid, Ppid}
 //   predecessor → successor  offer    {V:1, OK, Error, Pid, StateLen} (+ 3 fds when OK),
 //                                     then StateLen bytes of encoded HandoverState
 //   successor → predecessor  one byte: 'A' (adopted) or 'N' (could not: resume)
+// A "peek" request ({Kind:"peek"}, same fields) is answered with {V:1, OK, Error, Pid,
+// AppState} and nothing changes hands: the embedding application's own state (the HAProxy
+// glue's slot table), read by the next HAProxy master before it forks the worker that will
+// take over. The parent of the member (that master) may peek too.
 //
 // Ownership: take_over() returns descriptors the caller owns (it closes everything itself on
 // failure). HandoverServer owns its listener and connection handles; they are freed in their
@@ -27,6 +31,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +62,7 @@ bool decode_handover_state(std::span<const std::uint8_t> data, HandoverState& ou
 std::string handover_socket_name(const swim::Address& bind);
 
 struct HandoverRequest {
+  std::string kind = "takeover";  // or "peek"
   std::string node;
   std::string advertise;  // "IP:PORT" we will announce
   pid_t pid = 0;
@@ -72,6 +78,7 @@ struct Takeover {
   int udp_fd = -1, tcp_fd = -1, listener_fd = -1;
   int conn_fd = -1;  // kTaken: answer with confirm_takeover()
   HandoverState state;
+  std::string app_state;  // peek only
   void close_fds();
 };
 
@@ -82,6 +89,12 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
 // Tells the predecessor whether we adopted its sockets ('A': it stops) or not ('N': it
 // resumes), and closes the connection.
 void confirm_takeover(int conn_fd, bool adopted);
+
+// Asks the member bound to `socket_name` for its application state, blocking at most
+// `timeout`. nullopt with a reason when there is no member there or it refused.
+std::optional<std::string> peek_app_state(const std::string& socket_name,
+                                          const HandoverRequest& request,
+                                          std::chrono::milliseconds timeout, std::string* err);
 
 // The predecessor's side, on its loop.
 class HandoverServer {
@@ -99,6 +112,8 @@ class HandoverServer {
     // The successor failed or stayed silent: resume on the sockets (`offer` fds are still
     // open when this runs; the server closes them after it returns).
     std::function<void(const Offer& offer, const std::string& why)> aborted;
+    // The application's state for a peek (may be empty).
+    std::function<std::string()> app_state;
   };
 
   HandoverServer(uv_loop_t* loop, HandoverPolicy policy, std::chrono::milliseconds timeout,

@@ -71,10 +71,9 @@ RenderResult render(std::string_view template_text, std::string_view template_na
     std::vector<const table::Member*> members;
     nodes.reserve(snapshot.size());
     for (const auto& m : snapshot.members()) {
-      if (auto bad = find_unsafe_field(*m)) {
+      if (!m->rejected.empty()) {  // the table's MemberPolicy said no
         ++result.excluded;
-        result.warnings.push_back("member " + printable(m->name) + " left out: field " +
-                                  bad->field + " has unsafe value \"" + bad->value + "\"");
+        result.warnings.push_back("member " + table::printable(m->name) + " left out: " + m->rejected);
         continue;
       }
       nodes.push_back(member_node(*m));

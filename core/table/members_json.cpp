@@ -190,13 +190,16 @@ nlohmann::ordered_json member_to_json(const Member& m) {
   using ordered = nlohmann::ordered_json;  // keep serf's key order
   ordered tags = ordered::object();
   for (const auto& [k, v] : m.tags) tags[k] = v;
-  return ordered{{"name", m.name},
-                 {"addr", host_port(m.addr, m.port)},
-                 {"port", m.port},
-                 {"tags", tags},
-                 {"status", std::string(to_string(m.status))},
-                 {"protocol",
-                  {{"max", m.protocol.max}, {"min", m.protocol.min}, {"version", m.protocol.cur}}}};
+  ordered j{{"name", m.name},
+            {"addr", host_port(m.addr, m.port)},
+            {"port", m.port},
+            {"tags", tags},
+            {"status", std::string(to_string(m.status))},
+            {"protocol",
+             {{"max", m.protocol.max}, {"min", m.protocol.min}, {"version", m.protocol.cur}}}};
+  // Not in serf's output: why haserf routes and renders this member nowhere.
+  if (!m.rejected.empty()) j["rejected"] = m.rejected;
+  return j;
 }
 
 std::string members_to_json(const std::vector<MemberPtr>& members) {

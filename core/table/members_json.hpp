@@ -27,7 +27,8 @@ ParseMembersResult parse_members_json(std::string_view text, std::string_view so
 std::string members_to_json(const std::vector<MemberPtr>& members);
 
 // One member as `serf members -format=json` shows it (name, addr, port, tags, status,
-// protocol, in serf's key order).
+// protocol, in serf's key order), plus "rejected": "reason" for a member the table's
+// MemberPolicy keeps out of routing and renders.
 nlohmann::ordered_json member_to_json(const Member& member);
 
 // "[v6]:port" for IPv6, "ip:port" otherwise.

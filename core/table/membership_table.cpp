@@ -114,8 +114,13 @@ void MembershipTable::flush_events(std::unique_lock<std::mutex>& lock) {
   }
 }
 
+void MembershipTable::judge(Member& m) const {
+  m.rejected = reject_reason(m, policy_).value_or("");
+}
+
 bool MembershipTable::join_locked(Member member) {
   member.last_change = clock_();
+  judge(member);
   auto it = members_.find(member.name);
   if (it == members_.end()) {
     auto ptr = std::make_shared<const Member>(std::move(member));
@@ -155,6 +160,7 @@ bool MembershipTable::update_locked(const Member& member) {
   next.tags = member.tags;
   next.protocol = member.protocol;
   next.incarnation = member.incarnation;
+  judge(next);
   if (visible_change) next.last_change = clock_();
   auto ptr = std::make_shared<const Member>(std::move(next));
   it->second = ptr;
@@ -227,6 +233,26 @@ bool MembershipTable::set_status(std::string_view name, MemberStatus status,
 }
 bool MembershipTable::reap(std::string_view name) { HASERF_WRITE(reap_locked(name)); }
 #undef HASERF_WRITE
+
+void MembershipTable::set_policy(MemberPolicy policy) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (policy == policy_) return;
+  policy_ = std::move(policy);
+  for (auto& [name, ptr] : members_) {
+    Member next = *ptr;
+    judge(next);
+    if (next.rejected == ptr->rejected) continue;
+    ptr = std::make_shared<const Member>(std::move(next));
+    dirty_ = true;
+  }
+  publish_locked();
+  flush_events(lock);
+}
+
+MemberPolicy MembershipTable::policy() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return policy_;
+}
 
 void MembershipTable::replace_all(std::vector<Member> members) {
   std::unique_lock<std::mutex> lock(mutex_);

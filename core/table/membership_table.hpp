@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/table/member_policy.hpp"
+
 namespace haserf::table {
 
 // Serf's view of a member (status codes as in serf's Member.Status), plus memberlist's
@@ -47,6 +49,9 @@ struct Member {
   std::uint64_t ltime = 0;        // serf Lamport time of the last status change
   ProtocolVersions protocol;
   std::chrono::system_clock::time_point last_change{};
+  // Why the table's MemberPolicy keeps this member out of routing and renders; empty when it
+  // may be used. Computed by the table on every change.
+  std::string rejected;
 };
 
 using MemberPtr = std::shared_ptr<const Member>;
@@ -105,6 +110,10 @@ class MembershipTable {
   bool fail(std::string_view name);
   bool set_status(std::string_view name, MemberStatus status,
                   std::optional<std::uint64_t> ltime = std::nullopt);
+  // The validation every member gets (member_policy.hpp); members are re-judged at once.
+  void set_policy(MemberPolicy policy);
+  MemberPolicy policy() const;
+
   // Forget a member entirely (reap event).
   bool reap(std::string_view name);
   // Replace the whole table (e.g. loaded from `serf members -format=json`): one version bump,
@@ -133,8 +142,11 @@ class MembershipTable {
   bool update_locked(const Member& member);
   bool reap_locked(std::string_view name);
 
+  void judge(Member& m) const;
+
   Clock clock_;
-  std::mutex mutex_;  // guards everything below except published_
+  mutable std::mutex mutex_;  // guards everything below except published_
+  MemberPolicy policy_;
   std::map<std::string, MemberPtr, std::less<>> members_;
   std::uint64_t version_ = 0;
   int batch_depth_ = 0;

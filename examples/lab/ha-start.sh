@@ -10,6 +10,7 @@
 #   LAB_NODE     HAProxy's node name (haproxy)
 #   LAB_SLOTS    initial number of server-template slots in backend nodes (4)
 #   LAB_TEMPLATE template the glue re-renders on structural changes (examples/lab/haproxy.cfg.mustache)
+#   LAB_NBTHREAD HAProxy threads (the number of CPUs)
 # Waits (bounded, 20 s) until the frontend answers; exits 1 otherwise (and stops HAProxy).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -22,6 +23,7 @@ export LAB_IP=${LAB_IP:-127.0.0.42}
 export LAB_JOIN=${LAB_JOIN:-}
 export LAB_NODE=${LAB_NODE:-haproxy}
 export LAB_TEMPLATE=${LAB_TEMPLATE:-$LAB_SRC/examples/lab/haproxy.cfg.mustache}
+export LAB_NBTHREAD=${LAB_NBTHREAD:-$(nproc)}
 LAB_SLOTS=${LAB_SLOTS:-4}
 
 for f in "$BUILD/bindings/lua5.3/haserf.so" "$BUILD/cli/haserf"; do

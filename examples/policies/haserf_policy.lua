@@ -79,7 +79,8 @@ P.now_ms = now_ms
 ---------------------------------------------------------------------------------------------
 -- The membership snapshot, cached per haserf.version()
 ---------------------------------------------------------------------------------------------
--- snap.members: alive and suspect members (the glue keeps suspect members routed too), our
+-- snap.members: alive and suspect members that are not rejected (the glue keeps suspect
+-- members routed too), our
 -- own node left out, sorted by name. snap.derived: per-version tables built by P.derived().
 
 local snap = {version = nil, members = {}, derived = {}}
@@ -91,7 +92,8 @@ function P.snapshot()
   if v ~= snap.version then
     local list = {}
     for _, m in ipairs(haserf.members({self = false})) do
-      if m.status == "alive" or m.status == "suspect" then
+      -- A rejected member (unsafe or invalid fields, see `m.rejected`) is routed nowhere.
+      if (m.status == "alive" or m.status == "suspect") and not m.rejected then
         m.tags = m.tags or {}
         list[#list + 1] = m
       end

@@ -5,7 +5,9 @@ BUILD=$1
 SRC=$2
 . "$SRC/tests/cli/lib.sh"
 for cfg in haproxy.cfg; do
-  sed "s|lua-load /usr/local/share/haserf/haserf-haproxy.lua|lua-prepend-path $BUILD/bindings/lua5.3/?.so cpath\n    lua-load $SRC/lua/haserf-haproxy.lua|" \
+  sed -e "s|lua-load /usr/local/share/haserf/haserf-haproxy.lua|lua-prepend-path $BUILD/bindings/lua5.3/?.so cpath\n    lua-load $SRC/lua/haserf-haproxy.lua|" \
+      -e "s|/usr/local/etc/haproxy/haproxy.cfg.mustache|$SRC/examples/docker/haproxy.cfg.mustache|" \
+      -e "s|/usr/local/etc/haproxy/haproxy.cfg$|$TMP/out.cfg|" \
     "$SRC/examples/docker/$cfg" >"$TMP/$cfg"
   run env HASERF_BIND=127.0.0.98:7946 haproxy -c -f "$TMP/$cfg"
   expect_rc "examples/docker/$cfg passes haproxy -c" 0

@@ -8,16 +8,23 @@ IT_BUDGET=${IT_BUDGET:-100}
 . "$SRC/tests/haproxy/lib.sh"
 
 start_ha 127.0.4.1 || { stop_all; finish; exit; }
-start_backend e1 127.0.4.11 127.0.4.1 -tag 'note=<b>"x"&y</b>'
+start_backend e1 127.0.4.11 127.0.4.1 -tag note=hello
 start_backend e2 127.0.4.12 127.0.4.1 -tag weight=3
-wait_for "e1 and e2 are routed to" 20 routes_exactly "e1 e2"
+# e3's tag is unsafe in a config line (and in HTML): rejected, routed nowhere, shown with why.
+start_backend e3 127.0.4.13 127.0.4.1 -tag 'note=<b>"x"&y</b>'
+wait_for "e1 and e2 are routed to, e3 (rejected) is not" 20 routes_exactly "e1 e2"
 
 run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8080/members.json"
 expect_rc "GET /members.json" 0
 grep -qi '^content-type: application/json' "$TMP/h" && pass "members.json is application/json" ||
   fail "members.json is application/json" "$(cat "$TMP/h")"
 N=$(printf '%s' "$OUT" | jq -r '[.members[] | select(.status == "alive") | .name] | sort | join(",")' 2>/dev/null)
-[ "$N" = "e1,e2,haproxy" ] && pass "members.json lists e1, e2 and haproxy alive" || fail "members.json lists e1, e2 and haproxy alive" "$OUT"
+[ "$N" = "e1,e2,e3,haproxy" ] && pass "members.json lists e1, e2, e3 and haproxy alive" || fail "members.json lists e1, e2, e3 and haproxy alive" "$OUT"
+R=$(printf '%s' "$OUT" | jq -r '.members[] | select(.name == "e3") | .rejected')
+case "$R" in *'tags.note has unsafe value'*) pass "members.json says why e3 is rejected" ;;
+  *) fail "members.json says why e3 is rejected" "$R" ;; esac
+[ "$(printf '%s' "$OUT" | jq -r '.members[] | select(.name == "e1") | .rejected')" = null ] &&
+  pass "members.json: e1 is not rejected" || fail "members.json: e1 is not rejected" "$OUT"
 [ "$(printf '%s' "$OUT" | jq -r '.members[] | select(.name == "e2") | .tags.weight')" = 3 ] &&
   pass "members.json carries tags" || fail "members.json carries tags" "$OUT"
 
@@ -28,13 +35,16 @@ expect_contains "the page auto-refreshes" "$OUT" '<meta http-equiv="refresh" con
 expect_contains "the page lists members with status" "$OUT" '<td>e2</td><td>127.0.4.12:7946</td><td class="alive">alive</td>'
 expect_contains "the page escapes tag values" "$OUT" 'note=&lt;b&gt;&quot;x&quot;&amp;y&lt;/b&gt;'
 case "$OUT" in *'<b>"x"'*) fail "no raw tag value in the page" ;; *) pass "no raw tag value in the page" ;; esac
+expect_contains "the page shows e3 rejected with the reason" "$OUT" '<td class="rejected">rejected: field tags.note has unsafe value'
 expect_contains "the page shows the slot mapping" "$OUT" '<td>nodes/s1</td><td>e1</td><td class="ready">ready</td><td>127.0.4.11:3000</td>'
 expect_contains "the page shows counters" "$OUT" '<th>packets_received</th>'
 
 run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8080/metrics"
 expect_rc "GET /metrics" 0
 grep -qi '^content-type: text/plain' "$TMP/h" && pass "metrics are text/plain" || fail "metrics are text/plain"
-expect_contains "metrics: alive members" "$OUT" 'haserf_members{status="alive"} 3'
+expect_contains "metrics: alive members" "$OUT" 'haserf_members{status="alive"} 4'
+expect_contains "metrics: rejected members" "$OUT" 'haserf_members_rejected 1'
+expect_contains "metrics: unsafe messages dropped" "$OUT" '# TYPE haserf_unsafe_dropped_total counter'
 expect_contains "metrics: failed members" "$OUT" 'haserf_members{status="failed"} 0'
 expect_contains "metrics: used slots" "$OUT" 'haserf_slots{backend="nodes",state="used"} 2'
 expect_contains "metrics: free slots" "$OUT" 'haserf_slots{backend="nodes",state="free"} 2'
@@ -49,17 +59,24 @@ BAD=$(printf '%s\n' "$OUT" | grep -v '^#' | grep -vE '^[a-z_]+(\{[^}]*\})? -?[0-
 run admin "haserf members"
 expect_contains "CLI 'haserf members' lists e1" "$OUT" "e1"
 expect_contains "CLI 'haserf members' shows slots" "$OUT" "slot nodes/s2 ready e2 127.0.4.12:3000"
+expect_contains "CLI 'haserf members' shows e3 rejected" "$OUT" "REJECTED: field tags.note"
+grep -q "member e3 rejected, routed nowhere: field tags.note" "$HA/haproxy.log" &&
+  pass "the rejection is logged" || fail "the rejection is logged"
+# Once per reason; the lab log holds the stderr copy and the log line of each message.
+[ "$(grep -c "member e3 rejected" "$HA/haproxy.log")" -le 2 ] &&
+  pass "the rejection is logged once" ||
+  fail "the rejection is logged once" "$(grep -c "member e3 rejected" "$HA/haproxy.log") lines"
 
 # haproxy -c of the running config passes, with a serf agent holding HAProxy's gossip address:
 # loading the glue + module binds nothing.
-export LAB_DIR=$HA LAB_IP=127.0.4.1 LAB_BUILD=$BUILD LAB_SRC=$SRC LAB_JOIN= LAB_NODE=x \
+export LAB_DIR=$HA LAB_IP=127.0.4.1 LAB_BUILD=$BUILD LAB_SRC=$SRC LAB_JOIN= LAB_NODE=x LAB_NBTHREAD=1 \
   LAB_TEMPLATE=$SRC/examples/lab/haproxy.cfg.mustache
 run haproxy -c -q -f "$HA/haproxy.cfg"
 expect_rc "haproxy -c passes while the member runs on the same address" 0
 sed '/setenv HASERF_BIND/d' "$HA/haproxy.cfg" >"$TMP/nobind.cfg"
 run haproxy -c -f "$TMP/nobind.cfg"
 [ "$RC" -ne 0 ] && pass "haproxy -c fails without HASERF_BIND" || fail "haproxy -c fails without HASERF_BIND"
-expect_contains "the error names HASERF_BIND" "$OUT$ERR" "HASERF_BIND is required"
+expect_contains "the error names HASERF_BIND" "$OUT$ERR" "haserf: HASERF_BIND: required"
 run curl -s --max-time 3 "http://127.0.4.1:8080/"
 expect_contains "HAProxy still serves after the checks" "$OUT" "e"
 

@@ -36,7 +36,16 @@ start_ha() {
   ALL_PIDS+=("$(cat "$HA/haproxy.pid")")
 }
 
-stop_ha() { bash "$LAB/ha-stop.sh" "$HA" >/dev/null 2>&1; }
+# stop_ha: ha-stop.sh, then the check every HAProxy test makes: no worker or master exited
+# on a signal or with an error ("exited with code N" in HAProxy's log, N other than 0).
+stop_ha() {
+  [ -f "$HA/haproxy.pid" ] || return 0
+  bash "$LAB/ha-stop.sh" "$HA" >/dev/null 2>&1
+  local bad
+  bad=$(grep -E "exited with code [1-9]|exit-on-failure" "$HA/haproxy.log" 2>/dev/null | head -n 5)
+  [ -z "$bad" ] && pass "every HAProxy process exited with code 0" ||
+    fail "every HAProxy process exited with code 0" "$bad"
+}
 
 # Cleanup: HAProxy first (it is not in PID_OF), then what integration/lib.sh knows about.
 _ha_cleanup() {

@@ -12,9 +12,9 @@ OUT=$TMP/haproxy.cfg
 TPL=$TMP/t.mustache
 cp "$SRC/examples/haproxy.cfg.mustache" "$TPL"  # read once, at start
 EXEC_LOG=$TMP/exec.log
-# The check refuses a config with weight 666 (set live below), like a real check refusing
+# The check refuses a config with weight 255 (set live below), like a real check refusing
 # a bad render.
-CHECK="haproxy -c -q -f {} && ! grep -q 'weight 666' {}"
+CHECK="haproxy -c -q -f {} && ! grep -q 'weight 255' {}"
 "$HASERF" render -t "$TPL" --join 127.0.0.91:7946 --bind 127.0.0.95:7946 --node w-render \
   --var listen=127.0.0.95:8080 -o "$OUT" --watch --wait 50ms:500ms --check "$CHECK" \
   --exec "echo exec >> $EXEC_LOG" >"$TMP/w-render.log" 2>&1 </dev/null &
@@ -43,13 +43,22 @@ wait_for "a tag change is rendered" 20 grep -q "server w-b2 127.0.0.92:3001 chec
 # A render the check refuses: the file stays as it was and the failure is logged.
 cp "$OUT" "$TMP/good.cfg"
 before_execs=$(execs)
-rpc 127.0.0.92 tags -set weight=666 >/dev/null
+rpc 127.0.0.92 tags -set weight=255 >/dev/null
 wait_for "the failed check is logged" 20 grep -q "check failed" "$TMP/w-render.log"
 cmp -s "$OUT" "$TMP/good.cfg" && pass "a failed check keeps the last good file" ||
   fail "a failed check keeps the last good file" "$(diff "$TMP/good.cfg" "$OUT")"
 [ "$(execs)" = "$before_execs" ] && pass "no --exec after a failed check" || fail "no --exec after a failed check"
 rpc 127.0.0.92 tags -set weight=8 >/dev/null
 wait_for "the next good render replaces the file" 20 grep -q "server w-b2 127.0.0.92:3001 check weight 8" "$OUT"
+
+# A weight no balancer accepts: the member is left out (never rendered with a default), and
+# the warning says why.
+rpc 127.0.0.92 tags -set weight=666 >/dev/null
+wait_for "a member with an invalid weight tag is left out" 20 no_server w-b2
+grep -q 'left out: field tags.weight is not a weight (0-256): "666"' "$TMP/w-render.log" &&
+  pass "the warning names the field and the value" || fail "the warning names the field and the value" "$(tail -n 3 "$TMP/w-render.log")"
+rpc 127.0.0.92 tags -set weight=8 >/dev/null
+wait_for "fixed again: rendered again" 20 has_server w-b2
 
 rpc 127.0.0.92 leave >/dev/null
 wait_for "a backend that left is no longer rendered" 20 no_server w-b2

@@ -119,7 +119,9 @@ TEST_CASE("handover: a successor takes the identity over; the cluster sees no le
     peer_events.push_back(std::string(table::to_string(e.kind)) + " " + e.member->name);
   });
 
-  net::Agent old_lb(config("lb", "127.0.61.1:7946", net::HandoverPolicy::kSibling), old_table);
+  auto old_config = config("lb", "127.0.61.1:7946", net::HandoverPolicy::kSibling);
+  old_config.app_state = [] { return std::string("slots v1"); };
+  net::Agent old_lb(old_config, old_table);
   std::string err;
   REQUIRE(old_lb.start(&err));
   REQUIRE(eventually([&] { return old_lb.status().phase == net::AgentPhase::kRunning; }));
@@ -132,6 +134,15 @@ TEST_CASE("handover: a successor takes the identity over; the cluster sees no le
     std::lock_guard<std::mutex> lock(events_mutex);
     peer_events.clear();
   }
+
+  // The next master peeks at the application state before forking the successor.
+  net::HandoverRequest peek{"peek", "lb", "127.0.61.1:7946", ::getpid(), ::getppid()};
+  swim::Address bind;
+  REQUIRE(swim::parse_address("127.0.61.1:7946", 7946, bind, &err));
+  const auto app = net::peek_app_state(net::handover_socket_name(bind), peek, 2s, &err);
+  REQUIRE(app.has_value());
+  CHECK(*app == "slots v1");
+  CHECK(old_lb.status().phase == net::AgentPhase::kRunning);  // a peek changes nothing
 
   net::Agent new_lb(config("lb", "127.0.61.1:7946", net::HandoverPolicy::kSibling), new_table);
   REQUIRE(new_lb.start(&err));
@@ -188,7 +199,7 @@ TEST_CASE("handover: refused for another node name; an aborted takeover resumes 
   other.stop();
 
   // A successor that takes the sockets and then gives up: the member resumes on them.
-  net::HandoverRequest req{"lb", "127.0.62.1:7946", ::getpid(), ::getppid()};
+  net::HandoverRequest req{"takeover", "lb", "127.0.62.1:7946", ::getpid(), ::getppid()};
   swim::Address bind;
   REQUIRE(swim::parse_address("127.0.62.1:7946", 7946, bind, &err));
   auto t = net::take_over(net::handover_socket_name(bind), req, 5s);

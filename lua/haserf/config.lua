@@ -1,0 +1,261 @@
+-- haserf.config: every HASERF_* knob read and checked when HAProxy loads the glue, so that
+-- `haproxy -c` fails with a message naming the knob (docs/haproxy.md "Knobs" documents each
+-- one with its default, unit and an example). Pure: the environment, the C module and file
+-- access come in as arguments, so this runs under plain lua5.3/lua5.4 in the tests.
+local M = {}
+
+-- name -> {default, what}: `what` is the short description used in warnings.
+M.KNOBS = {
+  HASERF_BIND = {nil, "gossip address IP:PORT (required)"},
+  HASERF_ADVERTISE = {nil, "address announced to peers"},
+  HASERF_JOIN = {nil, "members to join"},
+  HASERF_NODE = {nil, "node name"},
+  HASERF_TAGS = {nil, "our tags"},
+  HASERF_ENCRYPT = {nil, "gossip key"},
+  HASERF_ENCRYPT_FILE = {nil, "file holding the gossip key"},
+  HASERF_PROFILE = {"lan", "memberlist timings"},
+  HASERF_SELECT = {"role=backend", "members that go into slots"},
+  HASERF_PORT_TAG = {"port", "tag holding the service port"},
+  HASERF_WEIGHT_TAG = {"weight", "tag holding the weight"},
+  HASERF_DEFAULT_PORT = {"80", "port when the tag is absent"},
+  HASERF_BACKENDS = {"nodes", "backends driven"},
+  HASERF_TEMPLATE = {nil, "config template"},
+  HASERF_OUT = {nil, "config written by renders"},
+  HASERF_VARS = {nil, "render variables"},
+  HASERF_RELOAD = {"none", "reload mode"},
+  HASERF_CHECK = {"haproxy -c -f {}", "check command"},
+  HASERF_SLOT_STEP = {"4", "slot rounding"},
+  HASERF_DEBOUNCE_MS = {"500", "quiet time before a render"},
+  HASERF_RELOAD_INTERVAL_MS = {"5000", "time between renders"},
+  HASERF_TICK_MS = {"10", "task period"},
+  HASERF_TEMPLATE_POLL_MS = {"1000", "template re-read period"},
+  HASERF_START_RETRY_MS = {"1000", "start retry period"},
+  HASERF_PEERS_FILE = {nil, "file of known peers"},
+  HASERF_HANDOVER = {"sibling", "who may take the member over"},
+  HASERF_HANDOVER_WAIT_MS = {"10000", "stopping member's wait for a successor"},
+  HASERF_DRAIN_MS = {"5000", "grace of a leaving member's sessions"},
+  HASERF_READY_GRACE_MS = {"10000", "how long restored slots wait for the cluster view"},
+}
+
+local function fail(knob, fmt, ...)
+  error(string.format("haserf: %s: " .. fmt, knob, ...), 0)
+end
+
+local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+M.trim = trim
+
+-- Comma-separated list; empty items are ignored (",${X}" is fine when X may be empty).
+function M.split_list(s)
+  local out = {}
+  if not s then return out end
+  for item in string.gmatch(s, "[^,]+") do
+    item = trim(item)
+    if item ~= "" then out[#out + 1] = item end
+  end
+  return out
+end
+
+-- "k=v,k=v" -> table.
+function M.split_kv(s, knob)
+  local out = {}
+  for _, item in ipairs(M.split_list(s)) do
+    local k, v = item:match("^([^=]+)=(.*)$")
+    if not k or trim(k) == "" then fail(knob, "'%s' is not key=value", item) end
+    out[trim(k)] = trim(v)
+  end
+  return out
+end
+
+local function integer(knob, text, lo, hi, unit)
+  local n = math.tointeger(tonumber(text))
+  if not n or not text:match("^%s*%d+%s*$") then
+    fail(knob, "must be an integer%s, got '%s'", unit and (" number of " .. unit) or "", text)
+  end
+  if n < lo or n > hi then fail(knob, "must be between %d and %d, got %d", lo, hi, n) end
+  return n
+end
+
+-- The backends (`backend NAME` / `listen NAME`) and the chroot declared in HAProxy's files.
+function M.scan_config(files, read_file)
+  local backends, chroot, read_any = {}, nil, false
+  for _, path in ipairs(files) do
+    local text = read_file(path)
+    if text then
+      read_any = true
+      for line in text:gmatch("[^\n]*") do
+        local kw, name = line:match("^%s*(%a+)%s+([^%s#]+)")
+        if kw == "backend" or kw == "listen" then backends[name] = true end
+        if kw == "chroot" then chroot = name end
+      end
+    end
+  end
+  return read_any and backends or nil, chroot
+end
+
+-- The nearest known knob to a misspelt one (for the warning), by edit distance.
+local function nearest(name)
+  local best, best_d
+  for known in pairs(M.KNOBS) do
+    local a, b = name, known
+    local prev = {}
+    for j = 0, #b do prev[j] = j end
+    for i = 1, #a do
+      local cur = {[0] = i}
+      for j = 1, #b do
+        local cost = a:byte(i) == b:byte(j) and 0 or 1
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      end
+      prev = cur
+    end
+    if not best_d or prev[#b] < best_d then best, best_d = known, prev[#b] end
+  end
+  if best_d and best_d <= 3 then return best end
+end
+
+-- The reload command for a HASERF_RELOAD mode.
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+function M.reload_command(mode)
+  if mode == "none" then return nil end
+  if mode == "signal" then
+    -- The command runs in a shell spawned by the worker: $PPID is the worker, its parent the
+    -- master. SIGUSR2 to the master = reload.
+    return "kill -USR2 \"$(cut -d' ' -f4 /proc/$PPID/stat)\""
+  end
+  if mode:sub(1, 7) == "signal:" then return "kill -USR2 \"$(cat " .. shell_quote(mode:sub(8)) .. ")\"" end
+  if mode:sub(1, 11) == "master-cli:" then
+    return "echo reload | socat -t 5 - " .. shell_quote("unix-connect:" .. mode:sub(12))
+  end
+  if mode:sub(1, 4) == "cmd:" and #mode > 4 then return mode:sub(5) end
+  fail("HASERF_RELOAD", "must be none, signal, signal:PIDFILE, master-cli:PATH or cmd:COMMAND, got '%s'", mode)
+end
+
+-- Reads every knob. `env(name)` gives a value or nil; `haserf` is the C module
+-- (check_options, env_names, config_files); `opts.read_file(path)` returns a file's text or
+-- nil; `opts.lua_thread` is core.thread. Raises "haserf: KNOB: why" on the first bad knob.
+-- Returns cfg and a list of warnings.
+function M.load(env, haserf, opts)
+  opts = opts or {}
+  local warnings = {}
+  local function get(name)
+    local v = env(name)
+    if v == nil or v == "" then
+      local d = M.KNOBS[name] and M.KNOBS[name][1]
+      return d
+    end
+    return v
+  end
+  if opts.lua_thread and opts.lua_thread ~= 0 then
+    error("haserf: haserf-haproxy.lua must be loaded with lua-load, not lua-load-per-thread " ..
+          "(one gossip member per process; balancing policies may use lua-load-per-thread)", 0)
+  end
+
+  local cfg = {}
+  cfg.bind = get("HASERF_BIND")
+  if not cfg.bind then
+    fail("HASERF_BIND", "required: add `setenv HASERF_BIND IP:PORT` to the global section, " ..
+         "before `lua-load`")
+  end
+  cfg.advertise = get("HASERF_ADVERTISE")
+  cfg.join = M.split_list(get("HASERF_JOIN"))
+  cfg.node = get("HASERF_NODE")
+  cfg.tags = M.split_kv(get("HASERF_TAGS"), "HASERF_TAGS")
+  cfg.encrypt = get("HASERF_ENCRYPT")
+  local key_file = get("HASERF_ENCRYPT_FILE")
+  if key_file then
+    if cfg.encrypt then fail("HASERF_ENCRYPT_FILE", "give HASERF_ENCRYPT or HASERF_ENCRYPT_FILE, not both") end
+    local text = opts.read_file and opts.read_file(key_file)
+    if not text then fail("HASERF_ENCRYPT_FILE", "cannot read %s", key_file) end
+    cfg.encrypt = trim(text)
+  end
+  cfg.profile = get("HASERF_PROFILE")
+  cfg.handover = get("HASERF_HANDOVER")
+  cfg.port_tag = get("HASERF_PORT_TAG")
+  cfg.weight_tag = get("HASERF_WEIGHT_TAG")
+  local default_port = get("HASERF_DEFAULT_PORT")
+  if default_port == "none" then
+    cfg.default_port = nil  -- a member without the port tag is rejected
+  else
+    cfg.default_port = integer("HASERF_DEFAULT_PORT", default_port, 1, 65535)
+  end
+  cfg.handover_wait_ms = integer("HASERF_HANDOVER_WAIT_MS", get("HASERF_HANDOVER_WAIT_MS"), 0, 600000, "ms")
+
+  -- Everything the member itself would refuse, refused now, in its own words.
+  local start_opts = M.start_options(cfg)
+  local ok, why = haserf.check_options(start_opts)
+  if not ok then
+    local knob = "HASERF_BIND"
+    if why:find("^advertise") then knob = "HASERF_ADVERTISE"
+    elseif why:find("^encryption key") then knob = key_file and "HASERF_ENCRYPT_FILE" or "HASERF_ENCRYPT"
+    elseif why:find("^join address") then knob = "HASERF_JOIN"
+    elseif why:find("^unknown profile") then knob = "HASERF_PROFILE"
+    elseif why:find("^handover") then knob = "HASERF_HANDOVER"
+    elseif why:find("^tags") then knob = "HASERF_TAGS" end
+    fail(knob, "%s", why)
+  end
+
+  cfg.select = M.split_kv(get("HASERF_SELECT"), "HASERF_SELECT")
+  cfg.backends = M.split_list(get("HASERF_BACKENDS"))
+  if #cfg.backends == 0 then fail("HASERF_BACKENDS", "is empty") end
+  cfg.select_of, cfg.select_knobs = {}, {}
+  for _, b in ipairs(cfg.backends) do
+    local knob = "HASERF_SELECT_" .. b:upper():gsub("[^%w]", "_")
+    cfg.select_knobs[knob] = true
+    local s = get(knob)
+    cfg.select_of[b] = s and M.split_kv(s, knob) or cfg.select
+  end
+  if opts.config_files then
+    local declared, chroot = M.scan_config(opts.config_files, opts.read_file)
+    cfg.chroot = chroot
+    if declared then
+      for _, b in ipairs(cfg.backends) do
+        if not declared[b] then
+          fail("HASERF_BACKENDS", "backend '%s' is not declared in %s", b, table.concat(opts.config_files, ", "))
+        end
+      end
+    end
+  end
+
+  cfg.template = get("HASERF_TEMPLATE")
+  cfg.out = get("HASERF_OUT")
+  if (cfg.template == nil) ~= (cfg.out == nil) then
+    fail(cfg.template and "HASERF_OUT" or "HASERF_TEMPLATE",
+         "renders need both HASERF_TEMPLATE and HASERF_OUT")
+  end
+  if cfg.template and opts.read_file and not opts.read_file(cfg.template) then
+    fail("HASERF_TEMPLATE", "cannot read %s", cfg.template)
+  end
+  cfg.vars = M.split_kv(get("HASERF_VARS"), "HASERF_VARS")
+  cfg.reload_mode = get("HASERF_RELOAD")
+  cfg.reload_cmd = M.reload_command(cfg.reload_mode)
+  cfg.check = get("HASERF_CHECK")
+  cfg.reload_enabled = cfg.template ~= nil
+  cfg.slot_step = integer("HASERF_SLOT_STEP", get("HASERF_SLOT_STEP"), 1, 1000)
+  cfg.debounce_ms = integer("HASERF_DEBOUNCE_MS", get("HASERF_DEBOUNCE_MS"), 0, 3600000, "ms")
+  cfg.min_interval_ms = integer("HASERF_RELOAD_INTERVAL_MS", get("HASERF_RELOAD_INTERVAL_MS"), 0, 86400000, "ms")
+  cfg.tick_ms = integer("HASERF_TICK_MS", get("HASERF_TICK_MS"), 1, 10000, "ms")
+  cfg.template_poll_ms = integer("HASERF_TEMPLATE_POLL_MS", get("HASERF_TEMPLATE_POLL_MS"), 100, 3600000, "ms")
+  cfg.start_retry_ms = integer("HASERF_START_RETRY_MS", get("HASERF_START_RETRY_MS"), 100, 600000, "ms")
+  cfg.drain_ms = integer("HASERF_DRAIN_MS", get("HASERF_DRAIN_MS"), 0, 3600000, "ms")
+  cfg.ready_grace_ms = integer("HASERF_READY_GRACE_MS", get("HASERF_READY_GRACE_MS"), 0, 3600000, "ms")
+  cfg.peers_file = get("HASERF_PEERS_FILE")
+
+  -- A misspelt knob silently keeps its default: say so.
+  for _, name in ipairs(haserf.env_names("HASERF_")) do
+    if not M.KNOBS[name] and not cfg.select_knobs[name] then
+      local guess = nearest(name)
+      warnings[#warnings + 1] = string.format("unknown knob %s ignored%s", name,
+                                              guess and (" (did you mean " .. guess .. "?)") or "")
+    end
+  end
+  return cfg, warnings
+end
+
+-- The options haserf.start / check_options take.
+function M.start_options(cfg, join)
+  return {bind = cfg.bind, advertise = cfg.advertise, join = join or cfg.join, node = cfg.node,
+          tags = cfg.tags, encrypt = cfg.encrypt, profile = cfg.profile, handover = cfg.handover,
+          handover_wait_ms = cfg.handover_wait_ms, port_tag = cfg.port_tag,
+          weight_tag = cfg.weight_tag, require_port = cfg.default_port == nil}
+end
+
+return M

@@ -1,0 +1,203 @@
+-- haserf.pages: what operators read: the members page (HTML), Prometheus metrics and the
+-- stats-socket CLI text. Pure functions of a `view` the glue assembles:
+--   view.stats      haserf.stats()
+--   view.members    haserf.members()
+--   view.rows       haserf.slots rows
+--   view.reload     haserf.reload_status() (may be nil)
+--   view.history    render/reload history (newest first)
+--   view.requested  a pending render's reason, or nil
+--   view.phase, view.start_error, view.errors, view.join (cfg.join), view.backends (name ->
+--   {slots, used, draining, unplaced})
+local M = {}
+
+local function html(s)
+  s = tostring(s == nil and "" or s)
+  return (s:gsub("[&<>\"']", {["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+                             ['"'] = "&quot;", ["'"] = "&#39;"}))
+end
+M.html = html
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+function M.tags_text(tags)
+  local parts = {}
+  for _, k in ipairs(sorted_keys(tags)) do parts[#parts + 1] = k .. "=" .. tostring(tags[k]) end
+  return table.concat(parts, ", ")
+end
+
+local function fmt_time(t) return os.date("!%Y-%m-%d %H:%M:%SZ", t) end
+
+M.STATUSES = {"alive", "suspect", "leaving", "left", "failed"}
+
+-- The join status as people read it: joining, how many seeds answered, a takeover, or no
+-- join list at all (backends may have joined us instead).
+local function join_text(view)
+  local stats = view.stats
+  if (tonumber(stats.took_over_from) or 0) > 0 then
+    return "took over from worker " .. html(stats.took_over_from) .. " (reload)"
+  end
+  local n = tonumber(stats.joined)
+  if #view.join == 0 then return "n/a (no join list; peers join us)" end
+  if n == nil or n < 0 then return "joining" end
+  if n == 0 then return "no (" .. html(stats.join_error or "") .. ")" end
+  return "yes (" .. n .. " of " .. #view.join .. ")"
+end
+
+function M.page(view)
+  local out = {}
+  local function w(...) for _, s in ipairs({...}) do out[#out + 1] = s end end
+  local stats = view.stats
+  w('<!DOCTYPE html>\n<html><head><meta charset="utf-8">',
+    '<meta http-equiv="refresh" content="2"><title>haserf: ', html(stats.node), '</title>',
+    '<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1.5em}',
+    'td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#eee}',
+    '.alive,.ready,.ok{color:#070}.failed,.rejected{color:#b00}',
+    '.leaving,.left,.drain,.suspect,.unchanged{color:#a60}.maint{color:#888}</style></head><body>\n')
+  w('<h1>haserf on ', html(stats.node), '</h1>\n<p>phase ', html(view.phase), ' (member ',
+    html(stats.phase), '), table version ', html(stats.version), ', ', html(stats.alive),
+    ' alive of ', html(stats.members), ' members, joined: ', join_text(view),
+    stats.join_error and stats.join_error ~= "" and (' (' .. html(stats.join_error) .. ')') or '',
+    view.start_error and (', start error: ' .. html(view.start_error)) or '', '</p>\n')
+  w('<h2>Members</h2>\n<table><tr><th>name</th><th>address</th><th>status</th><th>tags</th>',
+    '<th>routing</th></tr>\n')
+  for _, m in ipairs(view.members) do
+    w('<tr><td>', html(m.name), '</td><td>', html(m.addr), ':', html(m.port), '</td><td class="',
+      html(m.status), '">', html(m.status), '</td><td>', html(M.tags_text(m.tags)), '</td>')
+    if m.rejected then
+      w('<td class="rejected">rejected: ', html(m.rejected), '</td></tr>\n')
+    else
+      w('<td>ok</td></tr>\n')
+    end
+  end
+  w('</table>\n<h2>Slots</h2>\n<table><tr><th>backend/slot</th><th>member</th><th>state</th>',
+    '<th>address</th><th>weight</th></tr>\n')
+  for _, r in ipairs(view.rows) do
+    w('<tr><td>', html(r.backend), '/', html(r.slot), '</td><td>', html(r.member or "-"),
+      r.unconfirmed and ' (restored, awaiting the cluster view)' or '',
+      '</td><td class="', html(r.state), '">', html(r.state), '</td><td>', html(r.addr),
+      '</td><td>', html(r.weight or ""), '</td></tr>\n')
+  end
+  w('</table>\n<h2>Renders and reloads</h2>\n')
+  local rs = view.reload
+  if rs then
+    w('<p>module: state ', html(rs.state), ', ok ', html(rs.ok), ', unchanged ', html(rs.unchanged),
+      ', failed ', html(rs.failed), rs.message and (' - last message: ' .. html(rs.message)) or '',
+      view.requested and (' - pending: ' .. html(view.requested)) or '', '</p>\n')
+  end
+  w('<table><tr><th>time (UTC)</th><th>what</th><th>outcome</th><th>message</th></tr>\n')
+  if #view.history == 0 then w('<tr><td colspan="4">none yet</td></tr>\n') end
+  for _, h in ipairs(view.history) do
+    w('<tr><td>', html(fmt_time(h.time)), '</td><td>', html(h.what), '</td><td class="',
+      html(h.result), '">', html(h.result), '</td><td>', html(h.message), '</td></tr>\n')
+  end
+  w('</table>\n<h2>Counters</h2>\n<table>\n')
+  for _, k in ipairs(sorted_keys(stats)) do
+    w('<tr><th>', html(k), '</th><td>', html(stats[k]), '</td></tr>\n')
+  end
+  w('<tr><th>glue_errors</th><td>', html(view.errors), '</td></tr>\n</table>\n')
+  w('<p><a href="members.json">members.json</a> &middot; <a href="metrics">metrics</a></p>\n',
+    '</body></html>\n')
+  return table.concat(out)
+end
+
+local function label(v)
+  return (tostring(v):gsub('[\\"\n]', {["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n"}))
+end
+
+function M.metrics(view)
+  local out = {}
+  local function metric(name, typ, help)
+    out[#out + 1] = "# HELP " .. name .. " " .. help .. "\n# TYPE " .. name .. " " .. typ .. "\n"
+  end
+  local function val(name, labels, v)
+    v = tonumber(v) or (v == true and 1) or 0
+    out[#out + 1] = name .. (labels or "") .. " " .. string.format("%.17g", v) .. "\n"
+  end
+  local stats = view.stats
+  local counts, rejected = {}, 0
+  for _, s in ipairs(M.STATUSES) do counts[s] = 0 end
+  for _, m in ipairs(view.members) do
+    counts[m.status] = (counts[m.status] or 0) + 1
+    if m.rejected then rejected = rejected + 1 end
+  end
+  metric("haserf_up", "gauge", "1 when the gossip member runs in this worker")
+  val("haserf_up", nil, stats.started and 1 or 0)
+  metric("haserf_joined", "gauge", "1 once the initial join succeeded or a predecessor handed over")
+  val("haserf_joined", nil, ((tonumber(stats.joined) or 0) > 0 or (tonumber(stats.took_over_from) or 0) > 0) and 1 or 0)
+  metric("haserf_took_over", "gauge", "1 when this worker continues its predecessor's member (a reload)")
+  val("haserf_took_over", nil, (tonumber(stats.took_over_from) or 0) > 0 and 1 or 0)
+  metric("haserf_members", "gauge", "Members known, by status (our own node included)")
+  for _, s in ipairs(sorted_keys(counts)) do val("haserf_members", '{status="' .. label(s) .. '"}', counts[s]) end
+  metric("haserf_members_rejected", "gauge",
+         "Members routed and rendered nowhere: an unsafe name, address or tag, or a bad port/weight tag")
+  val("haserf_members_rejected", nil, rejected)
+  metric("haserf_table_version", "gauge", "Membership table version")
+  val("haserf_table_version", nil, stats.version)
+  local counters = {
+    {"packets_received", "Gossip packets received"},
+    {"packets_dropped", "Gossip packets dropped (bad CRC, decrypt, decode, queue full)"},
+    {"packets_sent", "Gossip packets sent"},
+    {"messages_dropped", "Memberlist messages dropped"},
+    {"unsafe_dropped", "Messages that would crash or poison a Go peer: dropped, never forwarded"},
+    {"probes", "Failure detector probes"},
+    {"probe_failures", "Failed probes"},
+    {"refutes", "Suspicions about us refuted"},
+    {"push_pulls", "Push/pull state syncs"},
+    {"events_received", "User events received"},
+    {"events_dropped", "User events dropped from the queue"},
+    {"handovers_refused", "Takeover requests refused (wrong user, parent, name or address)"},
+  }
+  for _, c in ipairs(counters) do
+    local name = "haserf_" .. c[1] .. "_total"
+    metric(name, "counter", c[2])
+    val(name, nil, stats[c[1]])
+  end
+  metric("haserf_awareness", "gauge", "Memberlist health awareness score (0 = healthy)")
+  val("haserf_awareness", nil, stats.awareness)
+  local rs = view.reload
+  if rs then
+    metric("haserf_reloads_total", "counter", "Render/check/reload jobs by result")
+    val("haserf_reloads_total", '{result="failed"}', rs.failed)
+    val("haserf_reloads_total", '{result="ok"}', rs.ok)
+    val("haserf_reloads_total", '{result="unchanged"}', rs.unchanged)
+    metric("haserf_reload_running", "gauge", "1 while a render/check/reload job runs")
+    val("haserf_reload_running", nil, rs.state == "running" and 1 or 0)
+  end
+  metric("haserf_slots", "gauge", "server-template slots per backend: used (of which draining) or free")
+  for _, bname in ipairs(sorted_keys(view.backends)) do
+    local b = view.backends[bname]
+    local l = '{backend="' .. label(bname) .. '",state="'
+    val("haserf_slots", l .. 'used"}', b.used)
+    val("haserf_slots", l .. 'draining"}', b.draining)
+    val("haserf_slots", l .. 'free"}', b.slots - b.used)
+  end
+  metric("haserf_unplaced_members", "gauge", "Alive selected members without a free slot")
+  for _, bname in ipairs(sorted_keys(view.backends)) do
+    val("haserf_unplaced_members", '{backend="' .. label(bname) .. '"}', view.backends[bname].unplaced)
+  end
+  metric("haserf_glue_errors_total", "counter", "Lua errors caught in the HAProxy glue")
+  val("haserf_glue_errors_total", nil, view.errors)
+  return table.concat(out)
+end
+
+-- `haserf members` on the stats socket.
+function M.cli(view)
+  local out = {}
+  for _, m in ipairs(view.members) do
+    out[#out + 1] = string.format("%-24s %-22s %-8s %s%s\n", m.name, m.addr .. ":" .. tostring(m.port),
+                                  m.status, M.tags_text(m.tags),
+                                  m.rejected and ("  REJECTED: " .. m.rejected) or "")
+  end
+  for _, r in ipairs(view.rows) do
+    out[#out + 1] = string.format("slot %s/%s %s %s %s\n", r.backend, r.slot, r.state,
+                                  r.member or "-", r.addr)
+  end
+  return table.concat(out)
+end
+
+return M

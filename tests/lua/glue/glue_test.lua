@@ -1,0 +1,119 @@
+-- haserf.glue with a fake HAProxy and a fake module: start, takeover, restored slots kept
+-- until the view is complete, soft-stop, handover, restart after a failure.
+local T = require "testlib"
+local F = require "fakes"
+local config = require "haserf.config"
+local Glue = require "haserf.glue"
+
+local function new_glue(env_extra, files)
+  local env = {HASERF_BIND = "127.0.0.1:7946", HASERF_DRAIN_MS = "1000", HASERF_READY_GRACE_MS = "3000"}
+  for k, v in pairs(env_extra or {}) do env[k] = v end
+  local m = F.module()
+  local cfg = config.load(function(k) return env[k] end, m, {})
+  local host = {logs = {}, stop = false, files = files or {}}
+  host.now_ms = function() return 0 end
+  host.log = function(level, msg) host.logs[#host.logs + 1] = level .. " " .. msg end
+  host.stopping = function() return host.stop end
+  host.read_file = function(p) return host.files[p] end
+  host.write_file = function(p, text) host.files[p] = text return true end
+  local g = Glue.new(cfg, m, host)
+  return g, m, host
+end
+
+local function logged(host, part)
+  for _, l in ipairs(host.logs) do if l:find(part, 1, true) then return l end end
+end
+
+-- A cold start: start, wait for the member, join, fill slots.
+local g, m, host = new_glue({HASERF_JOIN = "10.0.0.7:7946", HASERF_PEERS_FILE = "/peers"},
+                            {["/peers"] = "10.0.0.8:7946\n127.0.0.1:7946\n"})
+local servers = F.servers(2)
+g:init({nodes = {servers = servers}})
+T.check("init drives the backend", g.backends.nodes ~= nil)
+g:tick(0)
+T.eq("the first tick starts the member", #m.starts, 1)
+T.eq("join list: configured seeds plus the peers file, without ourselves",
+     table.concat(m.starts[1].join, ","), "10.0.0.7:7946,10.0.0.8:7946")
+T.eq("handover on by default", m.starts[1].handover, "sibling")
+g:tick(10)
+T.eq("waiting while the member starts", g.phase, "waiting")
+m.phase = "running"
+m.st.join_done, m.st.joined = true, 1
+m.set_members({F.member("web1", "10.0.0.1")})
+g:tick(20)
+T.eq("running", g.phase, "running")
+T.check("the start is logged at info", logged(host, "info haserf: member started on 127.0.0.1:7946"))
+T.eq("a member is routed", servers.s1.state, "ready")
+T.check("the join is logged at notice", logged(host, "notice haserf: nodes/s1: member web1"))
+T.check("the slot table is handed to whoever peeks", m.app and m.app:find("S\tnodes\ts1\tweb1", 1, true))
+T.contains("the peers file lists the alive members", host.files["/peers"], "10.0.0.1:7946")
+
+-- A rejected member is logged once.
+m.set_members({F.member("web1", "10.0.0.1"), F.member("x", "10.0.0.2", "alive", nil, "field tags.port is not a port")})
+g:tick(30)
+m.set_members({F.member("web1", "10.0.0.1"), F.member("x", "10.0.0.2", "alive", nil, "field tags.port is not a port"),
+               F.member("web2", "10.0.0.3")})
+g:tick(40)
+local n = 0
+for _, l in ipairs(host.logs) do if l:find("member x rejected", 1, true) then n = n + 1 end end
+T.eq("a rejection is logged once, as a warning", n, 1)
+T.check("the rejection names the reason", logged(host, "warn haserf: nodes: member x rejected, routed nowhere: field tags.port"))
+
+-- Soft-stop: the module is told (it hands over or leaves); then the successor takes over.
+host.stop = true
+g:tick(600)
+T.eq("soft-stop: the module is told once", m.soft_stops, 1)
+g:tick(1200)
+T.eq("still once", m.soft_stops, 1)
+m.phase, m.st.handed_over_to = "handed-over", 4243
+T.eq("after the handover the task ends", g:tick(1300), false)
+T.check("the handover is logged at notice", logged(host, "notice haserf: member handed over to worker 4243"))
+for _, l in ipairs(host.logs) do
+  T.check("nothing expected is logged as an alert: " .. l, not l:find("^err"))
+end
+
+-- A new worker: restored slots from its predecessor are routed at once and kept until the
+-- member's view is complete (here: the takeover gives it at once).
+local g2, m2, host2 = new_glue()
+m2.predecessor = "S\tnodes\ts2\tweb1\t10.0.0.1\t3000\t1\tready\nH\t1700000000\trender\tok\tfine"
+local servers2 = F.servers(2)
+g2:init({nodes = {servers = servers2}})
+T.eq("restored before the first request", servers2.s2.state, "ready")
+T.check("the restore is logged", logged(host2, "restored 1 slots from the previous worker"))
+T.eq("the render history came along", g2.reload.history[1].message, "fine")
+g2:tick(0)
+m2.phase = "running"
+m2.st.took_over_from = 4243
+m2.set_members({F.member("web1", "10.0.0.1")})
+g2:tick(10)
+T.eq("after the takeover web1 keeps its slot", g2.backends.nodes.slot_of.web1, "s2")
+T.check("the takeover is logged at notice", logged(host2, "took over from worker 4243 (reload): no leave, no join"))
+
+-- Without a takeover or an answered join, restored slots survive an incomplete view until the
+-- grace is over.
+local g3, m3 = new_glue({HASERF_JOIN = "10.0.0.7:7946"})
+m3.predecessor = "S\tnodes\ts1\told\t10.0.0.9\t3000\t1\tready"
+local servers3 = F.servers(2)
+g3:init({nodes = {servers = servers3}})
+g3:tick(0)
+m3.phase = "running"
+m3.st.join_done, m3.st.joined = true, 0  -- every seed down
+m3.set_members({})
+g3:tick(100)
+T.eq("incomplete view: the restored slot stays routed", servers3.s1.state, "ready")
+g3:tick(3100)
+T.eq("after the grace: a member nobody knows is dropped", servers3.s1.state, "maint")
+
+-- A member that fails to start is retried; one that left while running is started again.
+local g4, m4, host4 = new_glue()
+g4:init({nodes = {servers = F.servers(1)}})
+g4:tick(0)
+m4.phase, m4.err = "failed", "cannot listen on TCP 127.0.0.1:7946: address already in use"
+g4:tick(10)
+T.eq("a failed start goes back to starting", g4.phase, "starting")
+T.check("the failure is logged with the reason", logged(host4, "address already in use"))
+g4:tick(500)
+T.eq("not retried before the retry period", #m4.starts, 1)
+g4:tick(1010)
+T.eq("retried after the period", #m4.starts, 2)
+T.finish()

@@ -1,0 +1,135 @@
+-- haserf.slots with fake servers: assignment, stable mapping, drains, rejection, asynchronous
+-- addresses, a partial view, and the slot table handed to the next worker.
+local T = require "testlib"
+local F = require "fakes"
+local slots = require "haserf.slots"
+
+local logs = {}
+local function ctx(extra)
+  local c = {port_tag = "port", weight_tag = "weight", default_port = 80, drain_ms = 5000,
+             partial = false, rejected = function(b, m) logs[#logs + 1] = "rejected " .. m.name end,
+             log = function(level, fmt, ...) logs[#logs + 1] = level .. " " .. string.format(fmt, ...) end}
+  for k, v in pairs(extra or {}) do c[k] = v end
+  return c
+end
+local function logged(part)
+  for _, l in ipairs(logs) do if l:find(part, 1, true) then return true end end
+  return false
+end
+
+T.check("natural order: s2 before s10", slots.natural_less("s2", "s10"))
+
+local servers = F.servers(10)
+local b = slots.new_backend("nodes", servers, {role = "backend"})
+T.eq("slots sorted naturally", table.concat(b.slots, ","), "s1,s2,s3,s4,s5,s6,s7,s8,s9,s10")
+
+-- Joins fill slots in order; the port and weight come from tags.
+local a = F.member("a", "10.0.0.1", "alive", {role = "backend", port = "3000", weight = "7"})
+local c = F.member("c", "10.0.0.3")
+local other = F.member("lb2", "10.0.0.9", "alive", {role = "lb"})
+slots.sync(b, {a, c, other}, 0, ctx())
+T.eq("a takes s1", b.slot_of.a, "s1")
+T.eq("c takes s2", b.slot_of.c, "s2")
+T.eq("a non-selected member takes no slot", b.slot_of.lb2, nil)
+T.eq("s1 points at a's port", servers.s1:get_addr(), "10.0.0.1:3000")
+T.eq("s1 has a's weight", servers.s1.weight, 7)
+T.eq("s1 is ready", servers.s1.state, "ready")
+T.eq("free slots stay in maintenance", servers.s3.state, "maint")
+T.eq("c without a weight tag keeps the slot's weight", servers.s2.weight, 1)
+
+-- Mapping is stable: a new member never moves the others.
+local bb = F.member("b", "10.0.0.2")
+slots.sync(b, {bb, a, c}, 10, ctx())
+T.eq("a keeps s1", b.slot_of.a, "s1")
+T.eq("c keeps s2", b.slot_of.c, "s2")
+T.eq("b takes the next free slot", b.slot_of.b, "s3")
+
+-- A rejected member is routed nowhere (never on a default port), and says why once per sync.
+local bad = F.member("bad", "10.0.0.4", "alive", {role = "backend", port = "abc"},
+                     "field tags.port is not a port (1-65535): \"abc\"")
+slots.sync(b, {bb, a, c, bad}, 20, ctx())
+T.eq("a rejected member takes no slot", b.slot_of.bad, nil)
+T.check("the glue is told about the rejection", logged("rejected bad"))
+-- A member that becomes rejected loses its slot.
+local c_bad = F.member("c", "10.0.0.3", "alive", {role = "backend", port = "x"}, "field tags.port is not a port")
+slots.sync(b, {bb, a, c_bad}, 30, ctx())
+T.eq("a member rejected later loses its slot", b.slot_of.c, nil)
+T.eq("its slot goes to maintenance", servers.s2.state, "maint")
+T.check("the freeing is logged with the reason", logged("member c rejected (field tags.port is not a port): slot freed"))
+
+-- Graceful leave: drain, then maintenance once the grace is over (or no session is left).
+servers.s3.scur = 2
+slots.sync(b, {F.member("b", "10.0.0.2", "leaving"), a}, 100, ctx())
+T.eq("leaving: the slot drains", servers.s3.state, "drain")
+T.eq("the member keeps its slot while draining", b.slot_of.b, "s3")
+local busy = slots.sync(b, {F.member("b", "10.0.0.2", "left"), a}, 200, ctx())
+T.check("sync says it wants another look while draining", busy)
+T.eq("left: still draining inside the grace", servers.s3.state, "drain")
+slots.sync(b, {F.member("b", "10.0.0.2", "left"), a}, 100 + 5000, ctx())
+T.eq("after the grace: maintenance", servers.s3.state, "maint")
+T.eq("the slot is free again", b.member_of.s3, nil)
+-- Sessions gone before the grace ends: maintenance at once.
+slots.sync(b, {F.member("d", "10.0.0.5"), a}, 6000, ctx())
+local sd = b.slot_of.d
+servers[sd].scur = 1
+slots.sync(b, {F.member("d", "10.0.0.5", "leaving"), a}, 6010, ctx())
+T.eq("d drains", servers[sd].state, "drain")
+servers[sd].scur = 0
+slots.sync(b, {F.member("d", "10.0.0.5", "left"), a}, 6020, ctx())
+T.eq("no session left: maintenance before the grace ends", servers[sd].state, "maint")
+
+-- A failed member: maintenance at once (health checks already stopped traffic).
+slots.sync(b, {F.member("a", "10.0.0.1", "failed", a.tags)}, 7000, ctx())
+T.eq("failed: maintenance at once", servers.s1.state, "maint")
+T.eq("failed: the slot is free", b.member_of.s1, nil)
+
+-- HAProxy 2.9+: set_addr applies later; the slot is made ready only once it did.
+local aservers = F.servers(2)
+for _, s in pairs(aservers) do s.async = true end
+local ab = slots.new_backend("api", aservers, {role = "backend"})
+busy = slots.sync(ab, {F.member("x", "10.0.1.1")}, 0, ctx())
+T.eq("async: not ready while the old address is in place", aservers.s1.state, "maint")
+T.check("async: sync asks to be called again", busy)
+aservers.s1:apply()
+busy = slots.sync(ab, {F.member("x", "10.0.1.1")}, 10, ctx())
+T.eq("async: ready once get_addr() shows the new address", aservers.s1.state, "ready")
+T.check("async: nothing left to wait for", not busy)
+
+-- A partial view (just started, restored slots): absent members keep their slots.
+local rservers = F.servers(3)
+local rb = slots.new_backend("nodes", rservers, {role = "backend"})
+local backends = {nodes = rb}
+local n = slots.restore(backends, {
+  "S\tnodes\ts1\told1\t10.0.2.1\t3000\t5\tready",
+  "S\tnodes\ts2\told2\t10.0.2.2\t3000\t1\tdrain",
+  "S\tnodes\ts9\tgone\t10.0.2.9\t3000\t1\tready",  -- that slot no longer exists
+  "H\t1700000000\trender\tok\tmsg",                -- not a slot line
+}, 0, ctx())
+T.eq("restore: two slots restored", n, 2)
+T.eq("restore: s1 points at old1", rservers.s1:get_addr(), "10.0.2.1:3000")
+T.eq("restore: s1 ready at once", rservers.s1.state, "ready")
+T.eq("restore: s1 weight", rservers.s1.weight, 5)
+T.eq("restore: s2 keeps draining", rservers.s2.state, "drain")
+rservers.s2.scur = 3
+slots.sync(rb, {F.member("new", "10.0.2.5")}, 10, ctx({partial = true}))
+T.eq("partial view: old1 keeps s1", rb.slot_of.old1, "s1")
+T.eq("partial view: a new member takes a free slot", rb.slot_of.new, "s3")
+slots.sync(rb, {F.member("new", "10.0.2.5"), F.member("old1", "10.0.2.1", "alive", {role = "backend", port = "3000", weight = "5"})}, 20, ctx())
+T.eq("full view: old1 confirmed, still s1", rb.slot_of.old1, "s1")
+T.eq("full view: old1 is not marked unconfirmed", rb.unconfirmed.s1, nil)
+slots.sync(rb, {F.member("new", "10.0.2.5")}, 30, ctx())
+T.eq("full view: a member gone from the table frees its slot", rb.slot_of.old1, nil)
+
+-- Export -> restore round trip, with names that need escaping.
+local eservers = F.servers(2)
+local eb = slots.new_backend("web\tx", eservers, {})
+slots.sync(eb, {F.member("n\\1", "10.0.3.1", "alive", {port = "8080"})}, 0, ctx())
+local lines = slots.export({["web\tx"] = eb}, {"web\tx"})
+T.eq("export: one line per used slot", #lines, 1)
+local fresh = F.servers(2)
+local fb = slots.new_backend("web\tx", fresh, {})
+slots.restore({["web\tx"] = fb}, lines, 0, ctx())
+T.eq("round trip: member name survives escaping", fb.member_of.s1, "n\\1")
+T.eq("round trip: address and port", fresh.s1:get_addr(), "10.0.3.1:8080")
+
+T.finish()

@@ -5,7 +5,7 @@
 # Lab (loopback only): HAProxy on 127.0.0.42 (frontend :8080, stats :1936, gossip :7946);
 # backends s1..s4 on 127.0.0.11-14 (web app :3000, serf agent :7946, RPC :7373).
 # Walkthrough: start HAProxy + s1..s3, show members and traffic, add s4, remove s1 (serf
-# leave), show traffic after each change. Then waits DURATION seconds (env), or until Ctrl-C
+# leave), reload HAProxy (hitless: the member is handed over), show traffic after each change. Then waits DURATION seconds (env), or until Ctrl-C
 # when stdin is a terminal and DURATION is unset; DURATION=0 (the default without a
 # terminal) stops right away. Everything started is stopped on exit.
 set -euo pipefail
@@ -22,7 +22,7 @@ if [ -z "${DURATION:-}" ]; then
   if [ -t 0 ]; then DURATION=""; else DURATION=0; fi
 fi
 
-for cmd in haproxy serf curl jq; do
+for cmd in haproxy serf curl jq socat; do
   command -v "$cmd" >/dev/null || { echo "demo: $cmd is required (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
@@ -91,6 +91,19 @@ bash "$LAB/backend.sh" leave "$DIR" s1 127.0.0.11
 routes_to s1 no
 members
 slots
+traffic
+
+step "reloading HAProxy (echo reload | socat - master.sock): the new worker takes the member over"
+before=$(grep -c "took over from worker" "$DIR/haproxy.log" || true)
+echo reload | socat -t 5 - "unix-connect:$DIR/master.sock" >/dev/null
+deadline=$(($(date +%s) + 20))
+until [ "$(grep -c "took over from worker" "$DIR/haproxy.log" || true)" -gt "$before" ]; do
+  [ "$(date +%s)" -ge "$deadline" ] && { echo "demo: no takeover within 20 s" >&2; exit 1; }
+  sleep 0.2
+done
+grep "took over from worker" "$DIR/haproxy.log" | grep '^\[' | tail -n 1 | sed 's/^/  /'
+echo "  the cluster saw no leave or join; s2's view of the balancer:"
+serf members -rpc-addr 127.0.0.12:7373 | awk '$1 == "haproxy" {print "    " $0}'
 traffic
 
 step "see it live"

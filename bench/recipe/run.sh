@@ -6,6 +6,9 @@
 #   a. join -> first request served by the new backend (TRIALS times per side)
 #   b. serf leave -> last request served by the leaving backend (TRIALS times per side)
 #   c. wrk under churn (one backend joins or leaves every second), failed requests
+#   d. wrk across RELOADS master-CLI reloads (no membership change), failed requests
+#   e. kill -9 of a backend's web app -> HAProxy stops sending it requests (KILL_TRIALS per
+#      side), and the requests that failed meanwhile
 #
 # Addresses (127.0.10.x only): haserf LB .41 (frontend :8080, gossip :7946), recipe LB .42
 # (HAProxy frontend :8080, serf agent :7946, RPC :7373); haserf-side backends .101-.107,
@@ -13,6 +16,7 @@
 # are separate Serf clusters.
 #
 # Knobs (env): TRIALS (10), CHURN_S (30), STEADY_S (10: the same wrk without churn, a control), QUIET (2: seconds a leaving backend must stay unseen),
+# RELOADS (20, one per RELOAD_GAP_S=1 s), KILL_TRIALS (5),
 # REJOIN_TRIALS (4), JOIN_MAX (15) / LEAVE_MAX (20) per-trial bounds in seconds, BUDGET (480: watchdog for the whole
 # run), PROBE_SLEEP_MS (2), KEEP_TMP=1 (keep logs; kept anyway on failure), SKIP="churn" etc.
 # Prints key=value results and a markdown table; keeps them in BUILD/bench-results/.
@@ -32,6 +36,9 @@ JOIN_MAX=${JOIN_MAX:-15}
 LEAVE_MAX=${LEAVE_MAX:-20}
 BUDGET=${BUDGET:-480}
 SKIP=${SKIP:-}
+RELOADS=${RELOADS:-20}
+RELOAD_GAP_S=${RELOAD_GAP_S:-1}
+KILL_TRIALS=${KILL_TRIALS:-5}
 export PROBE_SLEEP_MS=${PROBE_SLEEP_MS:-2}
 
 H_IP=127.0.10.41
@@ -301,6 +308,91 @@ churn() {
   return 0
 }
 
+# ---------------------------------------------------------------------------- d
+# reloads SIDE: wrk (keep-alive) for the whole run, RELOADS reloads on the master CLI, one at a
+# time (the next once the master counted the previous), RELOAD_GAP_S apart. No membership
+# change: what a config edit or a certificate renewal does to live traffic.
+master_reloads() { echo "show proc" | timeout 3 socat - "unix-connect:$1/master.sock" 2>/dev/null | awk '$2 == "master" {print $3}'; }
+reload_counted() { [ "$(master_reloads "$1")" -gt "$2" ]; }
+reloads() {
+  local side=$1 lb=${LBIP[$1]} dir i before done_n=0
+  dir=$HD
+  [ "$side" = recipe ] && dir=$RD
+  local lb_events0
+  lb_events0=$(grep -c "EventMember[A-Za-z]*: haserf-lb" "$BD/h1.serf.log" 2>/dev/null)
+  res "loadavg_reload_$side=$(cut -d' ' -f1-3 /proc/loadavg)"
+  timeout -k 5 600 wrk -t2 -c16 -d600s --timeout 2s -s "$HERE/count.lua" "http://$lb:8080/" \
+    >"$TMP/wrk-reload-$side.out" 2>&1 &
+  local wp=$!
+  BG_PIDS+=("$wp")
+  sleep 1
+  before=$(master_reloads "$dir")
+  for ((i = 0; i < RELOADS; i++)); do
+    for _ in $(seq 50); do
+      echo reload | timeout 6 socat -t 5 - "unix-connect:$dir/master.sock" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    if lab_wait 10 reload_counted "$dir" "$before"; then
+      done_n=$((done_n + 1))
+      before=$(master_reloads "$dir")
+    fi
+    note_workers "$dir"
+    sleep "$RELOAD_GAP_S"
+  done
+  sleep 1
+  kill -INT "$wp" 2>/dev/null
+  wait "$wp"
+  res "reload_${side}_reloads=$done_n"
+  sed -n 's/^\([a-z_0-9]*\)=\(.*\)$/reload_'"$side"'_\1=\2/p' "$TMP/wrk-reload-$side.out" | tee -a "$OUT"
+  if [ "$side" = haserf ]; then
+    res "reload_haserf_lb_events=$(( $(grep -c "EventMember[A-Za-z]*: haserf-lb" "$BD/h1.serf.log") - lb_events0 ))"
+    res "reload_haserf_takeovers=$(grep -c '^\[notice\].*took over from worker' "$HD/haproxy.log")"
+  fi
+}
+
+# ---------------------------------------------------------------------------- e
+# kill_trial SIDE T -> "SECONDS FAILED": kill -9 of backend 3's web app (its serf agent stays:
+# membership says alive, only HAProxy can notice) until HAProxy has the server down, under the
+# probe's traffic; FAILED = requests the probe saw fail meanwhile.
+server_down() { # DIR IP: the server pointed at IP:3000 is down (op state 0) or in maintenance
+  echo "show servers state nodes" | timeout 2 socat - "unix-connect:$1/admin.sock" 2>/dev/null |
+    awk -v ip="$2" '$5 == ip && $19 == 3000 { found = 1; if ($6 == 0 || int($7) % 2 == 1) down = 1 }
+                    END { exit !(found && down) }'
+}
+kill_trial() {
+  local side=$1 t=$2 name ip lb dir t0 t1 pid errors
+  B3SUF=-k$t
+  name=$(bname "$side" 3) ip=$(bip "$side" 3) lb=${LBIP[$side]}
+  dir=$HD
+  [ "$side" = recipe ] && dir=$RD
+  backend_up "$side" 3 || return 1
+  routed "$side" "$name" yes 20 || { echo "timeout 0"; return 0; }
+  sleep 1.5  # the recipe's reload for this join settles
+  rm -f "$TMP/probe.ready"
+  PROBE_READY=$TMP/probe.ready timeout 15 python3 "$HERE/probe.py" leave "$lb:8080" "$name" 1 8 \
+    >"$TMP/probe-kill.out" 2>&1 &
+  local pp=$!
+  BG_PIDS+=("$pp")
+  lab_wait 5 test -e "$TMP/probe.ready"
+  pid=$(cat "$BD/$name.web.pid")
+  t0=$EPOCHREALTIME
+  kill -KILL "$pid"
+  t1=""
+  for _ in $(seq 2000); do
+    if server_down "$dir" "$ip"; then t1=$EPOCHREALTIME; break; fi
+    sleep 0.005
+  done
+  wait "$pp"
+  errors=$(sed -n 's/^errors=//p' "$TMP/probe-kill.out")
+  cat "$TMP/probe-kill.out" >>"$TMP/probe-$side-kill.log"
+  rm -f "$BD/$name.web.pid"
+  lab_stop_pidfile "$BD/$name.serf.pid" 5
+  B3SUF=
+  if [ -z "$t1" ]; then echo "timeout ${errors:-0}"; else
+    echo "$(echo "$t1 - $t0" | bc -l | awk '{printf "%.4f", $1}') ${errors:-0}"
+  fi
+}
+
 # ---------------------------------------------------------------------------- stats
 stats() { # NAME VALUES... -> name_median, name_p90, name_min, name_max, name_n, name_timeouts
   local name=$1
@@ -407,6 +499,34 @@ if [[ " $SKIP " != *" churn "* ]]; then
   done
 fi
 
+if [[ " $SKIP " != *" reload "* ]]; then
+  for side in haserf recipe; do
+    log "d: $RELOADS reloads under wrk against $side"
+    reloads "$side"
+    sleep 2
+  done
+fi
+
+if [[ " $SKIP " != *" kill "* ]]; then
+  declare -A KILL=() KILLFAIL=()
+  log "e: kill -9 of a backend's web app ($KILL_TRIALS per side)"
+  for ((t = 1; t <= KILL_TRIALS; t++)); do
+    for side in haserf recipe; do
+      read -r secs failed < <(kill_trial "$side" "$t")
+      KILL[$side]+="$secs "
+      KILLFAIL[$side]=$(( ${KILLFAIL[$side]:-0} + ${failed:-0} ))
+      log "kill trial $t $side: down after ${secs}s, $failed failed requests"
+      sleep 1
+    done
+  done
+  for side in haserf recipe; do
+    # shellcheck disable=SC2086
+    stats "kill_$side" ${KILL[$side]}
+    res "kill_${side}_samples=${KILL[$side]% }"
+    res "kill_${side}_failed_requests=${KILLFAIL[$side]}"
+  done
+fi
+
 res "recipe_handler_runs=$(wc -l <"$RD/handler.log")"
 res "haserf_glue_errors=$(curl -s --max-time 2 "http://$H_IP:8080/metrics" | sed -n 's/^haserf_glue_errors_total \(.*\)/\1/p')"
 res "haserf_reloads=$(curl -s --max-time 2 "http://$H_IP:8080/metrics" | sed -n 's/^haserf_reloads_total{result="ok"} \(.*\)/\1/p')"
@@ -450,6 +570,22 @@ met() { python3 -c "import sys; r=sys.argv[1]; print('yes' if r!='n/a' and float
     done
     echo "| churn ops (join/leave) | $(val churn_haserf_ops) | $(val churn_recipe_ops) | | | |"
     echo "| churn reloads | $(val haserf_reloads) | $(val churn_recipe_reloads) | | | |"
+  fi
+  if [[ " $SKIP " != *" reload "* ]]; then
+    for k in reloads requests non_2xx socket_errors rps lat_p99_ms; do
+      h=$(val "reload_haserf_$k") r=$(val "reload_recipe_$k")
+      tg="" mt=""
+      if [ "$k" = non_2xx ] || [ "$k" = socket_errors ]; then tg="0 (haserf)"; [ "${h:-x}" = 0 ] && mt=yes || mt=no; fi
+      echo "| reloads under load: $k | $h | $r | $(ratio "$h" "$r") | $tg | $mt |"
+    done
+    echo "| reloads: member events about the balancer | $(val reload_haserf_lb_events) | n/a (separate agent) | | 0 | $([ "$(val reload_haserf_lb_events)" = 0 ] && echo yes || echo no) |"
+  fi
+  if [[ " $SKIP " != *" kill "* ]]; then
+    h=$(val kill_haserf_median) r=$(val kill_recipe_median)
+    rt=$(ratio "$h" "$r")
+    echo "| kill -9 → server down, median (s) | $h | $r | $rt | ≤ 1 | $(met "$rt" 1.0) |"
+    echo "| kill -9 → server down, p90 (s) | $(val kill_haserf_p90) | $(val kill_recipe_p90) | $(ratio "$(val kill_haserf_p90)" "$(val kill_recipe_p90)") | | |"
+    echo "| kill -9: requests failed (all trials) | $(val kill_haserf_failed_requests) | $(val kill_recipe_failed_requests) | | 0 | |"
   fi
 } | tee -a "$OUT"
 log "raw results: $OUT (run took $((SECONDS / 60)) min $((SECONDS % 60)) s)"

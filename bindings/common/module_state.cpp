@@ -516,7 +516,8 @@ void ModuleState::soft_stop() {
     if (soft_stop_requested_ || !agent_) return;
     soft_stop_requested_ = true;
     agent = agent_;
-    wait = options_.handover_wait;
+    // Nobody can take over a member that does not hand over: leave at once.
+    wait = options_.handover == "off" ? std::chrono::milliseconds(0) : options_.handover_wait;
   }
   janitor_.post([this, agent, wait] { stop_or_hand_over(agent, wait); });
 }
@@ -530,7 +531,7 @@ void ModuleState::stop_or_hand_over(const std::shared_ptr<net::Agent>& agent,
   };
   agent->wait_status(not_starting, 10s);
   const auto phase = agent->status().phase;
-  if (phase == net::AgentPhase::kRunning && successor_announced() != false) {
+  if (phase == net::AgentPhase::kRunning && wait.count() > 0 && successor_announced() != false) {
     // A successor is (or may be) starting: give it the chance to take over.
     if (agent->wait_status(ended, wait)) return;
   }

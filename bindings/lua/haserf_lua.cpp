@@ -91,6 +91,17 @@ bool read_string_map(lua_State* L, int idx, const char* what,
   return true;
 }
 
+// `true`, or `nil, failure`: how runtime failures (not argument errors) come back to Lua.
+int push_result(lua_State* L, bool ok, const std::string& failure) {
+  if (ok) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushlstring(L, failure.data(), failure.size());
+  return 2;
+}
+
 void set_string(lua_State* L, const char* key, const std::string& value) {
   lua_pushlstring(L, value.data(), value.size());
   lua_setfield(L, -2, key);
@@ -189,13 +200,8 @@ int l_start(lua_State* L, std::string& err) {
   StartOptions opts;
   if (!read_start_options(L, "haserf.start", opts, err)) return -1;
   std::string failure;
-  if (!ModuleState::get().start(opts, failure)) {
-    lua_pushnil(L);
-    lua_pushlstring(L, failure.data(), failure.size());
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  const bool ok = ModuleState::get().start(opts, failure);
+  return push_result(L, ok, failure);
 }
 
 // true | nil, reason: what start() would refuse, without starting (for `haproxy -c`).
@@ -203,13 +209,8 @@ int l_check_options(lua_State* L, std::string& err) {
   StartOptions opts;
   if (!read_start_options(L, "haserf.check_options", opts, err)) return -1;
   std::string failure;
-  if (!ModuleState::check(opts, failure)) {
-    lua_pushnil(L);
-    lua_pushlstring(L, failure.data(), failure.size());
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  const bool ok = ModuleState::check(opts, failure);
+  return push_result(L, ok, failure);
 }
 
 int l_set_app_state(lua_State* L, std::string& err) {
@@ -405,14 +406,9 @@ int l_user_event(lua_State* L, std::string& err) {
   const char* payload = lua_isnoneornil(L, 2) ? "" : lua_tolstring(L, 2, &plen);
   const bool coalesce = lua_toboolean(L, 3) != 0;
   std::string failure;
-  if (!ModuleState::get().user_event(std::string(name, nlen), std::string(payload, plen), coalesce,
-                                     failure)) {
-    lua_pushnil(L);
-    lua_pushlstring(L, failure.data(), failure.size());
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  const bool ok = ModuleState::get().user_event(std::string(name, nlen), std::string(payload, plen),
+                                                coalesce, failure);
+  return push_result(L, ok, failure);
 }
 
 int l_set_tags(lua_State* L, std::string& err) {
@@ -423,13 +419,8 @@ int l_set_tags(lua_State* L, std::string& err) {
   std::map<std::string, std::string> tags;
   if (!read_string_map(L, 1, "haserf.set_tags: tags", tags, err)) return -1;
   std::string failure;
-  if (!ModuleState::get().set_tags(std::move(tags), failure)) {
-    lua_pushnil(L);
-    lua_pushlstring(L, failure.data(), failure.size());
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  const bool ok = ModuleState::get().set_tags(std::move(tags), failure);
+  return push_result(L, ok, failure);
 }
 
 int l_render(lua_State* L, std::string& err) {
@@ -497,13 +488,8 @@ int l_reload(lua_State* L, std::string& err) {
   }
   lua_pop(L, 1);
   std::string failure;
-  if (!ModuleState::get().reload(std::move(job), failure)) {
-    lua_pushnil(L);
-    lua_pushlstring(L, failure.data(), failure.size());
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  const bool ok = ModuleState::get().reload(std::move(job), failure);
+  return push_result(L, ok, failure);
 }
 
 int l_reload_status(lua_State* L, std::string&) {

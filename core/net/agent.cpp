@@ -214,7 +214,8 @@ bool Agent::bind_and_start(std::string* err) {
   if (config_.advertise.empty() || advertise_addr_.port == 0) advertise_addr_.port = port_;
   start_member(nullptr);
   set_phase(AgentPhase::kRunning);
-  if (config_.handover != HandoverPolicy::kOff) listen_for_successor();
+  // A successor may take over, or at least read our application state (HAProxy: the slots).
+  if (config_.handover != HandoverPolicy::kOff || config_.app_state) listen_for_successor();
   if (config_.join.empty()) {
     update_status([](AgentStatus& s) { s.join_done = true; });
   } else {
@@ -353,14 +354,23 @@ bool Agent::offer_handover(const HandoverRequest& req, HandoverServer::Offer& of
               swim::to_string(advertise_addr_) + ")";
     return false;
   }
+  // Nothing else runs on this loop until we return: the state exported here is the state the
+  // successor continues from (packets wait in the sockets' buffers).
   memberlist_->pause();
+  try {
+    offer.state = encode_handover_state(HandoverState{memberlist_->export_state(), serf_->export_state()});
+  } catch (const std::exception& e) {  // out of memory: stay the member
+    memberlist_->resume();
+    refusal = std::string("cannot export our state: ") + e.what();
+    return false;
+  }
   std::string err;
   if (!transport_->suspend(offer.udp_fd, offer.tcp_fd, &err)) {
     memberlist_->resume();
+    offer.state.clear();
     refusal = "cannot hand the sockets over: " + err;
     return false;
   }
-  offer.state = encode_handover_state(HandoverState{memberlist_->export_state(), serf_->export_state()});
   set_phase(AgentPhase::kHandingOver);
   return true;
 }

@@ -55,8 +55,8 @@ struct AgentConfig {
   // synchronously and reports an address in use at once.
   HandoverPolicy handover = HandoverPolicy::kOff;
   std::chrono::milliseconds handover_timeout{5000};
-  // The embedding application's own state, given to whoever peeks (handover.hpp). Called on
-  // the loop thread: must be quick and thread-safe.
+  // The embedding application's own state, given to whoever peeks (handover.hpp), also with
+  // handover off. Called on the loop thread: must be quick and thread-safe.
   std::function<std::string()> app_state;
 };
 

@@ -763,7 +763,6 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
       ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
     return refuse("cannot read the peer's credentials");
   }
-  if (self->policy_ == HandoverPolicy::kOff) return refuse("handover is off here");
   if (cred.uid != ::geteuid()) {
     return refuse("peer uid " + std::to_string(cred.uid) + " is not ours (" +
                   std::to_string(::geteuid()) + ")");
@@ -809,10 +808,15 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
             ok = false;
             why = "request pid " + std::to_string(req.pid) + " is not the peer's";
           }
-          // Our parent (the HAProxy master about to fork our successor) may peek.
+          // Our parent (the HAProxy master about to fork our successor) may peek. With the
+          // policy off, peeks keep the sibling rule and takeovers are refused.
           const bool parent_peeks = req.kind == "peek" && req.pid == ::getppid();
-          if (ok && server->policy_ == HandoverPolicy::kSibling && req.ppid != ::getppid() &&
-              !parent_peeks) {
+          const bool sibling_rule = server->policy_ != HandoverPolicy::kSameUser;
+          if (ok && req.kind == "takeover" && server->policy_ == HandoverPolicy::kOff) {
+            ok = false;
+            why = "handover is off here";
+          }
+          if (ok && sibling_rule && req.ppid != ::getppid() && !parent_peeks) {
             ok = false;
             why = "not a sibling: its parent is " + std::to_string(req.ppid) + ", ours " +
                   std::to_string(::getppid());

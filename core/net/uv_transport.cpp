@@ -126,23 +126,26 @@ void UvTransport::set_handlers(PacketHandler packets, StreamHandler streams, Aft
 }
 
 void UvTransport::init_handles() {
-  uv_tcp_init(loop_, &tcp_);
-  tcp_.data = this;
-  uv_udp_init(loop_, &udp_);
-  udp_.data = this;
+  // Fresh handles every time: the previous ones may still be closing (after a handover).
+  tcp_ = new uv_tcp_t{};
+  uv_tcp_init(loop_, tcp_);
+  tcp_->data = this;
+  udp_ = new uv_udp_t{};
+  uv_udp_init(loop_, udp_);
+  udp_->data = this;
   open_ = true;
 }
 
 bool UvTransport::start_serving(std::string* err) {
-  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
+  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 128, on_connection);
   if (rc != 0) {
     if (err) *err = std::string("cannot listen on TCP: ") + uv_strerror(rc);
     return false;
   }
   // Bursts of gossip must not be dropped by a small default socket buffer.
   int size = 4 << 20;
-  uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&udp_), &size);
-  rc = uv_udp_recv_start(&udp_, on_udp_alloc, on_udp_recv);
+  uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(udp_), &size);
+  rc = uv_udp_recv_start(udp_, on_udp_alloc, on_udp_recv);
   if (rc != 0) {
     if (err) *err = std::string("cannot receive UDP: ") + uv_strerror(rc);
     return false;
@@ -166,33 +169,33 @@ bool UvTransport::bind(const std::string& ip, std::uint16_t port, std::string* e
   };
   init_handles();
   // TCP first: with port 0 it picks the port, and UDP then binds the same one.
-  int rc = uv_tcp_bind(&tcp_, reinterpret_cast<const sockaddr*>(&ss), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
+  int rc = uv_tcp_bind(tcp_, reinterpret_cast<const sockaddr*>(&ss), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 128, on_connection);
   if (rc != 0) return fail("cannot listen on TCP", rc);
   sockaddr_storage bound;
   int len = sizeof bound;
-  uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &len);
+  uv_tcp_getsockname(tcp_, reinterpret_cast<sockaddr*>(&bound), &len);
   swim::Address actual;
   sockaddr_to_address(reinterpret_cast<sockaddr*>(&bound), actual);
   port_ = actual.port;
   a.port = port_;
   address_to_sockaddr(a, ss);
-  rc = uv_udp_bind(&udp_, reinterpret_cast<const sockaddr*>(&ss), 0);
+  rc = uv_udp_bind(udp_, reinterpret_cast<const sockaddr*>(&ss), 0);
   if (rc != 0) return fail("cannot bind UDP", rc);
   return start_serving(err);
 }
 
 bool UvTransport::adopt(int udp_fd, int tcp_fd, std::string* err) {
-  if (closing_handles_ > 0 || open_) {
+  if (open_) {
     if (udp_fd >= 0) ::close(udp_fd);
     if (tcp_fd >= 0) ::close(tcp_fd);
-    if (err) *err = "the previous sockets are still open";
+    if (err) *err = "the transport already serves sockets";
     return false;
   }
   init_handles();
-  int rc = uv_udp_open(&udp_, udp_fd);
+  int rc = uv_udp_open(udp_, udp_fd);
   if (rc != 0) ::close(udp_fd);
-  const int rc2 = uv_tcp_open(&tcp_, tcp_fd);
+  const int rc2 = uv_tcp_open(tcp_, tcp_fd);
   if (rc2 != 0) ::close(tcp_fd);
   if (rc == 0) rc = rc2;
   if (rc != 0) {
@@ -202,7 +205,7 @@ bool UvTransport::adopt(int udp_fd, int tcp_fd, std::string* err) {
   sockaddr_storage bound;
   int len = sizeof bound;
   swim::Address actual;
-  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&bound), &len) == 0 &&
+  if (uv_tcp_getsockname(tcp_, reinterpret_cast<sockaddr*>(&bound), &len) == 0 &&
       sockaddr_to_address(reinterpret_cast<sockaddr*>(&bound), actual)) {
     port_ = actual.port;
   }
@@ -212,12 +215,14 @@ bool UvTransport::adopt(int udp_fd, int tcp_fd, std::string* err) {
 
 void UvTransport::close_handles() {
   open_ = false;
-  uv_udp_recv_stop(&udp_);
-  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&udp_), reinterpret_cast<uv_handle_t*>(&tcp_)}) {
-    if (uv_is_closing(h)) continue;
-    ++closing_handles_;
-    uv_close(h, [](uv_handle_t* closed) { --static_cast<UvTransport*>(closed->data)->closing_handles_; });
-  }
+  uv_udp_recv_stop(udp_);
+  // Each handle is freed in its close callback (libuv's rule): nothing of ours is touched there.
+  uv_close(reinterpret_cast<uv_handle_t*>(udp_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_udp_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  udp_ = nullptr;
+  tcp_ = nullptr;
   auto conns = conns_;
   for (Conn* c : conns) finish(c, false, "shutting down");
 }
@@ -229,8 +234,8 @@ bool UvTransport::suspend(int& udp_dup, int& tcp_dup, std::string* err) {
     return false;
   }
   uv_os_fd_t ufd = -1, tfd = -1;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &ufd) != 0 ||
-      uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &tfd) != 0) {
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(udp_), &ufd) != 0 ||
+      uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &tfd) != 0) {
     if (err) *err = "no socket to hand over";
     return false;
   }
@@ -291,7 +296,7 @@ void UvTransport::send_packet(const swim::Address& to, wire::Bytes datagram) {
   if (!address_to_sockaddr(to, ss)) return;
   uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(datagram.data()),
                              static_cast<unsigned>(datagram.size()));
-  int rc = uv_udp_try_send(&udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss));
+  int rc = uv_udp_try_send(udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss));
   if (rc == UV_EAGAIN) {
     // Socket buffer full: queue an asynchronous send that owns its bytes.
     struct Send {
@@ -301,7 +306,7 @@ void UvTransport::send_packet(const swim::Address& to, wire::Bytes datagram) {
     auto* s = new Send{{}, std::move(datagram)};
     buf = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
     s->req.data = s;
-    rc = uv_udp_send(&s->req, &udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss),
+    rc = uv_udp_send(&s->req, udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss),
                      [](uv_udp_send_t* req, int) { delete static_cast<Send*>(req->data); });
     if (rc != 0) delete s;
   }

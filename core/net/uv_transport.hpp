@@ -1,6 +1,8 @@
 // The only code that touches sockets: UDP and TCP on one ip:port over libuv, serving
 // memberlist's Transport and feeding received packets and streams back to it.
-// Everything here runs on the loop thread.
+// Everything here runs on the loop thread. Ownership: the transport owns its UDP and TCP
+// handles and every connection (Conn); each is freed in its own close callback, so a
+// handle closing after a handover never blocks the next one.
 #pragma once
 
 #include <uv.h>
@@ -83,11 +85,11 @@ class UvTransport : public swim::Transport {
   uv_loop_t* loop_;
   const wire::Keyring* keyring_;
   wire::Limits limits_;
-  uv_udp_t udp_{};
-  uv_tcp_t tcp_{};
+  // Heap handles, freed in their close callbacks; null while nothing is served.
+  uv_udp_t* udp_ = nullptr;
+  uv_tcp_t* tcp_ = nullptr;
   bool open_ = false;
   bool suspended_ = false;
-  int closing_handles_ = 0;  // udp_/tcp_ close callbacks still to come (they may not be reused before)
   std::uint16_t port_ = 0;
   PacketHandler on_packet_;
   StreamHandler on_stream_;

@@ -77,6 +77,31 @@ sed '/setenv HASERF_BIND/d' "$HA/haproxy.cfg" >"$TMP/nobind.cfg"
 run haproxy -c -f "$TMP/nobind.cfg"
 [ "$RC" -ne 0 ] && pass "haproxy -c fails without HASERF_BIND" || fail "haproxy -c fails without HASERF_BIND"
 expect_contains "the error names HASERF_BIND" "$OUT$ERR" "haserf: HASERF_BIND: required"
+# Every knob is checked by haproxy -c, the message names it.
+knob_check() {  # DESC SED_EXPR EXPECTED_TEXT [rc]
+  sed "$2" "$HA/haproxy.cfg" >"$TMP/knob.cfg"
+  run haproxy -c -f "$TMP/knob.cfg"
+  if [ "${4:-1}" = 0 ]; then
+    [ "$RC" -eq 0 ] && pass "haproxy -c passes: $1" || fail "haproxy -c passes: $1" "$ERR"
+  else
+    [ "$RC" -ne 0 ] && pass "haproxy -c fails: $1" || fail "haproxy -c fails: $1"
+  fi
+  expect_contains "the message for $1" "$OUT$ERR" "$3"
+}
+knob_check "a bad profile" 's|setenv HASERF_TAGS "role=lb"|&\n    setenv HASERF_PROFILE fast|' \
+  "haserf: HASERF_PROFILE: unknown profile 'fast'"
+knob_check "a bad key" 's|setenv HASERF_TAGS "role=lb"|&\n    setenv HASERF_ENCRYPT abc|' \
+  "haserf: HASERF_ENCRYPT: encryption key"
+knob_check "a bad join address" 's|setenv HASERF_JOIN ",${LAB_JOIN}"|setenv HASERF_JOIN "10.0.0.1:99999"|' \
+  "haserf: HASERF_JOIN: join address '10.0.0.1:99999'"
+knob_check "an unknown backend" 's|setenv HASERF_BACKENDS "nodes"|setenv HASERF_BACKENDS "nodes,api"|' \
+  "haserf: HASERF_BACKENDS: backend 'api' is not declared"
+knob_check "a non-numeric interval" 's|setenv HASERF_TAGS "role=lb"|&\n    setenv HASERF_DRAIN_MS soon|' \
+  "haserf: HASERF_DRAIN_MS: must be an integer number of ms, got 'soon'"
+knob_check "lua-load-per-thread" 's|^    lua-load |    lua-load-per-thread |' \
+  "must be loaded with lua-load, not lua-load-per-thread"
+knob_check "a misspelt knob (warning only)" 's|setenv HASERF_TAGS "role=lb"|&\n    setenv HASERF_DRAIN_MSS 10|' \
+  "unknown knob HASERF_DRAIN_MSS ignored (did you mean HASERF_DRAIN_MS?)" 0
 run curl -s --max-time 3 "http://127.0.4.1:8080/"
 expect_contains "HAProxy still serves after the checks" "$OUT" "e"
 

@@ -218,3 +218,26 @@ TEST_CASE("handover: refused for another node name; an aborted takeover resumes 
   peer.stop();
   lb.stop();
 }
+
+TEST_CASE("handover: with the policy off, a peek works and a takeover is refused",
+          "[net][handover]") {
+  table::MembershipTable t;
+  auto c = config("solo", "127.0.63.1:7946", net::HandoverPolicy::kOff);
+  c.app_state = [] { return std::string("slots"); };
+  net::Agent solo(c, t);
+  std::string err;
+  REQUIRE(solo.start(&err));  // handover off: binds before start() returns
+  CHECK(solo.status().phase == net::AgentPhase::kRunning);
+  swim::Address bind;
+  REQUIRE(swim::parse_address("127.0.63.1:7946", 7946, bind, &err));
+  net::HandoverRequest peek{"peek", "solo", "127.0.63.1:7946", ::getpid(), ::getppid()};
+  const auto app = net::peek_app_state(net::handover_socket_name(bind), peek, 2s, &err);
+  REQUIRE(app.has_value());
+  CHECK(*app == "slots");
+  net::HandoverRequest take{"takeover", "solo", "127.0.63.1:7946", ::getpid(), ::getppid()};
+  auto r = net::take_over(net::handover_socket_name(bind), take, 2s);
+  CHECK(r.outcome == net::Takeover::Outcome::kRefused);
+  CHECK(r.message == "handover is off here");
+  CHECK(solo.status().phase == net::AgentPhase::kRunning);
+  solo.stop();
+}

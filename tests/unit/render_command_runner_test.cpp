@@ -1,0 +1,59 @@
+// core/render/command_runner: checks and reload commands run bounded, inherit nothing of the
+// host but stdio, and die with the host's shutdown.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/render/command_runner.hpp"
+
+using namespace haserf;
+using namespace std::chrono_literals;
+
+TEST_CASE("command runner: exit status, output tail and timeouts", "[render][command]") {
+  auto ok = render::run_shell("echo hello; exit 0", 5s);
+  CHECK(ok.ok());
+  CHECK(ok.output == "hello\n");
+  auto bad = render::run_shell("echo line1; echo 'ALERT: parsing [x:3]' >&2; exit 3", 5s);
+  CHECK_FALSE(bad.ok());
+  CHECK(bad.exit_code == 3);
+  CHECK_THAT(bad.describe(), Catch::Contains("exit 3: line1 | ALERT: parsing [x:3]"));
+  auto slow = render::run_shell("sleep 30", 200ms);
+  CHECK(slow.timed_out);
+  CHECK_FALSE(render::run_command({"/nonexistent/program"}, 1s).started);
+}
+
+TEST_CASE("command runner: a command inherits no descriptor of the host", "[render][command]") {
+  // A descriptor without CLOEXEC, as HAProxy's listeners are.
+  const int opened = ::open("/dev/null", O_RDONLY);
+  REQUIRE(opened >= 0);
+  const int leaky = ::dup2(opened, 77);  // a number ls would never use for itself
+  ::close(opened);
+  REQUIRE(leaky == 77);
+  REQUIRE((::fcntl(leaky, F_GETFD) & FD_CLOEXEC) == 0);
+  // ls lists its own view of /proc/self/fd: 0, 1, 2 and the directory it reads.
+  auto r = render::run_shell("ls /proc/self/fd | tr '\\n' ' '", 5s);
+  ::close(leaky);
+  REQUIRE(r.ok());
+  INFO(r.output);
+  std::size_t n = 0;
+  for (char c : r.output) n += c == ' ';
+  CHECK(n <= 4);
+  CHECK(r.output.find(" " + std::to_string(leaky) + " ") == std::string::npos);
+}
+
+TEST_CASE("command runner: cancellation kills the command at once", "[render][command]") {
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(200ms);
+    cancel = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto r = render::run_shell("sleep 30", 60s, {}, &cancel);
+  canceller.join();
+  CHECK(r.timed_out);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}

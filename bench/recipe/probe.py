@@ -7,13 +7,16 @@ The lab's web apps answer their name ("NAME\\n") in the body.
 
   probe.py join  IP:PORT NAME MAXDUR       # until NAME answers once
   probe.py leave IP:PORT NAME QUIET MAXDUR # until NAME has been absent QUIET seconds
+  probe.py down  ADMIN_SOCK IP MAXDUR      # until HAProxy has the server at IP:3000 down
+                                           # (or in maintenance): polls `show servers state`
+                                           # every ms on one stats-socket connection
 
 Optional env: PROBE_SLEEP_MS (pause between requests, default 2), PROBE_READY (a file
 created once the first request was answered, so the caller knows polling runs).
 
 Output (stdout, key=value lines, times are time.time() = the same clock as bash's
 $EPOCHREALTIME): `first=T` (join: first answer from NAME), `last=T` (leave: last answer
-from NAME; 0 if never seen), `requests=N`, `errors=N` (connection failures, timeouts,
+from NAME; 0 if never seen), `down=T` (down: first poll that saw it down), `requests=N`, `errors=N` (connection failures, timeouts,
 non-200), `seen_<name>=N` (answers per backend), `timed_out=0|1`, `err_<kind>=N`.
 Exit 0 when the condition was met, 3 when MAXDUR ran out.
 """
@@ -45,8 +48,51 @@ def request(ip, port):
     return int(line[1]), body.decode("ascii", "replace").strip()
 
 
+def server_down(sock_path, ip, maxdur):
+    """Polls HAProxy's stats socket (interactive mode) until the server at ip:3000 of backend
+    `nodes` is down (operational state 0) or in maintenance. Returns the time, or None."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2.0)
+    s.connect(sock_path)
+    buf = b""
+
+    def until_prompt():
+        nonlocal buf
+        while b"\n> " not in buf and not buf.endswith(b"> "):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise OSError("stats socket closed")
+            buf += chunk
+        out, buf = buf, b""
+        return out.decode("ascii", "replace")
+
+    s.sendall(b"prompt\n")
+    until_prompt()
+    ready = os.environ.get("PROBE_READY")
+    if ready:
+        open(ready, "w").close()
+    start = time.time()
+    while time.time() - start < maxdur:
+        s.sendall(b"show servers state nodes\n")
+        t = time.time()
+        for line in until_prompt().splitlines():
+            f = line.split()
+            # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port(19)
+            if len(f) > 18 and f[4] == ip and f[18] == "3000":
+                if f[5] == "0" or int(f[6]) % 2 == 1:
+                    s.close()
+                    return t
+        time.sleep(0.001)
+    s.close()
+    return None
+
+
 def main():
     mode = sys.argv[1]
+    if mode == "down":
+        t = server_down(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        print("down=%.6f\ntimed_out=%d" % (t or 0, 0 if t else 1), flush=True)
+        sys.exit(0 if t else 3)
     ip, port = sys.argv[2].rsplit(":", 1)
     port = int(port)
     name = sys.argv[3]

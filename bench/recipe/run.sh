@@ -354,11 +354,6 @@ reloads() {
 # kill_trial SIDE T -> "SECONDS FAILED": kill -9 of backend 3's web app (its serf agent stays:
 # membership says alive, only HAProxy can notice) until HAProxy has the server down, under the
 # probe's traffic; FAILED = requests the probe saw fail meanwhile.
-server_down() { # DIR IP: the server pointed at IP:3000 is down (op state 0) or in maintenance
-  echo "show servers state nodes" | timeout 2 socat - "unix-connect:$1/admin.sock" 2>/dev/null |
-    awk -v ip="$2" '$5 == ip && $19 == 3000 { found = 1; if ($6 == 0 || int($7) % 2 == 1) down = 1 }
-                    END { exit !(found && down) }'
-}
 kill_trial() {
   local side=$1 t=$2 name ip lb dir t0 t1 pid errors
   B3SUF=-k$t
@@ -375,13 +370,17 @@ kill_trial() {
   BG_PIDS+=("$pp")
   lab_wait 5 test -e "$TMP/probe.ready"
   pid=$(cat "$BD/$name.web.pid")
+  rm -f "$TMP/down.ready"
+  PROBE_READY=$TMP/down.ready timeout 15 python3 "$HERE/probe.py" down "$dir/admin.sock" "$ip" 10 \
+    >"$TMP/probe-down.out" 2>&1 &
+  local dp=$!
+  BG_PIDS+=("$dp")
+  lab_wait 5 test -e "$TMP/down.ready"
   t0=$EPOCHREALTIME
   kill -KILL "$pid"
-  t1=""
-  for _ in $(seq 2000); do
-    if server_down "$dir" "$ip"; then t1=$EPOCHREALTIME; break; fi
-    sleep 0.005
-  done
+  wait "$dp"
+  t1=$(sed -n 's/^down=//p' "$TMP/probe-down.out")
+  [ "$t1" = 0.000000 ] && t1=""
   wait "$pp"
   errors=$(sed -n 's/^errors=//p' "$TMP/probe-kill.out")
   cat "$TMP/probe-kill.out" >>"$TMP/probe-$side-kill.log"

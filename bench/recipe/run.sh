@@ -16,8 +16,8 @@
 # are separate Serf clusters.
 #
 # Knobs (env): TRIALS (10), CHURN_S (30), STEADY_S (10: the same wrk without churn, a control), QUIET (2: seconds a leaving backend must stay unseen),
-# RELOADS (20, one per RELOAD_GAP_S=1 s), KILL_TRIALS (5),
-# REJOIN_TRIALS (4), JOIN_MAX (15) / LEAVE_MAX (20) per-trial bounds in seconds, BUDGET (480: watchdog for the whole
+# RELOADS (20, one per RELOAD_GAP_S=1 s), KILL_TRIALS (20),
+# REJOIN_TRIALS (4), JOIN_MAX (15) / LEAVE_MAX (20) per-trial bounds in seconds, BUDGET (1500: watchdog for the whole
 # run), PROBE_SLEEP_MS (2), KEEP_TMP=1 (keep logs; kept anyway on failure), SKIP="churn" etc.
 # Prints key=value results and a markdown table; keeps them in BUILD/bench-results/.
 set -uo pipefail
@@ -34,11 +34,11 @@ STEADY_S=${STEADY_S:-10}
 QUIET=${QUIET:-2}
 JOIN_MAX=${JOIN_MAX:-15}
 LEAVE_MAX=${LEAVE_MAX:-20}
-BUDGET=${BUDGET:-480}
+BUDGET=${BUDGET:-1500}
 SKIP=${SKIP:-}
 RELOADS=${RELOADS:-20}
 RELOAD_GAP_S=${RELOAD_GAP_S:-1}
-KILL_TRIALS=${KILL_TRIALS:-5}
+KILL_TRIALS=${KILL_TRIALS:-20}
 export PROBE_SLEEP_MS=${PROBE_SLEEP_MS:-2}
 
 H_IP=127.0.10.41

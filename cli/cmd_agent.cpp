@@ -151,19 +151,21 @@ int cmd_agent(int argc, char** argv) {
                    tags_file->c_str(), tags.size());
     }
   }
-  std::fprintf(stderr, "haserf agent: %s, leaving the cluster\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fprintf(stderr, "haserf agent: %s, leaving the cluster\n",
+               sig == SIGINT ? "SIGINT" : "SIGTERM");
   const bool left = agent.leave_sync(std::chrono::seconds(10));
   const auto st = agent.stats();
   agent.stop();
   std::fprintf(stderr, "haserf agent: %s\n", left ? "left" : "leave timed out, stopped");
   // What hostile or broken peers sent us, for the operator (and the trap tests).
-  std::fprintf(stderr,
-               "haserf agent: dropped %llu packets, %llu messages; %llu unsafe for Go peers "
-               "(never forwarded)%s%s\n",
-               static_cast<unsigned long long>(st.memberlist.packets_dropped),
-               static_cast<unsigned long long>(st.memberlist.messages_dropped),
-               static_cast<unsigned long long>(st.memberlist.unsafe_dropped + st.serf.unsafe_dropped),
-               st.serf.last_unsafe.empty() ? "" : "; last: ", st.serf.last_unsafe.c_str());
+  std::fprintf(
+      stderr,
+      "haserf agent: dropped %llu packets, %llu messages; %llu unsafe for Go peers "
+      "(never forwarded)%s%s\n",
+      static_cast<unsigned long long>(st.memberlist.packets_dropped),
+      static_cast<unsigned long long>(st.memberlist.messages_dropped),
+      static_cast<unsigned long long>(st.memberlist.unsafe_dropped + st.serf.unsafe_dropped),
+      st.serf.last_unsafe.empty() ? "" : "; last: ", st.serf.last_unsafe.c_str());
   return kExitOk;
 }
 

@@ -119,8 +119,8 @@ int render_once(const RenderJob& job, const table::Snapshot& snapshot) {
     std::fwrite(result.output.data(), 1, result.output.size(), stdout);
     return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
   }
-  render::PipelineJob pipeline{job.template_path, job.template_text, job.vars, *job.out,
-                               job.check.value_or(""), job.exec.value_or("")};
+  render::PipelineJob pipeline{job.template_path, job.template_text,      job.vars,
+                               *job.out,          job.check.value_or(""), job.exec.value_or("")};
   const auto result = render::render_to_file(pipeline, snapshot);
   for (const auto& w : result.warnings) {
     std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
@@ -212,10 +212,12 @@ int cmd_render(int argc, char** argv) {
   Args args;
   std::string error;
   std::vector<OptionSpec> specs = {
-      {"template", 't', true, false}, {"members", 'm', true, false}, {"out", 'o', true, false},
-      {"var", 0, true, true},         {"quiet", 'q', false, false},  {"watch", 0, false, false},
-      {"wait", 0, true, false},       {"check", 0, true, false},     {"exec", 0, true, false},
-      {"port-tag", 0, true, false},   {"weight-tag", 0, true, false}, {"require-port", 0, false, false},
+      {"template", 't', true, false}, {"members", 'm', true, false},
+      {"out", 'o', true, false},      {"var", 0, true, true},
+      {"quiet", 'q', false, false},   {"watch", 0, false, false},
+      {"wait", 0, true, false},       {"check", 0, true, false},
+      {"exec", 0, true, false},       {"port-tag", 0, true, false},
+      {"weight-tag", 0, true, false}, {"require-port", 0, false, false},
   };
   for (const auto& s : agent_option_specs()) specs.push_back(s);
   if (!args.parse(argc, argv, 2, specs, error)) {
@@ -230,7 +232,8 @@ int cmd_render(int argc, char** argv) {
     std::fprintf(stderr, "haserf render: %s (see 'haserf render --help')\n", msg.c_str());
     return kExitUsage;
   };
-  if (!args.positional().empty()) return usage("unexpected argument '" + args.positional().front() + "'");
+  if (!args.positional().empty())
+    return usage("unexpected argument '" + args.positional().front() + "'");
   const auto template_path = args.get("template");
   const auto members_path = args.get("members");
   const bool live = args.has("join");
@@ -266,7 +269,8 @@ int cmd_render(int argc, char** argv) {
   const auto& reserved = render::reserved_context_names();
   for (const auto& kv : args.all("var")) {
     const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return usage("--var '" + kv + "' must look like KEY=VALUE");
+    if (eq == std::string::npos || eq == 0)
+      return usage("--var '" + kv + "' must look like KEY=VALUE");
     const std::string key = kv.substr(0, eq);
     if (std::find(reserved.begin(), reserved.end(), key) != reserved.end()) {
       return usage("--var name '" + key + "' is reserved by the template context");

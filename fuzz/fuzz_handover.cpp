@@ -27,7 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   memberlist.import_state(state.memberlist);
   memberlist.start();
   timers.advance_to(timers.now() + std::chrono::seconds(5));
-  (void)net::encode_handover_state(net::HandoverState{memberlist.export_state(), serf.export_state()});
+  (void)net::encode_handover_state(
+      net::HandoverState{memberlist.export_state(), serf.export_state()});
   memberlist.shutdown();
   return 0;
 }

@@ -1,10 +1,9 @@
 // The C API (bindings/c/haserf.h): a thin adapter over bindings/common/module_state.
-#include "bindings/c/haserf.h"
-
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
+#include "bindings/c/haserf.h"
 #include "bindings/common/module_state.hpp"
 
 using haserf::bindings::ModuleState;
@@ -39,8 +38,8 @@ char* copy_out(const std::string& s) {
 
 extern "C" {
 
-int haserf_start(const char* bind, const char* join, const char* node, const char* tags,
-                 char* err, size_t errlen) {
+int haserf_start(const char* bind, const char* join, const char* node, const char* tags, char* err,
+                 size_t errlen) {
   try {
     if (!bind || !*bind) {
       set_error(err, errlen, "haserf_start: bind (\"IP:PORT\") is required");
@@ -123,7 +122,8 @@ int haserf_user_event(const char* name, const char* payload, int coalesce, char*
                       size_t errlen) {
   try {
     std::string error;
-    if (!name || !ModuleState::get().user_event(name, payload ? payload : "", coalesce != 0, error)) {
+    if (!name ||
+        !ModuleState::get().user_event(name, payload ? payload : "", coalesce != 0, error)) {
       set_error(err, errlen, name ? error : "haserf_user_event: name is NULL");
       return -1;
     }
@@ -151,8 +151,12 @@ void haserf_stop(void) {
   }
 }
 
-void haserf_free(char* p) { std::free(p); }
+void haserf_free(char* p) {
+  std::free(p);
+}
 
-const char* haserf_library_version(void) { return HASERF_VERSION; }
+const char* haserf_library_version(void) {
+  return HASERF_VERSION;
+}
 
 }  // extern "C"

@@ -54,7 +54,8 @@ std::optional<std::string> read_proc_file(const std::string& path) {
   std::string out;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < (1u << 20)) out.append(buf, static_cast<std::size_t>(n));
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < (1u << 20))
+    out.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
   return out;
 }

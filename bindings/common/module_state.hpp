@@ -139,8 +139,7 @@ class ModuleState {
  private:
   ModuleState() = default;
   void retire(std::shared_ptr<net::Agent> agent);
-  void stop_or_hand_over(const std::shared_ptr<net::Agent>& agent,
-                         std::chrono::milliseconds wait);
+  void stop_or_hand_over(const std::shared_ptr<net::Agent>& agent, std::chrono::milliseconds wait);
   void run_reload(ReloadJob job);
 
   pid_t pid_ = 0;

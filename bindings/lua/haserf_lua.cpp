@@ -1,10 +1,9 @@
 // The `haserf` Lua C module (docs/lua-api.md). A thin adapter over core: the process-wide
 // member lives in bindings/common (module_state); this file only converts between Lua values
 // and C++ and guarantees that no C++ exception and no blocking call crosses into Lua.
-#include <lua.hpp>
-
 #include <cstdio>
 #include <cstring>
+#include <lua.hpp>
 #include <string>
 #include <vector>
 
@@ -461,7 +460,8 @@ int l_reload(lua_State* L, std::string& err) {
   }
   haserf::bindings::ReloadJob job;
   bool present = false;
-  if (!get_string_field(L, 1, "haserf.reload", "template", job.template_path, present, err)) return -1;
+  if (!get_string_field(L, 1, "haserf.reload", "template", job.template_path, present, err))
+    return -1;
   if (!present) {
     err = "haserf.reload: 'template' (a path) is required";
     return -1;

@@ -41,7 +41,9 @@ std::string_view to_string(AgentPhase phase) {
 Agent::Agent(AgentConfig config, table::MembershipTable& table)
     : config_(std::move(config)), table_(table) {}
 
-Agent::~Agent() { stop(); }
+Agent::~Agent() {
+  stop();
+}
 
 // ---------------------------------------------------------------------------------------
 // status
@@ -117,7 +119,8 @@ bool check_config(const AgentConfig& config, std::string* err, swim::Address* bi
     if (err) *err = "advertise: " + *err;
     return false;
   }
-  if (std::all_of(advertise.ip.begin(), advertise.ip.end(), [](std::uint8_t b) { return b == 0; })) {
+  if (std::all_of(advertise.ip.begin(), advertise.ip.end(),
+                  [](std::uint8_t b) { return b == 0; })) {
     if (err) *err = "bind address " + config.bind + " is a wildcard: give an advertise address";
     return false;
   }
@@ -203,7 +206,9 @@ bool Agent::start(std::string* err) {
   return true;
 }
 
-void Agent::run_loop() { uv_run(&loop_, UV_RUN_DEFAULT); }
+void Agent::run_loop() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
 
 bool Agent::bind_and_start(std::string* err) {
   if (!transport_->bind(swim::ip_to_string(bind_addr_.ip), bind_addr_.port, err)) {
@@ -277,8 +282,8 @@ bool Agent::take_over() {
       return false;
     case Takeover::Outcome::kRefused:
     case Takeover::Outcome::kFailed: {
-      const std::string why = "predecessor pid " + std::to_string(t.from_pid) + " did not hand over: " +
-                              t.message;
+      const std::string why =
+          "predecessor pid " + std::to_string(t.from_pid) + " did not hand over: " + t.message;
       update_status([&](AgentStatus& s) { s.error = why; });
       return false;
     }
@@ -294,7 +299,8 @@ bool Agent::take_over() {
     transport_->close();
     ::close(listener);
     confirm_takeover(t.conn_fd, false);
-    update_status([&](AgentStatus& s) { s.error = "could not adopt the predecessor's sockets: " + err; });
+    update_status(
+        [&](AgentStatus& s) { s.error = "could not adopt the predecessor's sockets: " + err; });
     return false;
   }
   port_ = transport_->bound_port();
@@ -358,7 +364,8 @@ bool Agent::offer_handover(const HandoverRequest& req, HandoverServer::Offer& of
   // successor continues from (packets wait in the sockets' buffers).
   memberlist_->pause();
   try {
-    offer.state = encode_handover_state(HandoverState{memberlist_->export_state(), serf_->export_state()});
+    offer.state =
+        encode_handover_state(HandoverState{memberlist_->export_state(), serf_->export_state()});
   } catch (const std::exception& e) {  // out of memory: stay the member
     memberlist_->resume();
     refusal = std::string("cannot export our state: ") + e.what();
@@ -385,7 +392,8 @@ void Agent::abort_handover(const HandoverServer::Offer& offer, const std::string
   std::string err;
   if (!transport_->resume(offer.udp_fd, offer.tcp_fd, &err)) {
     // Without our sockets we are no member: say so loudly rather than pretend.
-    set_phase(AgentPhase::kFailed, "handover failed (" + why + ") and the sockets are lost: " + err);
+    set_phase(AgentPhase::kFailed,
+              "handover failed (" + why + ") and the sockets are lost: " + err);
     shut_loop();
     return;
   }

@@ -38,15 +38,15 @@
 namespace haserf::net {
 
 struct AgentConfig {
-  std::string node_name;           // default: host name
+  std::string node_name;  // default: host name
   std::string bind = "0.0.0.0:7946";
-  std::string advertise;           // ip[:port]; default: the bind address (required if 0.0.0.0)
+  std::string advertise;  // ip[:port]; default: the bind address (required if 0.0.0.0)
   table::Tags tags;
-  std::string encrypt_key;         // base64 AES key (16/24/32 bytes), like serf agent -encrypt
-  std::string profile = "lan";     // lan | wan | local: memberlist timings (§6.1)
-  swim::Config swim;               // timings; name/advertise/keyring are filled by start()
-  serf::Config serf;               // name/tags are filled by start()
-  bool tweak_swim = false;         // true: use `swim` timings as given instead of the profile
+  std::string encrypt_key;      // base64 AES key (16/24/32 bytes), like serf agent -encrypt
+  std::string profile = "lan";  // lan | wan | local: memberlist timings (§6.1)
+  swim::Config swim;            // timings; name/advertise/keyring are filled by start()
+  serf::Config serf;            // name/tags are filled by start()
+  bool tweak_swim = false;      // true: use `swim` timings as given instead of the profile
   // Seeds joined as soon as the member runs (not after taking over from a predecessor, which
   // already knows the cluster). The outcome is in AgentStatus.
   std::vector<std::string> join;
@@ -76,11 +76,11 @@ std::string_view to_string(AgentPhase phase);
 
 struct AgentStatus {
   AgentPhase phase = AgentPhase::kIdle;
-  std::string error;            // kFailed: why; otherwise the last handover problem, if any
-  pid_t took_over_from = 0;     // the predecessor whose identity we continue
-  pid_t handed_over_to = 0;     // the successor that continues ours
-  int joined = -1;              // seeds that answered; -1 while joining or when none
-  bool join_done = false;       // the start-up join finished (or was not needed)
+  std::string error;         // kFailed: why; otherwise the last handover problem, if any
+  pid_t took_over_from = 0;  // the predecessor whose identity we continue
+  pid_t handed_over_to = 0;  // the successor that continues ours
+  int joined = -1;           // seeds that answered; -1 while joining or when none
+  bool join_done = false;    // the start-up join finished (or was not needed)
   std::string join_error;
   std::uint64_t handovers_refused = 0;
 };
@@ -146,21 +146,21 @@ class Agent {
   void post(std::function<void()> fn);
 
  private:
-  bool prepare(std::string* err);        // config checks, loop and transport (caller thread)
-  void run_loop();                      // the loop thread
+  bool prepare(std::string* err);         // config checks, loop and transport (caller thread)
+  void run_loop();                        // the loop thread
   bool bind_and_start(std::string* err);  // loop thread (or caller thread with handover off)
   // The state machines, on a transport that serves; continuing `from` a predecessor if given.
   void start_member(const HandoverState* from);
-  bool take_over();                     // loop thread: true when a predecessor handed over
+  bool take_over();  // loop thread: true when a predecessor handed over
   void make_handover_server();
   void listen_for_successor();
   bool offer_handover(const HandoverRequest& req, HandoverServer::Offer& offer,
                       std::string& refusal);
   void finish_handover(pid_t successor);
   void abort_handover(const HandoverServer::Offer& offer, const std::string& why);
-  void release_sockets();               // loop thread: the member is done (left, handed over)
-  void shut_loop();                     // loop thread: close every handle so uv_run returns
-  void pump();  // run due timers, re-arm the loop timer, refresh stats
+  void release_sockets();  // loop thread: the member is done (left, handed over)
+  void shut_loop();        // loop thread: close every handle so uv_run returns
+  void pump();             // run due timers, re-arm the loop timer, refresh stats
   void run_posted();
   void set_phase(AgentPhase phase, const std::string& error = {});
   template <typename F>

@@ -17,9 +17,9 @@ namespace haserf::net {
 namespace {
 
 constexpr std::uint64_t kVersion = 1;
-constexpr std::uint32_t kMaxRequest = 64 * 1024;     // a request frame
-constexpr std::uint32_t kMaxOffer = 16u << 20;       // an offer header (a peek's app state)
-constexpr std::uint64_t kMaxState = 256ull << 20;    // the state itself
+constexpr std::uint32_t kMaxRequest = 64 * 1024;   // a request frame
+constexpr std::uint32_t kMaxOffer = 16u << 20;     // an offer header (a peek's app state)
+constexpr std::uint64_t kMaxState = 256ull << 20;  // the state itself
 constexpr std::size_t kFds = 3;
 
 // ---------------------------------------------------------------------------------------
@@ -185,7 +185,8 @@ bool decode_request(std::span<const std::uint8_t> body, HandoverRequest& req, st
     return false;
   }
   if (version != kVersion) {
-    err = "protocol version " + std::to_string(version) + " (we speak " + std::to_string(kVersion) + ")";
+    err = "protocol version " + std::to_string(version) + " (we speak " + std::to_string(kVersion) +
+          ")";
     return false;
   }
   req.pid = static_cast<pid_t>(pid);
@@ -446,8 +447,9 @@ bool decode_handover_state(std::span<const std::uint8_t> data, HandoverState& ou
     }
     s.intents.resize(n);
     for (auto& i : s.intents) {
-      if (!fields(r, 4, "intent") || !r.read_str(i.node, "node") || !r.read_bool(i.leave, "leave") ||
-          !r.read_u64(i.ltime, "ltime") || !read_time(r, i.when, "when")) {
+      if (!fields(r, 4, "intent") || !r.read_str(i.node, "node") ||
+          !r.read_bool(i.leave, "leave") || !r.read_u64(i.ltime, "ltime") ||
+          !read_time(r, i.when, "when")) {
         return false;
       }
     }
@@ -461,7 +463,8 @@ bool decode_handover_state(std::span<const std::uint8_t> data, HandoverState& ou
       }
       slot.events.resize(k);
       for (auto& [name, payload] : slot.events) {
-        if (!fields(r, 2, "event") || !r.read_str(name, "name") || !r.read_bytes(payload, "payload")) {
+        if (!fields(r, 2, "event") || !r.read_str(name, "name") ||
+            !r.read_bytes(payload, "payload")) {
           return false;
         }
       }
@@ -526,7 +529,8 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
   };
   sockaddr_un sa;
   socklen_t len = 0;
-  if (!abstract_address(socket_name, sa, len)) return failed(Takeover::Outcome::kFailed, "socket name too long");
+  if (!abstract_address(socket_name, sa, len))
+    return failed(Takeover::Outcome::kFailed, "socket name too long");
   t.conn_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (t.conn_fd < 0) return failed(Takeover::Outcome::kFailed, std::strerror(errno));
   if (::connect(t.conn_fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
@@ -575,8 +579,8 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
     t.outcome = Takeover::Outcome::kTaken;
     return t;
   }
-  if (nfds != kFds || !socket_type_is(t.udp_fd, SOCK_DGRAM) || !socket_type_is(t.tcp_fd, SOCK_STREAM) ||
-      !socket_type_is(t.listener_fd, SOCK_STREAM)) {
+  if (nfds != kFds || !socket_type_is(t.udp_fd, SOCK_DGRAM) ||
+      !socket_type_is(t.tcp_fd, SOCK_STREAM) || !socket_type_is(t.listener_fd, SOCK_STREAM)) {
     confirm_takeover(t.conn_fd, false);
     t.conn_fd = -1;
     return failed(Takeover::Outcome::kFailed, "offer without the expected sockets");
@@ -647,7 +651,8 @@ void on_session_handle_closed(uv_handle_t* h) {
 }
 
 void close_session_handles(HandoverServer::Session* s) {
-  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&s->pipe), reinterpret_cast<uv_handle_t*>(&s->timer)}) {
+  for (uv_handle_t* h :
+       {reinterpret_cast<uv_handle_t*>(&s->pipe), reinterpret_cast<uv_handle_t*>(&s->timer)}) {
     if (!uv_is_closing(h)) uv_close(h, on_session_handle_closed);
   }
 }
@@ -663,7 +668,9 @@ HandoverServer::HandoverServer(uv_loop_t* loop, HandoverPolicy policy,
                                std::chrono::milliseconds timeout, Callbacks callbacks)
     : loop_(loop), policy_(policy), timeout_(timeout), callbacks_(std::move(callbacks)) {}
 
-HandoverServer::~HandoverServer() { close(); }
+HandoverServer::~HandoverServer() {
+  close();
+}
 
 bool HandoverServer::listen(const std::string& socket_name, std::string* err) {
   sockaddr_un sa;
@@ -822,7 +829,8 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
                   std::to_string(::getppid());
           }
           if (ok && req.kind == "peek") {
-            const std::string app = server->callbacks_.app_state ? server->callbacks_.app_state() : "";
+            const std::string app =
+                server->callbacks_.app_state ? server->callbacks_.app_state() : "";
             session->out = encode_offer(true, "", 0, &app);
             uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(session->out.data()),
                                      static_cast<unsigned>(session->out.size()));
@@ -841,7 +849,8 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
             ok = false;
             why = "unknown request kind '" + req.kind + "'";
           }
-          if (ok && server->callbacks_.offer) ok = server->callbacks_.offer(req, session->offer, why);
+          if (ok && server->callbacks_.offer)
+            ok = server->callbacks_.offer(req, session->offer, why);
           if (!ok) {
             ++server->refused_;
             server->last_refusal_ = why;
@@ -875,9 +884,10 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
           c->cmsg_type = SCM_RIGHTS;
           c->cmsg_len = CMSG_LEN(sizeof fds);
           std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-          if (::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) != static_cast<ssize_t>(head.size())) {
-            server->end_session(session, false, std::string("cannot send the sockets: ") +
-                                                    std::strerror(errno));
+          if (::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+              static_cast<ssize_t>(head.size())) {
+            server->end_session(session, false,
+                                std::string("cannot send the sockets: ") + std::strerror(errno));
             return;
           }
           session->out = std::move(session->offer.state);
@@ -886,13 +896,14 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
             uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(session->out.data()),
                                      static_cast<unsigned>(session->out.size()));
             session->write_req.data = session;
-            const int rc = uv_write(&session->write_req, reinterpret_cast<uv_stream_t*>(&session->pipe),
-                                    &b, 1, [](uv_write_t* req, int status) {
-                                      auto* s2 = static_cast<Session*>(req->data);
-                                      if (status < 0 && !s2->done) {
-                                        s2->server->end_session(s2, false, "cannot send the state");
-                                      }
-                                    });
+            const int rc =
+                uv_write(&session->write_req, reinterpret_cast<uv_stream_t*>(&session->pipe), &b, 1,
+                         [](uv_write_t* req, int status) {
+                           auto* s2 = static_cast<Session*>(req->data);
+                           if (status < 0 && !s2->done) {
+                             s2->server->end_session(s2, false, "cannot send the state");
+                           }
+                         });
             if (rc != 0) {
               server->end_session(session, false, "cannot send the state");
               return;

@@ -1,7 +1,6 @@
 #include "core/net/uv_transport.hpp"
 
 #include <arpa/inet.h>
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -101,10 +100,11 @@ void alloc_read(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
 void UvTransport::on_conn_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* conn = static_cast<Conn*>(s->data);
   if (n > 0) {
-    conn->owner->on_read(conn, std::span<const std::uint8_t>(
-                                   reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(n)));
+    conn->owner->on_read(conn,
+                         std::span<const std::uint8_t>(reinterpret_cast<std::uint8_t*>(buf->base),
+                                                       static_cast<std::size_t>(n)));
   } else if (n < 0) {
-    const char* why = n != UV_EOF       ? uv_strerror(static_cast<int>(n))
+    const char* why = n != UV_EOF     ? uv_strerror(static_cast<int>(n))
                       : conn->inbound ? "connection closed"
                                       : "connection closed before reply";
     conn->owner->finish(conn, false, why);
@@ -112,7 +112,6 @@ void UvTransport::on_conn_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   delete[] buf->base;
   conn->owner->after();
 }
-
 
 UvTransport::UvTransport(uv_loop_t* loop, const wire::Keyring* keyring, wire::Limits limits)
     : loop_(loop), keyring_(keyring), limits_(limits) {}
@@ -284,9 +283,9 @@ void UvTransport::on_udp_recv(uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const
   if (n <= 0 || !from || (flags & UV_UDP_PARTIAL) || !self->on_packet_) return;
   swim::Address addr;
   if (!sockaddr_to_address(from, addr)) return;
-  self->on_packet_(addr, std::span<const std::uint8_t>(
-                             reinterpret_cast<const std::uint8_t*>(buf->base),
-                             static_cast<std::size_t>(n)));
+  self->on_packet_(addr,
+                   std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                                 static_cast<std::size_t>(n)));
   self->after();
 }
 
@@ -294,8 +293,8 @@ void UvTransport::send_packet(const swim::Address& to, wire::Bytes datagram) {
   if (!open_ || datagram.empty()) return;
   sockaddr_storage ss;
   if (!address_to_sockaddr(to, ss)) return;
-  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(datagram.data()),
-                             static_cast<unsigned>(datagram.size()));
+  uv_buf_t buf =
+      uv_buf_init(reinterpret_cast<char*>(datagram.data()), static_cast<unsigned>(datagram.size()));
   int rc = uv_udp_try_send(udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss));
   if (rc == UV_EAGAIN) {
     // Socket buffer full: queue an asynchronous send that owns its bytes.
@@ -304,7 +303,8 @@ void UvTransport::send_packet(const swim::Address& to, wire::Bytes datagram) {
       wire::Bytes data;
     };
     auto* s = new Send{{}, std::move(datagram)};
-    buf = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
+    buf =
+        uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
     s->req.data = s;
     rc = uv_udp_send(&s->req, udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss),
                      [](uv_udp_send_t* req, int) { delete static_cast<Send*>(req->data); });

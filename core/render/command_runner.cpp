@@ -80,8 +80,8 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
   const int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -112,9 +112,10 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
       ::kill(-pid, SIGKILL);
       break;
     }
-    const auto wait_ms = std::min<std::chrono::milliseconds>(
-        std::chrono::duration_cast<std::chrono::milliseconds>((killed ? kill_deadline : deadline) - now),
-        std::chrono::milliseconds(50));
+    const auto wait_ms =
+        std::min<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                (killed ? kill_deadline : deadline) - now),
+                                            std::chrono::milliseconds(50));
     pollfd p{pipe_fds[0], POLLIN, 0};
     const int pr = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(wait_ms.count(), 1)));
     if (pr < 0 && errno != EINTR) break;

@@ -25,8 +25,7 @@ struct CommandResult {
 // inside HAProxy, a listener or socket of the host must never leak into a child.
 // On timeout, or as soon as `*cancel` becomes true (checked every 50 ms), the process group
 // gets SIGTERM, then SIGKILL one second later.
-CommandResult run_command(const std::vector<std::string>& argv,
-                          std::chrono::milliseconds timeout,
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                           const std::map<std::string, std::string>& env = {},
                           const std::atomic<bool>* cancel = nullptr);
 

@@ -69,9 +69,8 @@ PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& sna
   result.in_place = written.in_place;
   result.outcome = PipelineOutcome::kWritten;
   result.message = "wrote " + job.out + " (version " + std::to_string(snapshot.version()) + ": " +
-                   std::to_string(result.members) + " members, " +
-                   std::to_string(result.excluded) + " left out" +
-                   (written.in_place ? ", in place: rename not possible" : "") + ")";
+                   std::to_string(result.members) + " members, " + std::to_string(result.excluded) +
+                   " left out" + (written.in_place ? ", in place: rename not possible" : "") + ")";
   if (!job.exec.empty()) {
     auto exec = run_shell(job.exec, job.command_timeout, {{"HASERF_OUT", job.out}}, job.cancel);
     if (!exec.ok()) {

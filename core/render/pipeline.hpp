@@ -25,7 +25,14 @@ struct PipelineJob {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-enum class PipelineOutcome { kWritten, kUnchanged, kRenderFailed, kCheckFailed, kWriteFailed, kExecFailed };
+enum class PipelineOutcome {
+  kWritten,
+  kUnchanged,
+  kRenderFailed,
+  kCheckFailed,
+  kWriteFailed,
+  kExecFailed
+};
 
 struct PipelineResult {
   PipelineOutcome outcome = PipelineOutcome::kRenderFailed;

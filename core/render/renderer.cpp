@@ -52,9 +52,8 @@ Data member_list(const std::vector<const Data*>& nodes) {
 }  // namespace
 
 const std::vector<std::string>& reserved_context_names() {
-  static const std::vector<std::string> names = {"members", "alive",  "by_tag",
-                                                 "counts",  "vars",   "version",
-                                                 "has_members", "has_alive"};
+  static const std::vector<std::string> names = {"members", "alive",   "by_tag",      "counts",
+                                                 "vars",    "version", "has_members", "has_alive"};
   return names;
 }
 
@@ -62,8 +61,8 @@ RenderResult render(std::string_view template_text, std::string_view template_na
                     const table::Snapshot& snapshot, const Vars& vars) {
   RenderResult result;
   if (auto err = check_template(template_text)) {
-    result.error = std::string(template_name) + ":" + std::to_string(err->line) + ": " +
-                   err->message;
+    result.error =
+        std::string(template_name) + ":" + std::to_string(err->line) + ": " + err->message;
     return result;
   }
   try {
@@ -73,7 +72,8 @@ RenderResult render(std::string_view template_text, std::string_view template_na
     for (const auto& m : snapshot.members()) {
       if (!m->rejected.empty()) {  // the table's MemberPolicy said no
         ++result.excluded;
-        result.warnings.push_back("member " + table::printable(m->name) + " left out: " + m->rejected);
+        result.warnings.push_back("member " + table::printable(m->name) +
+                                  " left out: " + m->rejected);
         continue;
       }
       nodes.push_back(member_node(*m));

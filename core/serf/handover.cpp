@@ -52,7 +52,8 @@ void Serf::import_state(const SerfSnapshot& s) {
   recent_intents_.clear();
   for (const auto& r : s.intents) {
     if (recent_intents_.size() >= config_.max_recent_intents) break;
-    recent_intents_[r.node] = Intent{r.leave ? IntentType::kLeave : IntentType::kJoin, r.ltime, r.when};
+    recent_intents_[r.node] =
+        Intent{r.leave ? IntentType::kLeave : IntentType::kJoin, r.ltime, r.when};
   }
   // Ring slots go back where their LTime puts them; sizes are ours, not the predecessor's.
   event_ring_.assign(event_ring_.size(), EventSlot{});
@@ -60,9 +61,11 @@ void Serf::import_state(const SerfSnapshot& s) {
   for (const auto& slot : s.events) {
     EventSlot& dst = event_ring_[slot.ltime % event_ring_.size()];
     if (!dst.events.empty() && dst.ltime >= slot.ltime) continue;
-    for (const auto& [name, payload] : dst.events) event_ring_bytes_ -= name.size() + payload.size();
+    for (const auto& [name, payload] : dst.events)
+      event_ring_bytes_ -= name.size() + payload.size();
     dst = slot;
-    for (const auto& [name, payload] : dst.events) event_ring_bytes_ += name.size() + payload.size();
+    for (const auto& [name, payload] : dst.events)
+      event_ring_bytes_ += name.size() + payload.size();
   }
   query_ring_.assign(query_ring_.size(), QuerySlot{});
   for (const auto& slot : s.queries) {

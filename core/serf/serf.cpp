@@ -151,11 +151,10 @@ void Serf::dispatch(std::span<const std::uint8_t> msg) {
                       [&](const auto& m) { return handle_user_event(m); });
       break;
     case wire::SerfMsgType::kQuery:
-      decoded = relay(wire::SerfQuery{}, wire::SerfMsgType::kQuery, query_queue_,
-                      [&](auto& m) {
-                        wire::normalize(m);
-                        return handle_query(m);
-                      });
+      decoded = relay(wire::SerfQuery{}, wire::SerfMsgType::kQuery, query_queue_, [&](auto& m) {
+        wire::normalize(m);
+        return handle_query(m);
+      });
       break;
     case wire::SerfMsgType::kQueryResponse: {
       wire::SerfQueryResponse m;

@@ -22,7 +22,9 @@ bool dead_or_left(const NodeInfo& n) {
 
 }  // namespace
 
-Config lan_config() { return Config{}; }
+Config lan_config() {
+  return Config{};
+}
 
 Config wan_config() {
   Config c;
@@ -58,7 +60,9 @@ Memberlist::Memberlist(Config config, Delegate& delegate, Transport& transport,
       scheduler_(scheduler),
       broadcasts_(config_.retransmit_mult, [this] { return est_num_nodes(); }) {}
 
-Memberlist::~Memberlist() { shutdown(); }
+Memberlist::~Memberlist() {
+  shutdown();
+}
 
 // ---------------------------------------------------------------------------------------
 // lifecycle
@@ -144,7 +148,8 @@ void Memberlist::import_state(const MemberlistState& state) {
   incarnation_ = state.incarnation;
   seq_ = state.seq;
   for (const auto& [name, n] : nodes_) {
-    if (n.info.state == NodeStateKind::kSuspect) begin_suspicion(name, config_.name, n.state_change);
+    if (n.info.state == NodeStateKind::kSuspect)
+      begin_suspicion(name, config_.name, n.state_change);
   }
 }
 
@@ -242,7 +247,8 @@ void Memberlist::handle_ping(const Address& from, const wire::Ping& ping) {
     return;
   }
   Address to = from;
-  if (!ping.SourceAddr.empty() && ping.SourcePort != 0) to = Address{ping.SourceAddr, ping.SourcePort};
+  if (!ping.SourceAddr.empty() && ping.SourcePort != 0)
+    to = Address{ping.SourceAddr, ping.SourcePort};
   wire::Ack ack;
   ack.SeqNo = ping.SeqNo;
   send_with_piggyback(to, msg(wire::MsgType::kAck, ack));
@@ -744,7 +750,8 @@ void Memberlist::send_with_piggyback(const Address& to, wire::Bytes message) {
   send_raw(to, nullptr, msgs);
 }
 
-void Memberlist::send_raw(const Address& to, const Node* node, const std::vector<wire::Bytes>& msgs) {
+void Memberlist::send_raw(const Address& to, const Node* node,
+                          const std::vector<wire::Bytes>& msgs) {
   wire::WrapOptions opt;
   opt.crc = node && pmax_at_least(*node, 5);
   opt.compress = config_.enable_compression;
@@ -835,7 +842,8 @@ void Memberlist::merge_remote(const wire::PushPull& remote) {
   for (const auto& r : remote.Nodes) {
     if (const auto trap = wire::go_trap(r)) {  // never store (and later relay) it
       ++stats_.unsafe_dropped;
-      stats_.last_drop_reason = "push/pull node " + r.Name + " dropped, unsafe for Go peers: " + *trap;
+      stats_.last_drop_reason =
+          "push/pull node " + r.Name + " dropped, unsafe for Go peers: " + *trap;
       continue;
     }
     switch (r.State) {
@@ -867,7 +875,8 @@ wire::Bytes Memberlist::handle_stream(const Address& from, const wire::StreamMes
   switch (m.type) {
     case wire::MsgType::kPushPull: {
       // Send our state first, then merge (Go's order).
-      const wire::Bytes reply = stream_frame(wire::encode_push_pull(local_push_pull(m.push_pull.Join)));
+      const wire::Bytes reply =
+          stream_frame(wire::encode_push_pull(local_push_pull(m.push_pull.Join)));
       merge_remote(m.push_pull);
       return reply;
     }
@@ -885,8 +894,9 @@ wire::Bytes Memberlist::handle_stream(const Address& from, const wire::StreamMes
       return {};
     default:
       ++stats_.streams_failed;
-      drop("stream of type " + std::to_string(static_cast<int>(m.type)) + " from " + to_string(from),
-           false);
+      drop(
+          "stream of type " + std::to_string(static_cast<int>(m.type)) + " from " + to_string(from),
+          false);
       return {};
   }
 }

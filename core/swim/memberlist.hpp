@@ -81,7 +81,7 @@ struct MemberlistStats {
   std::uint64_t probe_failures = 0;
   std::uint64_t refutes = 0;
   std::uint64_t push_pulls = 0;
-  std::uint64_t nodes_refused = 0;  // over max_nodes, bad Vsn, address conflicts
+  std::uint64_t nodes_refused = 0;   // over max_nodes, bad Vsn, address conflicts
   std::uint64_t unsafe_dropped = 0;  // messages a Go peer could not survive (wire/go_traps.hpp)
   std::string last_drop_reason;
 };
@@ -242,7 +242,7 @@ class Memberlist : public MemberlistApi {
   std::uint32_t incarnation_ = 0;
   int awareness_ = 0;
   bool started_ = false;
-  bool paused_ = false;   // a successor is importing our state (handover)
+  bool paused_ = false;  // a successor is importing our state (handover)
   bool leaving_ = false;
   std::vector<TimerId> timers_;  // periodic timers to cancel at shutdown
   TimerId probe_timer_ = 0, gossip_timer_ = 0, push_pull_timer_ = 0;

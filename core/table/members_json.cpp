@@ -147,8 +147,8 @@ ParseMembersResult parse_members_json(std::string_view text, std::string_view so
   try {
     doc = json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
-    result.error = src + ":" + position(text, e.byte > 0 ? e.byte - 1 : 0) +
-                   ": invalid JSON: " + e.what();
+    result.error =
+        src + ":" + position(text, e.byte > 0 ? e.byte - 1 : 0) + ": invalid JSON: " + e.what();
     return result;
   } catch (const std::exception& e) {
     result.error = src + ": invalid JSON: " + e.what();
@@ -158,7 +158,8 @@ ParseMembersResult parse_members_json(std::string_view text, std::string_view so
   if (doc.is_object()) {
     auto it = doc.find("members");
     if (it == doc.end()) {
-      result.error = src + ": expected {\"members\": [...]} (serf members -format=json) or an array";
+      result.error =
+          src + ": expected {\"members\": [...]} (serf members -format=json) or an array";
       return result;
     }
     list = &*it;

@@ -59,11 +59,13 @@ const Member* Snapshot::find(std::string_view name) const {
 }
 
 std::size_t Snapshot::count(MemberStatus status) const {
-  return static_cast<std::size_t>(std::count_if(
-      members_.begin(), members_.end(), [status](const MemberPtr& m) { return m->status == status; }));
+  return static_cast<std::size_t>(
+      std::count_if(members_.begin(), members_.end(),
+                    [status](const MemberPtr& m) { return m->status == status; }));
 }
 
-MembershipTable::MembershipTable() : MembershipTable([] { return std::chrono::system_clock::now(); }) {}
+MembershipTable::MembershipTable()
+    : MembershipTable([] { return std::chrono::system_clock::now(); }) {}
 
 MembershipTable::MembershipTable(Clock clock)
     : clock_(std::move(clock)), published_(std::make_shared<const Snapshot>()) {}
@@ -140,7 +142,7 @@ bool MembershipTable::join_locked(Member member) {
     return true;
   }
   const auto previous = old.status;
-  const ChangeKind kind = was_gone ? ChangeKind::kJoin
+  const ChangeKind kind = was_gone                    ? ChangeKind::kJoin
                           : same_visible(old, member) ? ChangeKind::kStatus
                                                       : ChangeKind::kUpdate;
   auto ptr = std::make_shared<const Member>(std::move(member));
@@ -219,8 +221,12 @@ bool MembershipTable::reap_locked(std::string_view name) {
   flush_events(lock);                        \
   return changed
 
-bool MembershipTable::join(Member member) { HASERF_WRITE(join_locked(std::move(member))); }
-bool MembershipTable::update(const Member& member) { HASERF_WRITE(update_locked(member)); }
+bool MembershipTable::join(Member member) {
+  HASERF_WRITE(join_locked(std::move(member)));
+}
+bool MembershipTable::update(const Member& member) {
+  HASERF_WRITE(update_locked(member));
+}
 bool MembershipTable::leave(std::string_view name, std::optional<std::uint64_t> ltime) {
   HASERF_WRITE(set_status_locked(name, MemberStatus::kLeft, ltime));
 }
@@ -231,7 +237,9 @@ bool MembershipTable::set_status(std::string_view name, MemberStatus status,
                                  std::optional<std::uint64_t> ltime) {
   HASERF_WRITE(set_status_locked(name, status, ltime));
 }
-bool MembershipTable::reap(std::string_view name) { HASERF_WRITE(reap_locked(name)); }
+bool MembershipTable::reap(std::string_view name) {
+  HASERF_WRITE(reap_locked(name));
+}
 #undef HASERF_WRITE
 
 void MembershipTable::set_policy(MemberPolicy policy) {

@@ -22,7 +22,8 @@ std::optional<std::string> name_trap(std::string_view what, const std::string& n
 }
 
 std::optional<std::string> ltime_trap(std::uint64_t ltime) {
-  if (ltime >= kMaxLamportTime) return "Lamport time " + std::to_string(ltime) + " near the 64-bit wrap";
+  if (ltime >= kMaxLamportTime)
+    return "Lamport time " + std::to_string(ltime) + " near the 64-bit wrap";
   return std::nullopt;
 }
 
@@ -33,7 +34,9 @@ std::optional<std::string> ltime_trap(std::uint64_t ltime) {
 std::optional<std::string> vsn_trap(const Bytes& vsn) {
   if (vsn.empty()) return "no Vsn (poisons every push/pull merge)";
   if (vsn.size() < 6) return "Vsn of " + std::to_string(vsn.size()) + " bytes (panics Go)";
-  const auto in = [](std::uint8_t v, std::uint8_t lo, std::uint8_t hi) { return v >= lo && v <= hi; };
+  const auto in = [](std::uint8_t v, std::uint8_t lo, std::uint8_t hi) {
+    return v >= lo && v <= hi;
+  };
   const std::uint8_t pmin = vsn[0], pmax = vsn[1], pcur = vsn[2];
   const std::uint8_t dmin = vsn[3], dmax = vsn[4], dcur = vsn[5];
   // Ours (and every real serf's): protocol 1..5 speaking 2, delegate 2..5 speaking 5.

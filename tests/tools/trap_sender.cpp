@@ -27,7 +27,9 @@ Bytes raw(std::initializer_list<int> b) {
   return out;
 }
 
-Bytes datagram(const Bytes& message) { return wire::wrap_datagram({message}, wire::WrapOptions{}); }
+Bytes datagram(const Bytes& message) {
+  return wire::wrap_datagram({message}, wire::WrapOptions{});
+}
 
 Bytes serf(wire::SerfMsgType type, const auto& m) {
   return datagram(wire::user_message(wire::serf_message(type, m)));
@@ -46,7 +48,8 @@ wire::SerfQuery query(const std::string& name, std::uint32_t id) {
   return q;
 }
 
-wire::Bytes alive(const std::string& node, Bytes vsn, std::uint32_t inc = 1, std::uint16_t port = 7946) {
+wire::Bytes alive(const std::string& node, Bytes vsn, std::uint32_t inc = 1,
+                  std::uint16_t port = 7946) {
   wire::Alive a{inc, node, {127, 0, 0, 250}, port, std::nullopt, std::move(vsn)};
   return datagram(wire::message(wire::MsgType::kAlive, a));
 }
@@ -59,8 +62,10 @@ const std::map<std::string, std::function<Bytes()>>& traps() {
          q.Filters = {Bytes{}};
          return serf(wire::SerfMsgType::kQuery, q);
        }},
-      {"install-key-empty", [] { return serf(wire::SerfMsgType::kQuery, query("_serf_install-key", 0x7002)); }},
-      {"use-key-empty", [] { return serf(wire::SerfMsgType::kQuery, query("_serf_use-key", 0x7003)); }},
+      {"install-key-empty",
+       [] { return serf(wire::SerfMsgType::kQuery, query("_serf_install-key", 0x7002)); }},
+      {"use-key-empty",
+       [] { return serf(wire::SerfMsgType::kQuery, query("_serf_use-key", 0x7003)); }},
       {"remove-key-empty",
        [] {
          auto q = query("_serf_remove-key", 0x7004);
@@ -73,9 +78,15 @@ const std::map<std::string, std::function<Bytes()>>& traps() {
          q.Payload = raw({0x07, 0xdd, 0xff, 0xff, 0xff, 0xff});
          return serf(wire::SerfMsgType::kQuery, q);
        }},
-      {"alive-short-vsn", [] { return alive("trap-vsn3", {1, 5, 2}); }},
+      {"alive-short-vsn",
+       [] {
+         return alive("trap-vsn3", {1, 5, 2});
+       }},
       {"alive-no-vsn", [] { return alive("trap-novsn", {}); }},
-      {"alive-narrow-vsn", [] { return alive("trap-narrow", {3, 5, 3, 2, 5, 5}); }},
+      {"alive-narrow-vsn",
+       [] {
+         return alive("trap-narrow", {3, 5, 3, 2, 5, 5});
+       }},
       {"alive-port-zero", [] { return alive("trap-port0", wire::kOurVsn, 1, 0); }},
       {"alive-newline", [] { return alive("trap\nnewline", wire::kOurVsn); }},
       {"suspect-max-incarnation",
@@ -83,23 +94,36 @@ const std::map<std::string, std::function<Bytes()>>& traps() {
          wire::Suspect s{0xffffffffu, "s1", "trap"};
          return datagram(wire::message(wire::MsgType::kSuspect, s));
        }},
-      {"join-max-ltime", [] { return serf(wire::SerfMsgType::kJoin, wire::SerfJoin{~std::uint64_t{0}, "s2"}); }},
+      {"join-max-ltime",
+       [] {
+         return serf(wire::SerfMsgType::kJoin, wire::SerfJoin{~std::uint64_t{0}, "s2"});
+       }},
       {"event-max-ltime",
-       [] { return serf(wire::SerfMsgType::kUserEvent, wire::SerfUserEvent{~std::uint64_t{0} - 1, "trap-ltime", {}, false}); }},
+       [] {
+         return serf(wire::SerfMsgType::kUserEvent,
+                     wire::SerfUserEvent{~std::uint64_t{0} - 1, "trap-ltime", {}, false});
+       }},
       {"event-newline",
-       [] { return serf(wire::SerfMsgType::kUserEvent, wire::SerfUserEvent{3, "trap\nnewline", {}, false}); }},
+       [] {
+         return serf(wire::SerfMsgType::kUserEvent,
+                     wire::SerfUserEvent{3, "trap\nnewline", {}, false});
+       }},
       {"event-bloated-key",  // a valid event plus an unknown key claiming 4 billion entries
        [] {
          Bytes body = wire::encode(wire::SerfUserEvent{4, "trap-bloat", {}, false});
          body[0] = static_cast<std::uint8_t>(body[0] + 1);  // one more map entry
-         for (int b : {0xa2, 0x5a, 0x7a, 0xdd, 0xff, 0xff, 0xff, 0xff}) body.push_back(static_cast<std::uint8_t>(b));
+         for (int b : {0xa2, 0x5a, 0x7a, 0xdd, 0xff, 0xff, 0xff, 0xff})
+           body.push_back(static_cast<std::uint8_t>(b));
          Bytes msg{static_cast<std::uint8_t>(wire::SerfMsgType::kUserEvent)};
          msg.insert(msg.end(), body.begin(), body.end());
          return datagram(wire::user_message(msg));
        }},
       {"compound-empty-part",
-       [] { return raw({0x07, 0x02, 0x00, 0x00, 0x00, 0x01, 0x02}); }},
-      {"compound-128-parts", [] {
+       [] {
+         return raw({0x07, 0x02, 0x00, 0x00, 0x00, 0x01, 0x02});
+       }},
+      {"compound-128-parts",
+       [] {
          Bytes b{0x07, 0x80};
          for (int i = 0; i < 128; ++i) {
            b.push_back(0);
@@ -117,13 +141,14 @@ bool send_to(const std::string& target, const Bytes& d) {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<std::uint16_t>(std::atoi(target.c_str() + colon + 1)));
-  if (colon == std::string::npos || inet_pton(AF_INET, target.substr(0, colon).c_str(), &sa.sin_addr) != 1) {
+  if (colon == std::string::npos ||
+      inet_pton(AF_INET, target.substr(0, colon).c_str(), &sa.sin_addr) != 1) {
     std::fprintf(stderr, "trap_sender: bad address %s\n", target.c_str());
     return false;
   }
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  const bool ok = fd >= 0 && ::sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) ==
-                                 static_cast<ssize_t>(d.size());
+  const bool ok = fd >= 0 && ::sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&sa),
+                                      sizeof sa) == static_cast<ssize_t>(d.size());
   if (fd >= 0) ::close(fd);
   return ok;
 }
@@ -136,13 +161,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc < 3) {
-    std::fprintf(stderr, "usage: trap_sender list | IP:PORT NAME... | IP:PORT event NAME PAYLOAD LTIME\n");
+    std::fprintf(stderr,
+                 "usage: trap_sender list | IP:PORT NAME... | IP:PORT event NAME PAYLOAD LTIME\n");
     return 2;
   }
   const std::string target = argv[1];
   if (std::strcmp(argv[2], "event") == 0 && argc == 6) {
     const std::string payload = argv[4];
-    wire::SerfUserEvent e{std::strtoull(argv[5], nullptr, 10), argv[3], Bytes(payload.begin(), payload.end()), false};
+    wire::SerfUserEvent e{std::strtoull(argv[5], nullptr, 10), argv[3],
+                          Bytes(payload.begin(), payload.end()), false};
     return send_to(target, serf(wire::SerfMsgType::kUserEvent, e)) ? 0 : 1;
   }
   int rc = 0;

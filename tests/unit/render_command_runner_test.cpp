@@ -1,11 +1,10 @@
 // core/render/command_runner: checks and reload commands run bounded, inherit nothing of the
 // host but stdio, and die with the host's shutdown.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "core/render/command_runner.hpp"

@@ -1,6 +1,7 @@
+#include "core/render/render.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "core/render/render.hpp"
 #include "core/table/table.hpp"
 
 using namespace haserf;
@@ -50,8 +51,8 @@ TEST_CASE("render: members, tags, groups, counts and vars", "[render]") {
 
 TEST_CASE("render: standalone section lines leave no blank lines", "[render]") {
   auto snap = cluster({make("a", "10.0.0.1", {}), make("b", "10.0.0.2", {})});
-  auto r = render::render("backend x\n{{#members}}\n  server {{name}}\n{{/members}}\nend\n", "t",
-                          *snap);
+  auto r =
+      render::render("backend x\n{{#members}}\n  server {{name}}\n{{/members}}\nend\n", "t", *snap);
   REQUIRE(r.output == "backend x\n  server a\n  server b\nend\n");
 }
 
@@ -114,5 +115,6 @@ TEST_CASE("render: template syntax errors name file and line", "[render]") {
                               Catch::Contains(c.words));
     REQUIRE(r.output.empty());
   }
-  REQUIRE(render::check_template("{{=<% %>=}}<%#a%><%b%><%/a%>{{!c}}{{{d}}}{{&e}}") == std::nullopt);
+  REQUIRE(render::check_template("{{=<% %>=}}<%#a%><%b%><%/a%>{{!c}}{{{d}}}{{&e}}") ==
+          std::nullopt);
 }

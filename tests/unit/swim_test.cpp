@@ -1,11 +1,11 @@
 // memberlist state machine: several nodes on a simulated network with a manual clock. Every
 // packet and stream goes through the real wire encoder/decoder.
+#include "core/swim/swim.hpp"
+
 #include <catch2/catch.hpp>
 #include <map>
 #include <memory>
 #include <random>
-
-#include "core/swim/swim.hpp"
 
 using namespace haserf;
 using namespace haserf::swim;
@@ -18,7 +18,9 @@ struct Recorder : Delegate {
   std::vector<std::pair<std::string, NodeInfo>> events;  // ("join"|"leave"|"update", node)
   std::vector<wire::Bytes> user_msgs;
   wire::Bytes node_meta(std::size_t) override { return wire::encode_tags(tags); }
-  void notify_msg(std::span<const std::uint8_t> m) override { user_msgs.emplace_back(m.begin(), m.end()); }
+  void notify_msg(std::span<const std::uint8_t> m) override {
+    user_msgs.emplace_back(m.begin(), m.end());
+  }
   std::vector<wire::Bytes> get_broadcasts(std::size_t, std::size_t) override { return {}; }
   wire::Bytes local_state(bool) override { return {}; }
   void merge_remote_state(std::span<const std::uint8_t>, bool) override {}
@@ -221,7 +223,8 @@ TEST_CASE("swim: garbage and hostile packets are dropped and counted", "[swim]")
   // Nor one without Vsn (stored as zeros it poisons every Go merge), nor one with port 0.
   const auto dropped_before = a.ml->stats().unsafe_dropped;
   wire::Alive no_vsn{1, "evil2", {10, 0, 0, 67}, 7946, std::nullopt, {}};
-  a.ml->handle_packet(from, wire::wrap_datagram({wire::message(wire::MsgType::kAlive, no_vsn)}, {}));
+  a.ml->handle_packet(from,
+                      wire::wrap_datagram({wire::message(wire::MsgType::kAlive, no_vsn)}, {}));
   wire::Alive port0{1, "evil3", {10, 0, 0, 68}, 0, std::nullopt, wire::kOurVsn};
   a.ml->handle_packet(from, wire::wrap_datagram({wire::message(wire::MsgType::kAlive, port0)}, {}));
   CHECK(a.ml->stats().unsafe_dropped == dropped_before + 2);

@@ -7,7 +7,9 @@ using namespace serf_test;
 
 namespace {
 
-wire::Alive good_alive() { return wire::Alive{1, "web-1", {10, 0, 0, 5}, 7946, std::nullopt, wire::kOurVsn}; }
+wire::Alive good_alive() {
+  return wire::Alive{1, "web-1", {10, 0, 0, 5}, 7946, std::nullopt, wire::kOurVsn};
+}
 
 bool has(const std::optional<std::string>& why, const std::string& part) {
   return why && why->find(part) != std::string::npos;
@@ -22,9 +24,9 @@ TEST_CASE("go traps: memberlist alive, suspect, dead and push/pull node states",
   CHECK(has(wire::go_trap(a), "no Vsn"));
   a.Vsn = {1, 5, 2};  // ML-3: panics
   CHECK(has(wire::go_trap(a), "Vsn of 3 bytes"));
-  for (const wire::Bytes& narrow : {wire::Bytes{3, 5, 3, 2, 5, 5}, wire::Bytes{1, 5, 2, 2, 4, 4},
-                                    wire::Bytes{1, 5, 0, 0, 0, 0}, wire::Bytes{0, 5, 2, 2, 5, 5},
-                                    wire::Bytes{1, 5, 2, 9, 9, 9}}) {  // ML-6
+  for (const wire::Bytes& narrow :
+       {wire::Bytes{3, 5, 3, 2, 5, 5}, wire::Bytes{1, 5, 2, 2, 4, 4}, wire::Bytes{1, 5, 0, 0, 0, 0},
+        wire::Bytes{0, 5, 2, 2, 5, 5}, wire::Bytes{1, 5, 2, 9, 9, 9}}) {  // ML-6
     a.Vsn = narrow;
     CHECK(has(wire::go_trap(a), "incompatible"));
   }
@@ -47,9 +49,11 @@ TEST_CASE("go traps: memberlist alive, suspect, dead and push/pull node states",
 TEST_CASE("go traps: serf intents, events and queries", "[wire][traps]") {
   CHECK(has(wire::go_trap(wire::SerfJoin{~std::uint64_t{0}, "n"}), "Lamport"));  // SF-5
   CHECK(has(wire::go_trap(wire::SerfLeave{5, "a\nb", false}), "control character"));
-  CHECK(has(wire::go_trap(wire::SerfUserEvent{std::uint64_t{1} << 63, "deploy", {}, false}), "Lamport"));
+  CHECK(has(wire::go_trap(wire::SerfUserEvent{std::uint64_t{1} << 63, "deploy", {}, false}),
+            "Lamport"));
   CHECK(has(wire::go_trap(wire::SerfUserEvent{3, "x\nserf.evil:1|c", {}, false}), "control"));
-  CHECK_FALSE(wire::go_trap(wire::SerfUserEvent{3, "deploy", bytes("v1\n\x01 any payload"), false}));
+  CHECK_FALSE(
+      wire::go_trap(wire::SerfUserEvent{3, "deploy", bytes("v1\n\x01 any payload"), false}));
 
   auto q = query("app", 3, 1);
   CHECK_FALSE(wire::go_trap(q));
@@ -87,15 +91,16 @@ TEST_CASE("go traps: serf drops unsafe messages, gossips only its own re-encodin
   h.serf.notify_msg(query_msg(k));
   h.serf.notify_msg(event_msg("deploy", "v1", ~std::uint64_t{0}));
   CHECK(h.serf.stats().unsafe_dropped == 4);
-  CHECK(h.drain().empty());         // nothing gossiped on
+  CHECK(h.drain().empty());          // nothing gossiped on
   CHECK(h.queries.empty());          // nor processed
   CHECK(h.ml.sent.empty());          // no ack, no response
   CHECK(h.serf.query_clock() == 1);  // clocks untouched
   CHECK(h.serf.event_clock() == 1);
 
   // A safe event carrying an unknown key with a bloated header is gossiped without it.
-  wire::Bytes raw = hex("03 85 a2 43 43 c2 a5 4c 54 69 6d 65 05 a4 4e 61 6d 65 a6 64 65 70 6c 6f 79"
-                        " a7 50 61 79 6c 6f 61 64 a2 76 32 a2 5a 7a 92 01 02");
+  wire::Bytes raw =
+      hex("03 85 a2 43 43 c2 a5 4c 54 69 6d 65 05 a4 4e 61 6d 65 a6 64 65 70 6c 6f 79"
+          " a7 50 61 79 6c 6f 61 64 a2 76 32 a2 5a 7a 92 01 02");
   h.serf.notify_msg(raw);
   const auto out = h.drain();
   REQUIRE(out.size() == 1);

@@ -10,7 +10,6 @@ using namespace haserf::wire;
 
 namespace {
 
-
 Bytes cpp1_alive() {
   Alive a{1, "cpp1", {10, 0, 0, 2}, 7946, encode_tags({{"role", "db"}}), kOurVsn};
   return message(MsgType::kAlive, a);

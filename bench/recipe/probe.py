@@ -7,9 +7,9 @@ The lab's web apps answer their name ("NAME\\n") in the body.
 
   probe.py join  IP:PORT NAME MAXDUR       # until NAME answers once
   probe.py leave IP:PORT NAME QUIET MAXDUR # until NAME has been absent QUIET seconds
-  probe.py down  ADMIN_SOCK IP MAXDUR      # until HAProxy has the server at IP:3000 down
-                                           # (or in maintenance): polls `show servers state`
-                                           # every ms on one stats-socket connection
+  probe.py down  MASTER_SOCK IP MAXDUR     # until HAProxy has the server at IP:3000 down
+                                           # (or in maintenance): polls `@1 show servers
+                                           # state` every ms on one master-CLI connection
 
 Optional env: PROBE_SLEEP_MS (pause between requests, default 2), PROBE_READY (a file
 created once the first request was answered, so the caller knows polling runs).
@@ -49,8 +49,9 @@ def request(ip, port):
 
 
 def server_down(sock_path, ip, maxdur):
-    """Polls HAProxy's stats socket (interactive mode) until the server at ip:3000 of backend
-    `nodes` is down (operational state 0) or in maintenance. Returns the time, or None."""
+    """Polls HAProxy's master CLI (interactive mode; "@1 " routes to the current worker) until
+    the server at ip:3000 of backend `nodes` is down (operational state 0) or in maintenance.
+    Returns the time, or None."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(2.0)
     s.connect(sock_path)
@@ -61,7 +62,7 @@ def server_down(sock_path, ip, maxdur):
         while b"\n> " not in buf and not buf.endswith(b"> "):
             chunk = s.recv(65536)
             if not chunk:
-                raise OSError("stats socket closed")
+                raise OSError("master CLI closed")
             buf += chunk
         out, buf = buf, b""
         return out.decode("ascii", "replace")
@@ -73,7 +74,7 @@ def server_down(sock_path, ip, maxdur):
         open(ready, "w").close()
     start = time.time()
     while time.time() - start < maxdur:
-        s.sendall(b"show servers state nodes\n")
+        s.sendall(b"@1 show servers state nodes\n")
         t = time.time()
         for line in until_prompt().splitlines():
             f = line.split()

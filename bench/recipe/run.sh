@@ -193,8 +193,8 @@ recipe_lb_start() {
 haserf_debug() { # dumps slot states and the log tail (for a failed trial)
   {
     echo "--- haserf members / slots at $(date +%T.%N)"
-    echo "haserf members" | timeout 3 socat - "unix-connect:$HD/admin.sock" 2>&1
-    echo "show servers state nodes" | timeout 3 socat - "unix-connect:$HD/admin.sock" 2>&1
+    echo "@1 haserf members" | timeout 3 socat - "unix-connect:$HD/master.sock" 2>&1
+    echo "@1 show servers state nodes" | timeout 3 socat - "unix-connect:$HD/master.sock" 2>&1
     tail -n 20 "$HD/haproxy.log"
   } >>"$TMP/debug.txt" 2>&1
 }
@@ -371,7 +371,7 @@ kill_trial() {
   lab_wait 5 test -e "$TMP/probe.ready"
   pid=$(cat "$BD/$name.web.pid")
   rm -f "$TMP/down.ready"
-  PROBE_READY=$TMP/down.ready timeout 15 python3 "$HERE/probe.py" down "$dir/admin.sock" "$ip" 10 \
+  PROBE_READY=$TMP/down.ready timeout 15 python3 "$HERE/probe.py" down "$dir/master.sock" "$ip" 10 \
     >"$TMP/probe-down.out" 2>&1 &
   local dp=$!
   BG_PIDS+=("$dp")

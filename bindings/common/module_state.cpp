@@ -189,11 +189,14 @@ ModuleState* ModuleState::current() {
   return state && state->pid_ == ::getpid() ? state : nullptr;
 }
 
-void ModuleState::retire(std::shared_ptr<net::Agent> agent) {
+// The table goes along: the agent writes to it until its loop has stopped.
+void ModuleState::retire(std::shared_ptr<net::Agent> agent,
+                         std::shared_ptr<table::MembershipTable> table) {
   if (!agent) return;
-  janitor_.post([agent = std::move(agent)]() mutable {
+  janitor_.post([agent = std::move(agent), table = std::move(table)]() mutable {
     agent->stop();
     agent.reset();
+    table.reset();
   });
 }
 
@@ -250,6 +253,11 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
     error = "the process is shutting down";
     return false;
   }
+  // An old HAProxy worker must not take the member back from its successor (a late retry).
+  if (options.handover != "off" && successor_announced() == true) {
+    error = "this process is being replaced (its pid is in its parent's -sf list)";
+    return false;
+  }
   if (agent_) {
     switch (agent_->status().phase) {
       case net::AgentPhase::kStarting:
@@ -282,7 +290,7 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
     }
   });
   if (!agent->start(&error)) {
-    retire(std::move(agent));
+    retire(std::move(agent), std::move(table));
     return false;
   }
   if (!exit_hook_registered_) {
@@ -292,7 +300,7 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
       if (ModuleState* s = ModuleState::current()) s->shutdown();
     });
   }
-  retire(std::move(agent_));  // a left, failed or stopped member from an earlier start
+  retire(std::move(agent_), std::move(table_));  // a left, failed or stopped earlier member
   table_ = std::move(table);
   agent_ = std::move(agent);
   options_ = options;
@@ -505,8 +513,7 @@ void ModuleState::leave() {
 
 void ModuleState::stop() {
   std::lock_guard<std::mutex> lock(mutex_);
-  retire(std::move(agent_));
-  table_.reset();
+  retire(std::move(agent_), std::move(table_));
 }
 
 void ModuleState::soft_stop() {
@@ -527,14 +534,16 @@ void ModuleState::soft_stop() {
 void ModuleState::stop_or_hand_over(const std::shared_ptr<net::Agent>& agent,
                                     std::chrono::milliseconds wait) {
   using namespace std::chrono_literals;
-  const auto not_starting = [](const net::AgentStatus& s) {
-    return s.phase != net::AgentPhase::kStarting;
+  // A start or a handover in flight finishes first: a leave is only taken by a running member.
+  const auto settled = [](const net::AgentStatus& s) {
+    return s.phase != net::AgentPhase::kStarting && s.phase != net::AgentPhase::kHandingOver;
   };
-  agent->wait_status(not_starting, 10s);
-  const auto phase = agent->status().phase;
-  if (phase == net::AgentPhase::kRunning && wait.count() > 0 && successor_announced() != false) {
+  agent->wait_status(settled, 15s);
+  if (agent->status().phase == net::AgentPhase::kRunning && wait.count() > 0 &&
+      successor_announced() != false) {
     // A successor is (or may be) starting: give it the chance to take over.
     if (agent->wait_status(ended, wait)) return;
+    agent->wait_status(settled, 15s);
   }
   if (ended(agent->status())) return;
   agent->leave();

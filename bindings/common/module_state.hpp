@@ -138,7 +138,7 @@ class ModuleState {
 
  private:
   ModuleState() = default;
-  void retire(std::shared_ptr<net::Agent> agent);
+  void retire(std::shared_ptr<net::Agent> agent, std::shared_ptr<table::MembershipTable> table);
   void stop_or_hand_over(const std::shared_ptr<net::Agent>& agent, std::chrono::milliseconds wait);
   void run_reload(ReloadJob job);
 

@@ -1,6 +1,7 @@
 // The `haserf` Lua C module (docs/lua-api.md). A thin adapter over core: the process-wide
 // member lives in bindings/common (module_state); this file only converts between Lua values
 // and C++ and guarantees that no C++ exception and no blocking call crosses into Lua.
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <lua.hpp>
@@ -560,7 +561,7 @@ const luaL_Reg kFunctions[] = {
 
 // Lua states of this process holding the module. Not per-ModuleState: a forked worker
 // inherits the master's Lua states (and their sentinels) together with this counter.
-int g_lua_states = 0;
+std::atomic<int> g_lua_states{0};
 
 // The sentinel's finalizer: when the last Lua state holding the module closes (HAProxy's
 // deinit, the interpreter's exit), every thread of the module is joined, before Lua's own

@@ -81,6 +81,13 @@ bool Agent::wait_status(const std::function<bool(const AgentStatus&)>& pred,
 
 namespace {
 
+bool has_control_char(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
 // The memberlist timings of a profile (§6.1), keeping the caller's bounds.
 bool profile_timings(const AgentConfig& c, swim::Config& out, std::string* err) {
   if (c.tweak_swim) {
@@ -106,6 +113,11 @@ bool profile_timings(const AgentConfig& c, swim::Config& out, std::string* err) 
 
 bool check_config(const AgentConfig& config, std::string* err, swim::Address* bind_out,
                   swim::Address* advertise_out, wire::Keyring* keyring_out) {
+  // Node names end up one per line in serf's snapshot files (docs/go-traps.md SF-6).
+  if (has_control_char(config.node_name)) {
+    if (err) *err = "node name has a control character";
+    return false;
+  }
   swim::Config timings;
   if (!profile_timings(config, timings, err)) return false;
   swim::Address bind, advertise;
@@ -290,15 +302,26 @@ bool Agent::take_over() {
     case Takeover::Outcome::kTaken:
       break;
   }
+  // Ready: the predecessor commits (and stops) or resumes; only a commit lets us touch its
+  // sockets, so the two of us never serve them at once.
+  const int conn = t.conn_fd;
+  t.conn_fd = -1;
+  if (!commit_takeover(conn, config_.handover_timeout)) {
+    t.close_fds();
+    update_status([&](AgentStatus& s) {
+      s.error = "predecessor pid " + std::to_string(t.from_pid) + " did not commit the handover";
+    });
+    return false;
+  }
   std::string err;
   const int listener = t.listener_fd;
   t.listener_fd = -1;
   const bool adopted = transport_->adopt(t.udp_fd, t.tcp_fd, &err);  // owns them now
   t.udp_fd = t.tcp_fd = -1;
   if (!adopted) {
+    // The predecessor is gone: with the sockets closed, binding afresh works.
     transport_->close();
     ::close(listener);
-    confirm_takeover(t.conn_fd, false);
     update_status(
         [&](AgentStatus& s) { s.error = "could not adopt the predecessor's sockets: " + err; });
     return false;
@@ -308,7 +331,6 @@ bool Agent::take_over() {
   start_member(&t.state);
   make_handover_server();
   if (!handover_->adopt(listener, &err)) listen_for_successor();
-  confirm_takeover(t.conn_fd, true);
   update_status([&](AgentStatus& s) {
     s.took_over_from = t.from_pid;
     s.join_done = true;
@@ -389,6 +411,10 @@ void Agent::finish_handover(pid_t successor) {
 }
 
 void Agent::abort_handover(const HandoverServer::Offer& offer, const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(posted_mutex_);
+    if (closing_) return;  // we are stopping anyway: nothing to resume
+  }
   std::string err;
   if (!transport_->resume(offer.udp_fd, offer.tcp_fd, &err)) {
     // Without our sockets we are no member: say so loudly rather than pretend.
@@ -564,6 +590,10 @@ bool Agent::user_event(const std::string& name, const std::string& payload, bool
                        std::string* err) {
   if (name.empty()) {
     if (err) *err = "event name is empty";
+    return false;
+  }
+  if (has_control_char(name)) {  // a metric key and a log line at every serf agent
+    if (err) *err = "event name has a control character";
     return false;
   }
   if (name.size() + payload.size() > config_.serf.user_event_size_limit) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/wire/msgpack_reader.hpp"
@@ -533,16 +534,18 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
     return failed(Takeover::Outcome::kFailed, "socket name too long");
   t.conn_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (t.conn_fd < 0) return failed(Takeover::Outcome::kFailed, std::strerror(errno));
-  if (::connect(t.conn_fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+  // A Unix socket connects at once, or says EAGAIN while the listener's backlog is full.
+  while (::connect(t.conn_fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
     if (errno == ECONNREFUSED || errno == ENOENT) {
       return failed(Takeover::Outcome::kNoPredecessor, "no predecessor");
     }
-    if (errno != EAGAIN && errno != EINPROGRESS) {
+    if (errno != EAGAIN && errno != EINTR) {
       return failed(Takeover::Outcome::kFailed, std::string("connect: ") + std::strerror(errno));
     }
-    if (!wait_fd(t.conn_fd, POLLOUT, deadline)) {
-      return failed(Takeover::Outcome::kFailed, "connect: timed out");
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return failed(Takeover::Outcome::kFailed, "connect: the predecessor's backlog stayed full");
     }
+    ::usleep(10000);
   }
   const wire::Bytes req = encode_request(request);
   if (!send_all(t.conn_fd, req.data(), req.size(), deadline)) {
@@ -581,12 +584,12 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
   }
   if (nfds != kFds || !socket_type_is(t.udp_fd, SOCK_DGRAM) ||
       !socket_type_is(t.tcp_fd, SOCK_STREAM) || !socket_type_is(t.listener_fd, SOCK_STREAM)) {
-    confirm_takeover(t.conn_fd, false);
+    refuse_takeover(t.conn_fd);
     t.conn_fd = -1;
     return failed(Takeover::Outcome::kFailed, "offer without the expected sockets");
   }
   if (h.state_len > kMaxState) {
-    confirm_takeover(t.conn_fd, false);
+    refuse_takeover(t.conn_fd);
     t.conn_fd = -1;
     return failed(Takeover::Outcome::kFailed, "state too large");
   }
@@ -595,7 +598,7 @@ Takeover take_over(const std::string& socket_name, const HandoverRequest& reques
     return failed(Takeover::Outcome::kFailed, "state cut short");
   }
   if (!decode_handover_state(state, t.state, &err)) {
-    confirm_takeover(t.conn_fd, false);
+    refuse_takeover(t.conn_fd);
     t.conn_fd = -1;
     return failed(Takeover::Outcome::kFailed, "state: " + err);
   }
@@ -618,10 +621,22 @@ std::optional<std::string> peek_app_state(const std::string& socket_name,
   return state;
 }
 
-void confirm_takeover(int conn_fd, bool adopted) {
+bool commit_takeover(int conn_fd, std::chrono::milliseconds timeout) {
+  if (conn_fd < 0) return false;
+  const Deadline deadline = std::chrono::steady_clock::now() + timeout;
+  const std::uint8_t ready = 'A';
+  std::uint8_t answer = 0;
+  std::size_t nfds = 0;
+  const bool committed = send_all(conn_fd, &ready, 1, deadline) &&
+                         recv_all(conn_fd, &answer, 1, deadline, nullptr, nfds) && answer == 'C';
+  ::close(conn_fd);
+  return committed;
+}
+
+void refuse_takeover(int conn_fd) {
   if (conn_fd < 0) return;
-  const std::uint8_t b = adopted ? 'A' : 'N';
-  (void)::send(conn_fd, &b, 1, MSG_NOSIGNAL);
+  const std::uint8_t b = 'N';
+  (void)::send(conn_fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
   ::close(conn_fd);
 }
 
@@ -633,13 +648,13 @@ struct HandoverServer::Session {
   uv_pipe_t pipe{};
   uv_timer_t timer{};
   int open_handles = 0;
-  wire::Bytes in;
-  bool offered = false;
-  bool peek = false;
-  bool done = false;
   pid_t peer_pid = 0;
+  wire::Bytes in;
+  bool offered = false;  // sockets sent: this is the takeover in progress
+  bool written = false;  // the state reached the socket: a ready 'A' may come now
+  bool done = false;
   HandoverServer::Offer offer;
-  wire::Bytes out;  // header + state, alive until the write completes
+  wire::Bytes out;  // header + state (or a peek's answer), alive until the write completes
   uv_write_t write_req{};
 };
 
@@ -662,6 +677,30 @@ void alloc_buffer(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
   buf->len = suggested;
 }
 
+// The kernel's word for a peer's parent when /proc can tell (it may not, inside a chroot);
+// otherwise what the peer said.
+pid_t parent_of(pid_t pid, pid_t claimed) {
+  const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return claimed;
+  char buf[512];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return claimed;
+  buf[n] = '\0';
+  const char* close_paren = std::strrchr(buf, ')');  // comm may hold spaces and parentheses
+  if (close_paren == nullptr) return claimed;
+  char state = 0;
+  int ppid = 0;
+  if (std::sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return claimed;
+  return static_cast<pid_t>(ppid);
+}
+
+uv_os_fd_t fd_of(uv_pipe_t* pipe) {
+  uv_os_fd_t fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd);
+  return fd;
+}
+
 }  // namespace
 
 HandoverServer::HandoverServer(uv_loop_t* loop, HandoverPolicy policy,
@@ -680,7 +719,7 @@ bool HandoverServer::listen(const std::string& socket_name, std::string* err) {
     return false;
   }
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(fd, 4) != 0) {
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(fd, 16) != 0) {
     if (err) *err = std::string("handover socket: ") + std::strerror(errno);
     if (fd >= 0) ::close(fd);
     return false;
@@ -694,7 +733,8 @@ bool HandoverServer::adopt(int listener_fd, std::string* err) {
   uv_pipe_init(loop_, listener_, 0);
   listener_->data = this;
   int rc = uv_pipe_open(listener_, listener_fd);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 4, on_connection);
+  if (rc != 0) ::close(listener_fd);  // not the handle's yet
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 16, on_connection);
   if (rc != 0) {
     if (err) *err = std::string("handover socket: ") + uv_strerror(rc);
     uv_close(reinterpret_cast<uv_handle_t*>(listener_),
@@ -707,7 +747,7 @@ bool HandoverServer::adopt(int listener_fd, std::string* err) {
 }
 
 void HandoverServer::close() {
-  if (session_) end_session(session_, false, "handover server closed");
+  while (!sessions_.empty()) end_session(*sessions_.begin(), false, "handover server closed");
   if (listener_) {
     uv_close(reinterpret_cast<uv_handle_t*>(listener_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
@@ -719,7 +759,8 @@ void HandoverServer::close() {
 void HandoverServer::end_session(Session* s, bool completed, const std::string& why) {
   if (s->done) return;
   s->done = true;
-  if (session_ == s) session_ = nullptr;
+  sessions_.erase(s);
+  if (takeover_ == s) takeover_ = nullptr;
   if (s->offered) {
     if (completed) {
       if (callbacks_.completed) callbacks_.completed(s->peer_pid);
@@ -733,6 +774,14 @@ void HandoverServer::end_session(Session* s, bool completed, const std::string& 
   }
   uv_timer_stop(&s->timer);
   close_session_handles(s);
+}
+
+void HandoverServer::refuse(Session* s, const std::string& why) {
+  ++refused_;
+  last_refusal_ = why;
+  const wire::Bytes no = encode_offer(false, why, 0);
+  (void)::send(fd_of(&s->pipe), no.data(), no.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  end_session(s, false, why);
 }
 
 void HandoverServer::on_connection(uv_stream_t* listener, int status) {
@@ -750,32 +799,19 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
     close_session_handles(s);
     return;
   }
-  auto refuse = [&](const std::string& why) {
-    ++self->refused_;
-    self->last_refusal_ = why;
-    const wire::Bytes no = encode_offer(false, why, 0);
-    uv_os_fd_t fd = -1;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&s->pipe), &fd) == 0) {
-      (void)::send(fd, no.data(), no.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    s->done = true;
-    close_session_handles(s);
-  };
-  if (self->session_ != nullptr) return refuse("another handover is in progress");
+  self->sessions_.insert(s);
   // Who is asking: the kernel's word, not the request's.
-  uv_os_fd_t fd = -1;
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&s->pipe), &fd) != 0 ||
-      ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-    return refuse("cannot read the peer's credentials");
+  if (::getsockopt(fd_of(&s->pipe), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return self->refuse(s, "cannot read the peer's credentials");
   }
   if (cred.uid != ::geteuid()) {
-    return refuse("peer uid " + std::to_string(cred.uid) + " is not ours (" +
-                  std::to_string(::geteuid()) + ")");
+    return self->refuse(s, "peer uid " + std::to_string(cred.uid) + " is not ours (" +
+                               std::to_string(::geteuid()) + ")");
   }
   s->peer_pid = cred.pid;
-  self->session_ = s;
+  // Bounds the whole exchange; an idle client holds nothing but its own connection.
   uv_timer_start(
       &s->timer,
       [](uv_timer_t* t) {
@@ -783,139 +819,121 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
         session->server->end_session(session, false, "the successor timed out");
       },
       static_cast<std::uint64_t>(self->timeout_.count()), 0);
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&s->pipe), alloc_buffer,
-      [](uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
-        auto* session = static_cast<Session*>(stream->data);
-        HandoverServer* server = session->server;
-        if (n > 0 && !session->done) {
-          session->in.insert(session->in.end(), buf->base, buf->base + n);
-        }
-        delete[] buf->base;
-        if (session->done) return;
-        if (n < 0) {
-          server->end_session(session, false,
-                              session->offered ? "the successor went away before confirming"
-                                               : "the successor went away");
-          return;
-        }
-        if (!session->offered) {
-          if (session->in.size() < 4) return;
-          const std::uint32_t len = frame_length(session->in.data());
-          if (len == 0 || len > kMaxRequest) {
-            server->end_session(session, false, "bad request frame");
-            return;
-          }
-          if (session->in.size() < 4 + std::size_t{len}) return;
-          HandoverRequest req;
-          std::string why;
-          const std::span<const std::uint8_t> body(session->in.data() + 4, len);
-          bool ok = decode_request(body, req, why);
-          if (ok && req.pid != session->peer_pid) {
-            ok = false;
-            why = "request pid " + std::to_string(req.pid) + " is not the peer's";
-          }
-          // Our parent (the HAProxy master about to fork our successor) may peek. With the
-          // policy off, peeks keep the sibling rule and takeovers are refused.
-          const bool parent_peeks = req.kind == "peek" && req.pid == ::getppid();
-          const bool sibling_rule = server->policy_ != HandoverPolicy::kSameUser;
-          if (ok && req.kind == "takeover" && server->policy_ == HandoverPolicy::kOff) {
-            ok = false;
-            why = "handover is off here";
-          }
-          if (ok && sibling_rule && req.ppid != ::getppid() && !parent_peeks) {
-            ok = false;
-            why = "not a sibling: its parent is " + std::to_string(req.ppid) + ", ours " +
-                  std::to_string(::getppid());
-          }
-          if (ok && req.kind == "peek") {
-            const std::string app =
-                server->callbacks_.app_state ? server->callbacks_.app_state() : "";
-            session->out = encode_offer(true, "", 0, &app);
-            uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(session->out.data()),
-                                     static_cast<unsigned>(session->out.size()));
-            session->write_req.data = session;
-            session->peek = true;
-            uv_read_stop(stream);
-            if (uv_write(&session->write_req, stream, &b, 1, [](uv_write_t* req, int) {
-                  auto* s2 = static_cast<Session*>(req->data);
-                  s2->server->end_session(s2, false, "peek answered");
-                }) != 0) {
-              server->end_session(session, false, "cannot answer the peek");
-            }
-            return;
-          }
-          if (ok && req.kind != "takeover") {
-            ok = false;
-            why = "unknown request kind '" + req.kind + "'";
-          }
-          if (ok && server->callbacks_.offer)
-            ok = server->callbacks_.offer(req, session->offer, why);
-          if (!ok) {
-            ++server->refused_;
-            server->last_refusal_ = why;
-            const wire::Bytes no = encode_offer(false, why, 0);
-            uv_os_fd_t fd = -1;
-            if (uv_fileno(reinterpret_cast<uv_handle_t*>(&session->pipe), &fd) == 0) {
-              (void)::send(fd, no.data(), no.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            }
-            server->end_session(session, false, why);
-            return;
-          }
-          session->offered = true;
-          session->in.erase(session->in.begin(), session->in.begin() + 4 + len);
-          // Header + the three sockets in one sendmsg (it fits an empty socket buffer), then
-          // the state through libuv.
-          const wire::Bytes head = encode_offer(true, "", session->offer.state.size());
-          uv_os_fd_t fd = -1;
-          uv_os_fd_t listener_fd = -1;
-          uv_fileno(reinterpret_cast<uv_handle_t*>(&session->pipe), &fd);
-          uv_fileno(reinterpret_cast<uv_handle_t*>(server->listener_), &listener_fd);
-          int fds[kFds] = {session->offer.udp_fd, session->offer.tcp_fd, listener_fd};
-          iovec iov{const_cast<std::uint8_t*>(head.data()), head.size()};
-          alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-          msghdr msg{};
-          msg.msg_iov = &iov;
-          msg.msg_iovlen = 1;
-          msg.msg_control = control;
-          msg.msg_controllen = sizeof control;
-          cmsghdr* c = CMSG_FIRSTHDR(&msg);
-          c->cmsg_level = SOL_SOCKET;
-          c->cmsg_type = SCM_RIGHTS;
-          c->cmsg_len = CMSG_LEN(sizeof fds);
-          std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-          if (::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-              static_cast<ssize_t>(head.size())) {
-            server->end_session(session, false,
-                                std::string("cannot send the sockets: ") + std::strerror(errno));
-            return;
-          }
-          session->out = std::move(session->offer.state);
-          session->offer.state.clear();
-          if (!session->out.empty()) {
-            uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(session->out.data()),
-                                     static_cast<unsigned>(session->out.size()));
-            session->write_req.data = session;
-            const int rc =
-                uv_write(&session->write_req, reinterpret_cast<uv_stream_t*>(&session->pipe), &b, 1,
-                         [](uv_write_t* req, int status) {
-                           auto* s2 = static_cast<Session*>(req->data);
-                           if (status < 0 && !s2->done) {
-                             s2->server->end_session(s2, false, "cannot send the state");
-                           }
-                         });
-            if (rc != 0) {
-              server->end_session(session, false, "cannot send the state");
-              return;
-            }
-          }
-        }
-        if (session->offered && !session->in.empty()) {
-          const bool adopted = session->in[0] == 'A';
-          server->end_session(session, adopted,
-                              adopted ? "" : "the successor could not adopt our sockets");
-        }
-      });
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&s->pipe), alloc_buffer,
+                [](uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+                  auto* session = static_cast<Session*>(stream->data);
+                  if (n > 0 && !session->done) {
+                    session->in.insert(session->in.end(), buf->base, buf->base + n);
+                  }
+                  delete[] buf->base;
+                  if (session->done) return;
+                  if (n < 0) {
+                    session->server->end_session(session, false,
+                                                 session->offered
+                                                     ? "the successor went away before it was ready"
+                                                     : "the successor went away");
+                    return;
+                  }
+                  session->server->on_bytes(session);
+                });
+}
+
+void HandoverServer::on_bytes(Session* s) {
+  if (s->offered) {
+    if (s->in.empty()) return;
+    // Ready ('A') only counts once the whole state went out; then we commit and stop.
+    if (s->in[0] != 'A') return end_session(s, false, "the successor could not adopt our sockets");
+    if (!s->written) return;  // the write callback looks again once the state is out
+    const char commit = 'C';
+    uv_buf_t b = uv_buf_init(const_cast<char*>(&commit), 1);
+    if (uv_try_write(reinterpret_cast<uv_stream_t*>(&s->pipe), &b, 1) != 1) {
+      return end_session(s, false, "cannot commit the handover");
+    }
+    return end_session(s, true, "");
+  }
+  if (s->in.size() < 4) return;
+  const std::uint32_t len = frame_length(s->in.data());
+  if (len == 0 || len > kMaxRequest) return end_session(s, false, "bad request frame");
+  if (s->in.size() < 4 + std::size_t{len}) return;
+  HandoverRequest req;
+  std::string why;
+  if (!decode_request(std::span<const std::uint8_t>(s->in.data() + 4, len), req, why)) {
+    return refuse(s, why);
+  }
+  s->in.erase(s->in.begin(), s->in.begin() + 4 + len);
+  if (req.pid != s->peer_pid) {
+    return refuse(s, "request pid " + std::to_string(req.pid) + " is not the peer's");
+  }
+  // Our parent (the HAProxy master about to fork our successor) may peek; otherwise, unless
+  // the policy is same-user, only a sibling: a process whose parent is our parent.
+  const bool parent_peeks = req.kind == "peek" && req.pid == ::getppid();
+  const pid_t peer_parent = parent_of(req.pid, req.ppid);
+  if (policy_ != HandoverPolicy::kSameUser && peer_parent != ::getppid() && !parent_peeks) {
+    return refuse(s, "not a sibling: its parent is " + std::to_string(peer_parent) + ", ours " +
+                         std::to_string(::getppid()));
+  }
+  if (req.kind == "peek") {
+    const std::string app = callbacks_.app_state ? callbacks_.app_state() : "";
+    s->out = encode_offer(true, "", 0, &app);
+    uv_buf_t b =
+        uv_buf_init(reinterpret_cast<char*>(s->out.data()), static_cast<unsigned>(s->out.size()));
+    s->write_req.data = s;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&s->pipe));
+    if (uv_write(&s->write_req, reinterpret_cast<uv_stream_t*>(&s->pipe), &b, 1,
+                 [](uv_write_t* req2, int) {
+                   auto* s2 = static_cast<Session*>(req2->data);
+                   s2->server->end_session(s2, false, "peek answered");
+                 }) != 0) {
+      end_session(s, false, "cannot answer the peek");
+    }
+    return;
+  }
+  if (req.kind != "takeover") return refuse(s, "unknown request kind '" + req.kind + "'");
+  if (policy_ == HandoverPolicy::kOff) return refuse(s, "handover is off here");
+  if (takeover_ != nullptr) return refuse(s, "another handover is in progress");
+  if (callbacks_.offer && !callbacks_.offer(req, s->offer, why)) return refuse(s, why);
+  s->offered = true;
+  takeover_ = s;
+  // Header + the three sockets in one sendmsg (it fits an empty socket buffer), then the
+  // state through libuv.
+  const wire::Bytes head = encode_offer(true, "", s->offer.state.size());
+  uv_os_fd_t listener_fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(listener_), &listener_fd);
+  int fds[kFds] = {s->offer.udp_fd, s->offer.tcp_fd, listener_fd};
+  iovec iov{const_cast<std::uint8_t*>(head.data()), head.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof fds);
+  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+  if (::sendmsg(fd_of(&s->pipe), &msg, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+      static_cast<ssize_t>(head.size())) {
+    return end_session(s, false, std::string("cannot send the sockets: ") + std::strerror(errno));
+  }
+  s->out = std::move(s->offer.state);
+  s->offer.state.clear();
+  uv_buf_t b =
+      uv_buf_init(reinterpret_cast<char*>(s->out.data()), static_cast<unsigned>(s->out.size()));
+  s->write_req.data = s;
+  const int rc = uv_write(&s->write_req, reinterpret_cast<uv_stream_t*>(&s->pipe), &b, 1,
+                          [](uv_write_t* req2, int status) {
+                            auto* s2 = static_cast<Session*>(req2->data);
+                            if (s2->done) return;
+                            if (status < 0) {
+                              s2->server->end_session(s2, false, "cannot send the state");
+                              return;
+                            }
+                            s2->written = true;
+                            // An 'A' that arrived with the last bytes of the state.
+                            if (!s2->in.empty()) s2->server->on_bytes(s2);
+                          });
+  if (rc != 0) end_session(s, false, "cannot send the state");
 }
 
 }  // namespace haserf::net

@@ -6,15 +6,19 @@
 // "sibling" policy also the same parent process, i.e. the same HAProxy master), pauses its
 // member, and sends its UDP socket, its TCP listener and its handover listener (SCM_RIGHTS)
 // followed by its whole state. The successor adopts the sockets, imports the state, announces
-// itself with a refreshed incarnation and confirms; only then does the predecessor stop. If the
-// successor fails or stays silent, the predecessor resumes as if nothing happened. Packets
-// that arrive meanwhile wait in the kernel's socket buffer for whoever reads next.
+// itself with a refreshed incarnation. The predecessor decides: the successor says it is ready
+// ('A'), the predecessor commits ('C') and stops, and only then does the successor touch the
+// sockets. If the successor fails, stays silent past the timeout or never gets the commit,
+// the predecessor resumes (or never stopped) and the successor stands down: never two
+// members on the same sockets. Packets that arrive meanwhile wait in the kernel's buffer.
 //
 // Frames on the socket: a u32 big-endian length, then a msgpack map.
 //   successor → predecessor  request  {V:1, Kind:"takeover", Node, Advertise, Pid, Ppid}
 //   predecessor → successor  offer    {V:1, OK, Error, Pid, StateLen} (+ 3 fds when OK),
 //                                     then StateLen bytes of encoded HandoverState
-//   successor → predecessor  one byte: 'A' (adopted) or 'N' (could not: resume)
+//   successor → predecessor  one byte: 'A' (state decoded, ready to adopt) or 'N' (resume)
+//   predecessor → successor  one byte: 'C' (committed: the sockets are yours; sent only while
+//                            the handover is still live, so exactly one side ever serves)
 // A "peek" request ({Kind:"peek"}, same fields) is answered with {V:1, OK, Error, Pid,
 // AppState} and nothing changes hands: the embedding application's own state (the HAProxy
 // glue's slot table), read by the next HAProxy master before it forks the worker that will
@@ -32,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,7 +81,7 @@ struct Takeover {
   std::string message;  // why it was refused or failed
   pid_t from_pid = 0;
   int udp_fd = -1, tcp_fd = -1, listener_fd = -1;
-  int conn_fd = -1;  // kTaken: answer with confirm_takeover()
+  int conn_fd = -1;  // kTaken: answer with commit_takeover() or refuse_takeover()
   HandoverState state;
   std::string app_state;  // peek only
   void close_fds();
@@ -86,9 +91,12 @@ struct Takeover {
 // thread before it serves anything.
 Takeover take_over(const std::string& socket_name, const HandoverRequest& request,
                    std::chrono::milliseconds timeout);
-// Tells the predecessor whether we adopted its sockets ('A': it stops) or not ('N': it
-// resumes), and closes the connection.
-void confirm_takeover(int conn_fd, bool adopted);
+// Tells the predecessor we are ready ('A') and waits (at most `timeout`) for its commit ('C').
+// True: the sockets are ours now. False: it resumed (or is gone); do not use them. Closes
+// the connection either way.
+bool commit_takeover(int conn_fd, std::chrono::milliseconds timeout);
+// Tells the predecessor to resume ('N') and closes the connection.
+void refuse_takeover(int conn_fd);
 
 // Asks the member bound to `socket_name` for its application state, blocking at most
 // `timeout`. nullopt with a reason when there is no member there or it refused.
@@ -133,11 +141,13 @@ class HandoverServer {
   std::uint64_t refused() const { return refused_; }
   const std::string& last_refusal() const { return last_refusal_; }
 
-  struct Session;  // one connection (public for the libuv callbacks)
+  struct Session;             // one connection (public for the libuv callbacks)
+  void on_bytes(Session* s);  // (public for the libuv callbacks)
 
  private:
   static void on_connection(uv_stream_t* server, int status);
   void end_session(Session* s, bool completed, const std::string& why);
+  void refuse(Session* s, const std::string& why);
 
   uv_loop_t* loop_;
   HandoverPolicy policy_;
@@ -145,7 +155,8 @@ class HandoverServer {
   Callbacks callbacks_;
   uv_pipe_t* listener_ = nullptr;  // heap: freed in its close callback
   bool listening_ = false;
-  Session* session_ = nullptr;  // at most one handover at a time
+  std::set<Session*> sessions_;  // open connections (peeks, requests not read yet)
+  Session* takeover_ = nullptr;  // at most one takeover at a time
   std::uint64_t refused_ = 0;
   std::string last_refusal_;
 };

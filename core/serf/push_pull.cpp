@@ -62,7 +62,8 @@ void Serf::merge_remote_state(std::span<const std::uint8_t> state, bool join) {
     for (const auto& slot : pp.Events) {
       if (!slot || !sane(slot->LTime)) continue;
       for (const auto& [name, payload] : slot->Events) {
-        handle_user_event(wire::SerfUserEvent{slot->LTime, name, payload, false});
+        const wire::SerfUserEvent e{slot->LTime, name, payload, false};
+        if (!unsafe(wire::go_trap(e))) handle_user_event(e);
       }
     }
     ++stats_.push_pull_merged;

@@ -908,7 +908,11 @@ void Memberlist::push_pull_with(const Address& to, bool join,
       to, stream_frame(wire::encode_push_pull(local_push_pull(join))), true, config_.tcp_timeout,
       [this, alive, to, done = std::move(done)](bool ok, const wire::StreamMessage* reply,
                                                 const std::string& error) {
-        if (alive.expired() || !*alive.lock()) return;
+        if (alive.expired() || !*alive.lock()) {
+          // Paused for a handover or shut down: the caller still hears how it ended.
+          if (done) done(false, "interrupted (handover or shutdown)");
+          return;
+        }
         if (!ok || !reply) {
           ++stats_.streams_failed;
           if (done) done(false, error.empty() ? "no reply" : error);

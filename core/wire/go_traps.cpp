@@ -1,5 +1,6 @@
 #include "core/wire/go_traps.hpp"
 
+#include "core/wire/codec.hpp"
 #include "core/wire/msgpack_reader.hpp"
 #include "core/wire/msgpack_writer.hpp"
 
@@ -123,11 +124,23 @@ std::optional<Bytes> parse_key_request(const std::optional<Bytes>& payload) {
 
 }  // namespace
 
+// Serf decodes tags from Meta with go-msgpack 0.5.5 on every join and update: a 4 GiB string
+// header inside a 9-byte Meta is as deadly there as anywhere (MP-1, MP-3).
+std::optional<std::string> meta_trap(std::span<const std::uint8_t> meta) {
+  if (meta.empty() || meta[0] != 0xff) return std::nullopt;  // legacy role string: raw bytes
+  Tags tags;
+  if (!decode_tags(meta, tags)) return std::string("meta: tags that do not decode");
+  return std::nullopt;
+}
+
 std::optional<std::string> go_trap(const Alive& m) {
   if (auto t = name_trap("node name", m.Node)) return t;
   if (auto t = incarnation_trap(m.Incarnation)) return t;
   // Go stores its own bind port instead: a conflict wherever ports differ.
   if (m.Port == 0) return std::string("port 0");
+  if (m.Meta) {
+    if (auto t = meta_trap(*m.Meta)) return t;
+  }
   return vsn_trap(m.Vsn);
 }
 
@@ -147,6 +160,7 @@ std::optional<std::string> go_trap(const PushNodeState& m) {
   if (auto t = name_trap("node name", m.Name)) return t;
   if (auto t = incarnation_trap(m.Incarnation)) return t;
   if (m.Port == 0) return std::string("port 0");
+  if (auto t = meta_trap(m.Meta)) return t;
   return vsn_trap(m.Vsn);
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the HAProxy side of the lab: master-worker HAProxy with the haserf Lua glue.
 # Usage: ha-start.sh DIR
-#   DIR/haproxy.cfg (rendered from the template), DIR/admin.sock (stats socket, level admin),
-#   DIR/master.sock (master CLI), DIR/haproxy.pid (master pid), DIR/haproxy.log (log).
+#   DIR/haproxy.cfg (rendered from the template), DIR/master.sock (master CLI; "@1 CMD" for the
+#   current worker), DIR/haproxy.pid (master pid), DIR/haproxy.log (log).
 # Environment:
 #   BUILD        build directory holding bindings/lua5.3/haserf.so and cli/haserf (./build)
 #   LAB_IP       HAProxy address: frontend :8080, stats :1936, gossip :7946 (127.0.0.42)
@@ -40,7 +40,7 @@ echo '{"members":[]}' | "$BUILD/cli/haserf" render -t "$LAB_TEMPLATE" -m - -o "$
 rm -f "$DIR/haproxy.cfg.bak"
 haproxy -c -q -f "$DIR/haproxy.cfg" || { echo "ha-start: $DIR/haproxy.cfg does not pass haproxy -c" >&2; exit 1; }
 
-rm -f "$DIR/admin.sock" "$DIR/master.sock" "$DIR/haproxy.pid"
+rm -f "$DIR/master.sock" "$DIR/haproxy.pid"
 setsid haproxy -W -db -S "$DIR/master.sock" -p "$DIR/haproxy.pid" -f "$DIR/haproxy.cfg" \
   >>"$DIR/haproxy.log" 2>&1 </dev/null &
 echo $! >"$DIR/haproxy.pid"

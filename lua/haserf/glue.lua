@@ -183,16 +183,43 @@ function Glue:sync(now, changed)
   end
 end
 
+-- HAProxy soft-stops this worker (a reload or a stop): the member hands over or leaves. Looked
+-- at in every phase, at most every STOP_CHECK_MS.
+function Glue:check_stop(now)
+  if self.stopping or now < self.next_stop_check then return end
+  self.next_stop_check = now + STOP_CHECK_MS
+  if not self.host.stopping() then return end
+  self.stopping = true
+  if self.phase == "starting" then
+    self:log("notice", "soft-stop before the member started: nothing to hand over")
+    return
+  end
+  self:log("notice", "soft-stop: the member hands over to the next worker (reload) or leaves (stop)")
+  self.haserf.soft_stop()
+end
+
 -- One tick of the task. Returns false once this worker's member is gone for good (handed
 -- over to the next worker, or left at a stop): the task may end.
 function Glue:tick(now)
+  self:check_stop(now)
   if self.phase == "starting" then
+    -- A worker soft-stopped before its member ever started must not start one now: it
+    -- would take the identity from the worker that replaced it.
+    if self.stopping then
+      self.phase = "stopped"
+      return false
+    end
     if now >= self.next_start then self:start(now) end
     return true
   end
   local state, err = self.haserf.state()
   if self.phase == "waiting" then
-    if state == "starting" then return true end
+    if state == "starting" or state == "leaving" or state == "handing-over" then return true end
+    if self.stopping and state ~= "running" then
+      -- Soft-stopped while it started: whatever became of it, this worker is done.
+      self.phase = state == "handed-over" and "handed-over" or "stopped"
+      return false
+    end
     if state ~= "running" then
       self:log("warn", "cannot start the member: %s (retrying)", tostring(err or state))
       self.start_error, self.phase, self.next_start = err or state, "starting", now + self.cfg.start_retry_ms
@@ -221,14 +248,6 @@ function Glue:tick(now)
     self:log("warn", "member %s%s: starting again", state, err and (" (" .. err .. ")") or "")
     self.phase, self.next_start = "starting", now + self.cfg.start_retry_ms
     return true
-  end
-  if not self.stopping and now >= self.next_stop_check then
-    self.next_stop_check = now + STOP_CHECK_MS
-    if self.host.stopping() then
-      self.stopping = true
-      self:log("notice", "soft-stop: the member hands over to the next worker (reload) or leaves (stop)")
-      self.haserf.soft_stop()
-    end
   end
   if not self.ready and self:view_ready(now, self.haserf.status()) then
     self.ready, self.ctx.partial = true, false

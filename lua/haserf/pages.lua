@@ -185,7 +185,7 @@ function M.metrics(view)
   return table.concat(out)
 end
 
--- `haserf members` on the stats socket.
+-- `haserf members` on the CLI (master CLI "@1 haserf members", or a stats socket).
 function M.cli(view)
   local out = {}
   for _, m in ipairs(view.members) do

@@ -12,7 +12,7 @@
 #   start_backend NAME IP HAIP [serf args...]   web app + serf agent (role=backend, port=3000)
 #   hits N                          N requests to the frontend; prints "NAME COUNT" lines
 #   routed NAME / not_routed NAME   12 requests do / do not reach NAME
-#   admin CMD...                    a command on the stats socket (level admin)
+#   admin CMD...                    a command for the current worker, through the master CLI (@1)
 #   slot_field SLOT FIELD           a field of `show servers state nodes` (srv_addr, srv_admin_state...)
 #   slot_of MEMBER                  the slot whose address is MEMBER's IP and is in use
 HASERF=${HASERF:-unused}
@@ -83,7 +83,7 @@ not_routed() { local h; h=$(hits 12); ! printf '%s\n' "$h" | grep -q "^$1 " && [
 # routes_exactly "s1 s2": 12 requests reach exactly these names (sorted, space-separated).
 routes_exactly() { [ "$(hits 12 | awk '{print $1}' | sort | tr '\n' ' ' | sed 's/ $//')" = "$1" ]; }
 
-admin() { echo "$*" | socat -t 3 - "unix-connect:$HA/admin.sock"; }
+admin() { echo "@1 $*" | socat -t 3 - "unix-connect:$HA/master.sock"; }
 
 # slot_field SLOT FIELD: from `show servers state nodes`, by column name.
 slot_field() {

@@ -205,7 +205,7 @@ TEST_CASE("handover: refused for another node name; an aborted takeover resumes 
   REQUIRE(t.outcome == net::Takeover::Outcome::kTaken);
   CHECK(lb.status().phase == net::AgentPhase::kHandingOver);
   CHECK(t.state.memberlist.nodes.size() == 2);
-  net::confirm_takeover(t.conn_fd, false);
+  net::refuse_takeover(t.conn_fd);
   t.conn_fd = -1;
   t.close_fds();
   REQUIRE(eventually([&] { return lb.status().phase == net::AgentPhase::kRunning; }));
@@ -239,4 +239,37 @@ TEST_CASE("handover: with the policy off, a peek works and a takeover is refused
   CHECK(r.message == "handover is off here");
   CHECK(solo.status().phase == net::AgentPhase::kRunning);
   solo.stop();
+}
+
+TEST_CASE("handover: a successor too late to commit stands down; the predecessor stays the member",
+          "[net][handover]") {
+  table::MembershipTable t;
+  auto c = config("slow", "127.0.63.2:7946", net::HandoverPolicy::kSameUser);
+  c.handover_timeout = 300ms;
+  net::Agent lb(c, t);
+  std::string err;
+  REQUIRE(lb.start(&err));
+  REQUIRE(eventually([&] { return lb.status().phase == net::AgentPhase::kRunning; }));
+  swim::Address bind;
+  REQUIRE(swim::parse_address("127.0.63.2:7946", 7946, bind, &err));
+  net::HandoverRequest req{"takeover", "slow", "127.0.63.2:7946", ::getpid(), ::getppid()};
+  auto taken = net::take_over(net::handover_socket_name(bind), req, 2s);
+  REQUIRE(taken.outcome == net::Takeover::Outcome::kTaken);
+  // The predecessor gives up on us after its timeout and resumes on the sockets.
+  REQUIRE(eventually([&] { return lb.status().phase == net::AgentPhase::kRunning; }));
+  CHECK(lb.status().error.find("timed out") != std::string::npos);
+  // Our ready comes too late: no commit, so we must not use the sockets.
+  CHECK_FALSE(net::commit_takeover(taken.conn_fd, 1s));
+  taken.conn_fd = -1;
+  taken.close_fds();
+  CHECK(lb.status().phase == net::AgentPhase::kRunning);
+  CHECK(lb.status().handed_over_to == 0);
+  // A second, prompt successor still can take over afterwards.
+  auto again = net::take_over(net::handover_socket_name(bind), req, 2s);
+  REQUIRE(again.outcome == net::Takeover::Outcome::kTaken);
+  CHECK(net::commit_takeover(again.conn_fd, 1s));
+  again.conn_fd = -1;
+  again.close_fds();
+  CHECK(eventually([&] { return lb.status().phase == net::AgentPhase::kHandedOver; }));
+  lb.stop();
 }

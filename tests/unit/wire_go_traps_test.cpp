@@ -39,18 +39,40 @@ TEST_CASE("go traps: memberlist alive, suspect, dead and push/pull node states",
   a = good_alive();
   a.Node = "evil\nnode";  // SF-6: snapshot file injection
   CHECK(has(wire::go_trap(a), "control character"));
-  CHECK(has(wire::go_trap(wire::Suspect{0x80000000u, "web-1", "x"}), "incarnation"));
+  CHECK(has(wire::go_trap(wire::Suspect{0xfffffff0u, "web-1", "x"}), "incarnation"));
+  // Far from the wrap is fine: a cluster pushed up by an attacker must keep working with us.
+  CHECK_FALSE(wire::go_trap(wire::Suspect{0x80000000u, "web-1", "x"}));
   CHECK(has(wire::go_trap(wire::Dead{1, "web-1", "x\r"}), "control character"));
   CHECK_FALSE(wire::go_trap(wire::Dead{7, "web-1", "web-1"}));
   wire::PushNodeState pns{"web-1", {10, 0, 0, 5}, 7946, {}, 1, wire::NodeState::kDead, {1, 5}};
   CHECK(has(wire::go_trap(pns), "Vsn of 2 bytes"));  // ML-4, any state
 }
 
+TEST_CASE("go traps: node meta whose tags Go's serf would decode into a 4 GiB allocation",
+          "[wire][traps]") {
+  auto a = good_alive();
+  // `ff` + a map of one entry whose key claims 4 GiB (str32): 9 bytes that every Go serf
+  // decodes on join and update.
+  a.Meta = wire::Bytes{0xff, 0x81, 0xdb, 0xff, 0xff, 0xff, 0xff};
+  CHECK(has(wire::go_trap(a), "meta"));
+  wire::PushNodeState pns{"web-1", {10, 0, 0, 5},           7946,         *a.Meta,
+                          1,       wire::NodeState::kAlive, wire::kOurVsn};
+  CHECK(has(wire::go_trap(pns), "meta"));
+  // A legacy role string (no `ff`) is raw bytes to Go: safe whatever it holds.
+  a.Meta = wire::Bytes{'w', 'e', 'b', 0xdb, 0xff};
+  CHECK_FALSE(wire::go_trap(a));
+  // Well-formed tags pass.
+  a.Meta = wire::encode_tags({{"role", "web"}, {"port", "3000"}});
+  CHECK_FALSE(wire::go_trap(a));
+}
+
 TEST_CASE("go traps: serf intents, events and queries", "[wire][traps]") {
   CHECK(has(wire::go_trap(wire::SerfJoin{~std::uint64_t{0}, "n"}), "Lamport"));  // SF-5
   CHECK(has(wire::go_trap(wire::SerfLeave{5, "a\nb", false}), "control character"));
-  CHECK(has(wire::go_trap(wire::SerfUserEvent{std::uint64_t{1} << 63, "deploy", {}, false}),
+  CHECK(has(wire::go_trap(wire::SerfUserEvent{~std::uint64_t{0} - 5, "deploy", {}, false}),
             "Lamport"));
+  // Far from the wrap is fine (a cluster whose clocks were pushed up keeps working with us).
+  CHECK_FALSE(wire::go_trap(wire::SerfUserEvent{std::uint64_t{1} << 63, "deploy", {}, false}));
   CHECK(has(wire::go_trap(wire::SerfUserEvent{3, "x\nserf.evil:1|c", {}, false}), "control"));
   CHECK_FALSE(
       wire::go_trap(wire::SerfUserEvent{3, "deploy", bytes("v1\n\x01 any payload"), false}));

@@ -116,4 +116,29 @@ g4:tick(500)
 T.eq("not retried before the retry period", #m4.starts, 1)
 g4:tick(1010)
 T.eq("retried after the period", #m4.starts, 2)
+
+-- Soft-stopped while the start is retried: no more starts, the task ends.
+m4.phase, m4.err = "failed", "address already in use"
+g4:tick(1020)
+T.eq("failed again: back to starting", g4.phase, "starting")
+host4.stop = true
+T.eq("a stopping worker never starts its member", g4:tick(5000), false)
+T.eq("no start after the stop", #m4.starts, 2)
+T.eq("stopped", g4.phase, "stopped")
+T.eq("nothing to soft-stop", m4.soft_stops, 0)
+
+-- Soft-stopped while the member is still starting (taking over): the module is told at once,
+-- and the task ends when the member is gone.
+local g5, m5, host5 = new_glue()
+g5:init({nodes = {servers = F.servers(1)}})
+g5:tick(0)
+g5:tick(10)
+T.eq("waiting", g5.phase, "waiting")
+host5.stop = true
+T.eq("still waiting for the member", g5:tick(600), true)
+T.eq("the module is told while it starts", m5.soft_stops, 1)
+m5.phase = "left"
+T.eq("the member left: the task ends", g5:tick(610), false)
+T.eq("stopped after the leave", g5.phase, "stopped")
+T.check("the soft-stop is logged", logged(host5, "soft-stop: the member hands over"))
 T.finish()

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/net/uv_owned.hpp"
 #include "core/wire/msgpack_reader.hpp"
 #include "core/wire/msgpack_writer.hpp"
 
@@ -660,21 +661,9 @@ struct HandoverServer::Session {
 
 namespace {
 
-void on_session_handle_closed(uv_handle_t* h) {
-  auto* s = static_cast<HandoverServer::Session*>(h->data);
-  if (--s->open_handles == 0) delete s;
-}
-
 void close_session_handles(HandoverServer::Session* s) {
-  for (uv_handle_t* h :
-       {reinterpret_cast<uv_handle_t*>(&s->pipe), reinterpret_cast<uv_handle_t*>(&s->timer)}) {
-    if (!uv_is_closing(h)) uv_close(h, on_session_handle_closed);
-  }
-}
-
-void alloc_buffer(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-  buf->base = new char[suggested];
-  buf->len = suggested;
+  close_owned_handles<HandoverServer::Session>(
+      {reinterpret_cast<uv_handle_t*>(&s->pipe), reinterpret_cast<uv_handle_t*>(&s->timer)});
 }
 
 // The kernel's word for a peer's parent when /proc can tell (it may not, inside a chroot);
@@ -819,7 +808,7 @@ void HandoverServer::on_connection(uv_stream_t* listener, int status) {
         session->server->end_session(session, false, "the successor timed out");
       },
       static_cast<std::uint64_t>(self->timeout_.count()), 0);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&s->pipe), alloc_buffer,
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&s->pipe), alloc_read_buffer,
                 [](uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
                   auto* session = static_cast<Session*>(stream->data);
                   if (n > 0 && !session->done) {

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/net/uv_owned.hpp"
+
 namespace haserf::net {
 
 bool sockaddr_to_address(const sockaddr* sa, swim::Address& out) {
@@ -77,21 +79,9 @@ struct UvTransport::Conn {
 
 namespace {
 
-void on_conn_handle_closed(uv_handle_t* h) {
-  auto* c = static_cast<UvTransport::Conn*>(h->data);
-  if (--c->open_handles == 0) delete c;
-}
-
 void close_conn(UvTransport::Conn* c) {
-  for (uv_handle_t* h :
-       {reinterpret_cast<uv_handle_t*>(&c->tcp), reinterpret_cast<uv_handle_t*>(&c->timer)}) {
-    if (!uv_is_closing(h)) uv_close(h, on_conn_handle_closed);
-  }
-}
-
-void alloc_read(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-  buf->base = new char[suggested];
-  buf->len = suggested;
+  close_owned_handles<UvTransport::Conn>(
+      {reinterpret_cast<uv_handle_t*>(&c->tcp), reinterpret_cast<uv_handle_t*>(&c->timer)});
 }
 
 }  // namespace
@@ -343,7 +333,7 @@ void UvTransport::on_connection(uv_stream_t* server, int status) {
         conn->owner->finish(conn, false, "timeout");
       },
       static_cast<std::uint64_t>(timeout.count()), 0);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), alloc_read, on_conn_read);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), alloc_read_buffer, on_conn_read);
 }
 
 void UvTransport::on_read(Conn* c, std::span<const std::uint8_t> data) {
@@ -460,7 +450,8 @@ void UvTransport::stream_exchange(const swim::Address& to, wire::Bytes request, 
                    wc->owner->after();
                  });
         if (conn->want_reply) {
-          uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), alloc_read, on_conn_read);
+          uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->tcp), alloc_read_buffer,
+                        on_conn_read);
         }
       });
   if (rc != 0) finish(c, false, std::string("connect: ") + uv_strerror(rc));

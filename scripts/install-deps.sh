@@ -8,6 +8,7 @@ packages=(
   libuv1-dev libkainjow-mustache-dev liblua5.4-dev liblua5.3-dev lua5.4 lua5.3 catch2
   libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
   haproxy serf curl socat jq wrk chromium
+  mmdebstrap buildah podman uidmap
 )
 
 missing=()

@@ -29,7 +29,8 @@ PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& sna
     return result;
   }
   std::string current;
-  const bool same = read_file(job.out, current, nullptr) && current == rendered.output;
+  const bool had_previous = read_file(job.out, current, nullptr);
+  const bool same = had_previous && current == rendered.output;
   if (same) {
     result.outcome = PipelineOutcome::kUnchanged;
     result.message = job.out + " unchanged";
@@ -73,9 +74,31 @@ PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& sna
                    " left out" + (written.in_place ? ", in place: rename not possible" : "") + ")";
   if (!job.exec.empty()) {
     auto exec = run_shell(job.exec, job.command_timeout, {{"HASERF_OUT", job.out}}, job.cancel);
-    if (!exec.ok()) {
+    if (!exec.ok() && job.cancel != nullptr && job.cancel->load()) {
+      // This process is stopping while the command ran: with a master-CLI reload that is the
+      // reload it asked for replacing it (HAProxy 2.7+ answers only once the new worker runs,
+      // and soft-stops this one at the same time). Not a failure, and nothing to restore.
+      result.message += "; exec interrupted: this process is stopping";
+    } else if (!exec.ok()) {
       result.outcome = PipelineOutcome::kExecFailed;
       result.message += "; exec failed (" + exec.describe() + ")";
+      // The reload did not take: the running config is still the previous one, so that is
+      // what `out` holds again (the last good, and what the next reload would load). The
+      // rejected config stays beside it for the operator.
+      if (had_previous) {
+        WriteOptions no_backup;
+        no_backup.keep_backup = false;
+        const auto kept = write_file_atomic(job.out + ".rejected", rendered.output, no_backup);
+        const auto restored = write_file_atomic(job.out, current, no_backup);
+        if (restored.outcome == WriteOutcome::kFailed) {
+          result.message += "; could not restore the previous config: " + restored.error;
+        } else {
+          result.message += "; " + job.out + " restored to the running config" +
+                            (kept.outcome == WriteOutcome::kFailed
+                                 ? std::string()
+                                 : ", the rejected one kept in " + job.out + ".rejected");
+        }
+      }
     } else {
       result.message += "; exec ran";
     }

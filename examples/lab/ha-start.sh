@@ -4,7 +4,10 @@
 #   DIR/haproxy.cfg (rendered from the template), DIR/master.sock (master CLI; "@1 CMD" for the
 #   current worker), DIR/haproxy.pid (master pid), DIR/haproxy.log (log).
 # Environment:
-#   BUILD        build directory holding bindings/lua5.3/haserf.so and cli/haserf (./build)
+#   BUILD        build directory holding bindings/lua5.3/haserf.so (lua5.4 with a root) and
+#                cli/haserf (./build)
+#   HASERF_HAPROXY_ROOT  a Debian 13 root (scripts/debian13-root.sh): run its HAProxy 3.0 with
+#                the Lua 5.4 module instead of the host's HAProxy 2.6 with Lua 5.3 (unset)
 #   LAB_IP       HAProxy address: frontend :8080, stats :1936, gossip :7946 (127.0.0.42)
 #   LAB_JOIN     comma-separated IP:PORT to join (empty: the backends join us)
 #   LAB_NODE     HAProxy's node name (haproxy)
@@ -18,15 +21,16 @@ set -euo pipefail
 mkdir -p "$1"
 DIR=$(cd "$1" && pwd)
 BUILD=$(lab_abs "${BUILD:-build}")
-export LAB_DIR=$DIR LAB_BUILD=$BUILD LAB_SRC
+export LAB_DIR=$DIR LAB_BUILD=$BUILD LAB_SRC LAB_LUA
 export LAB_IP=${LAB_IP:-127.0.0.42}
 export LAB_JOIN=${LAB_JOIN:-}
 export LAB_NODE=${LAB_NODE:-haproxy}
 export LAB_TEMPLATE=${LAB_TEMPLATE:-$LAB_SRC/examples/lab/haproxy.cfg.mustache}
 export LAB_NBTHREAD=${LAB_NBTHREAD:-$(nproc)}
 LAB_SLOTS=${LAB_SLOTS:-4}
+lab_haproxy_command
 
-for f in "$BUILD/bindings/lua5.3/haserf.so" "$BUILD/cli/haserf"; do
+for f in "$BUILD/bindings/lua$LAB_LUA/haserf.so" "$BUILD/cli/haserf"; do
   [ -e "$f" ] || { echo "ha-start: $f is missing (build first: make build)" >&2; exit 1; }
 done
 if [ -f "$DIR/haproxy.pid" ] && lab_alive "$(cat "$DIR/haproxy.pid")"; then
@@ -38,10 +42,10 @@ fi
 echo '{"members":[]}' | "$BUILD/cli/haserf" render -t "$LAB_TEMPLATE" -m - -o "$DIR/haproxy.cfg" \
   --var "slots_nodes=$LAB_SLOTS" --var "slots=$LAB_SLOTS" >/dev/null
 rm -f "$DIR/haproxy.cfg.bak"
-haproxy -c -q -f "$DIR/haproxy.cfg" || { echo "ha-start: $DIR/haproxy.cfg does not pass haproxy -c" >&2; exit 1; }
+lab_haproxy -c -q -f "$DIR/haproxy.cfg" || { echo "ha-start: $DIR/haproxy.cfg does not pass haproxy -c" >&2; exit 1; }
 
 rm -f "$DIR/master.sock" "$DIR/haproxy.pid"
-setsid haproxy -W -db -S "$DIR/master.sock" -p "$DIR/haproxy.pid" -f "$DIR/haproxy.cfg" \
+setsid "${LAB_HAPROXY[@]}" -W -db -S "$DIR/master.sock" -p "$DIR/haproxy.pid" -f "$DIR/haproxy.cfg" \
   >>"$DIR/haproxy.log" 2>&1 </dev/null &
 echo $! >"$DIR/haproxy.pid"
 

@@ -32,3 +32,25 @@ lab_stop_pidfile() {
 }
 
 lab_abs() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+
+# Which HAProxy the lab runs. Unset HASERF_HAPROXY_ROOT: the host's (Debian 12: HAProxy 2.6,
+# Lua 5.3). HASERF_HAPROXY_ROOT=DIR, a root made by scripts/debian13-root.sh: HAProxy 3.0 from
+# that root with the Lua 5.4 module, same paths (the lab folder, the source and build trees
+# and /tmp are visible inside at the same place), same addresses (the host's network).
+LAB_LUA=5.3
+[ -n "${HASERF_HAPROXY_ROOT:-}" ] && LAB_LUA=5.4
+
+# lab_haproxy ARG...: runs that HAProxy. "${LAB_HAPROXY[@]}" is the same command as an array
+# for `setsid ... &` (every step execs: the background job's $! is HAProxy's pid). Call
+# lab_haproxy_command again after changing LAB_BUILD or LAB_DIR.
+lab_haproxy_command() {
+  LAB_HAPROXY=(haproxy)
+  [ -n "${HASERF_HAPROXY_ROOT:-}" ] || return 0
+  LAB_HAPROXY=(bash "$LAB_SRC/scripts/debian13-root.sh" run "$HASERF_HAPROXY_ROOT" --bind /tmp
+    --bind "$LAB_SRC")
+  [ -n "${LAB_BUILD:-}" ] && LAB_HAPROXY+=(--bind "$LAB_BUILD")
+  [ -n "${LAB_DIR:-}" ] && LAB_HAPROXY+=(--bind "$LAB_DIR")
+  LAB_HAPROXY+=(-- haproxy)
+}
+lab_haproxy_command
+lab_haproxy() { "${LAB_HAPROXY[@]}" "$@"; }

@@ -123,7 +123,11 @@ function M.reload_command(mode)
   end
   if mode:sub(1, 7) == "signal:" then return "kill -USR2 \"$(cat " .. shell_quote(mode:sub(8)) .. ")\"" end
   if mode:sub(1, 11) == "master-cli:" then
-    return "echo reload | socat -t 5 - " .. shell_quote("unix-connect:" .. mode:sub(12))
+    -- HAProxy 2.7+ answers "Success=1" or "Success=0" and the new worker's startup messages
+    -- once the reload is done (up to socat's 30 s); 2.6 closes the socket and answers nothing.
+    -- "Success=0" is a failed reload: the command fails, with HAProxy's messages.
+    return "out=$(echo reload | socat -t 30 - " .. shell_quote("unix-connect:" .. mode:sub(12)) ..
+           ") || exit 1; printf '%s\\n' \"$out\"; case \"$out\" in Success=0*) exit 1 ;; esac"
   end
   if mode:sub(1, 4) == "cmd:" and #mode > 4 then return mode:sub(5) end
   fail("HASERF_RELOAD", "must be none, signal, signal:PIDFILE, master-cli:PATH or cmd:COMMAND, got '%s'", mode)

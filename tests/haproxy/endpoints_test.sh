@@ -69,18 +69,18 @@ grep -q "member e3 rejected, routed nowhere: field tags.note" "$HA/haproxy.log" 
 
 # haproxy -c of the running config passes, with a serf agent holding HAProxy's gossip address:
 # loading the glue + module binds nothing.
-export LAB_DIR=$HA LAB_IP=127.0.4.1 LAB_BUILD=$BUILD LAB_SRC=$SRC LAB_JOIN= LAB_NODE=x LAB_NBTHREAD=1 \
+export LAB_DIR=$HA LAB_IP=127.0.4.1 LAB_BUILD=$BUILD LAB_LUA LAB_SRC=$SRC LAB_JOIN= LAB_NODE=x LAB_NBTHREAD=1 \
   LAB_TEMPLATE=$SRC/examples/lab/haproxy.cfg.mustache
-run haproxy -c -q -f "$HA/haproxy.cfg"
+run lab_haproxy -c -q -f "$HA/haproxy.cfg"
 expect_rc "haproxy -c passes while the member runs on the same address" 0
 sed '/setenv HASERF_BIND/d' "$HA/haproxy.cfg" >"$TMP/nobind.cfg"
-run haproxy -c -f "$TMP/nobind.cfg"
+run lab_haproxy -c -f "$TMP/nobind.cfg"
 [ "$RC" -ne 0 ] && pass "haproxy -c fails without HASERF_BIND" || fail "haproxy -c fails without HASERF_BIND"
 expect_contains "the error names HASERF_BIND" "$OUT$ERR" "haserf: HASERF_BIND: required"
 # Every knob is checked by haproxy -c, the message names it.
 knob_check() {  # DESC SED_EXPR EXPECTED_TEXT [rc]
   sed "$2" "$HA/haproxy.cfg" >"$TMP/knob.cfg"
-  run haproxy -c -f "$TMP/knob.cfg"
+  run lab_haproxy -c -f "$TMP/knob.cfg"
   if [ "${4:-1}" = 0 ]; then
     [ "$RC" -eq 0 ] && pass "haproxy -c passes: $1" || fail "haproxy -c passes: $1" "$ERR"
   else

@@ -15,6 +15,7 @@
 #   admin CMD...                    a command for the current worker, through the master CLI (@1)
 #   slot_field SLOT FIELD           a field of `show servers state nodes` (srv_addr, srv_admin_state...)
 #   slot_of MEMBER                  the slot whose address is MEMBER's IP and is in use
+#   ha_at_least VERSION             the balancer's HAProxy ($HA_VERSION) is VERSION or newer
 HASERF=${HASERF:-unused}
 . "$SRC/tests/integration/lib.sh"
 command -v haproxy >/dev/null || { echo "FAIL - haproxy is required"; exit 1; }
@@ -24,6 +25,16 @@ BUILD=$(cd "$BUILD" && pwd)
 HA=$TMP/ha
 HA_IP=""
 LAB=$SRC/examples/lab
+# HASERF_HAPROXY_ROOT=DIR (a root from scripts/debian13-root.sh): the balancer is that root's
+# HAProxy 3.0 with the Lua 5.4 module; unset: the host's HAProxy 2.6 with Lua 5.3. Web apps
+# always run on the host's HAProxy. lab_haproxy runs the balancer's HAProxy (haproxy -c).
+. "$LAB/lib.sh"
+LAB_BUILD=$BUILD
+lab_haproxy_command
+HA_VERSION=$(lab_haproxy -v | awk 'NR == 1 { sub(/-.*/, "", $3); print $3 }')
+echo "# balancer: HAProxy $HA_VERSION, Lua $LAB_LUA module"
+# ha_at_least 2.7: the balancer's HAProxy is that version or newer.
+ha_at_least() { [ "$(printf '%s\n%s\n' "$1" "$HA_VERSION" | sort -V | head -n 1)" = "$1" ]; }
 
 start_ha() {
   HA_IP=$1

@@ -1,0 +1,79 @@
+#include "core/render/pipeline.hpp"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "core/table/table.hpp"
+
+using namespace haserf;
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/haserf-pipeline-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+render::PipelineJob job_for(const std::string& out, std::string text, std::string exec) {
+  render::PipelineJob job;
+  job.template_name = "t.mustache";
+  job.template_text = std::move(text);
+  job.out = out;
+  job.exec = std::move(exec);
+  return job;
+}
+}  // namespace
+
+TEST_CASE("pipeline: a failed reload puts the running config back and keeps the rejected one",
+          "[render][pipeline]") {
+  TempDir dir;
+  const std::string out = dir.path + "/haproxy.cfg";
+  table::MembershipTable t;
+  auto snap = t.snapshot();
+
+  auto first = render::render_to_file(job_for(out, "good {{version}}\n", "true"), *snap);
+  REQUIRE(first.outcome == render::PipelineOutcome::kWritten);
+  const std::string good = slurp(out);
+
+  // The reload command fails (HAProxy 2.7+ answered Success=0): the file that runs is the old.
+  auto failed = render::render_to_file(job_for(out, "cannot start\n", "exit 3"), *snap);
+  CHECK(failed.outcome == render::PipelineOutcome::kExecFailed);
+  CHECK(slurp(out) == good);
+  CHECK(slurp(out + ".rejected") == "cannot start\n");
+  CHECK(failed.message.find("restored to the running config") != std::string::npos);
+
+  // The next good render writes and reloads as usual; the backup is the running config.
+  auto next = render::render_to_file(job_for(out, "next\n", "true"), *snap);
+  CHECK(next.outcome == render::PipelineOutcome::kWritten);
+  CHECK(slurp(out) == "next\n");
+  CHECK(slurp(out + ".bak") == good);
+}
+
+TEST_CASE("pipeline: an exec cut short by the process stopping is no failed reload",
+          "[render][pipeline]") {
+  TempDir dir;
+  const std::string out = dir.path + "/haproxy.cfg";
+  table::MembershipTable t;
+  auto snap = t.snapshot();
+  REQUIRE(render::render_to_file(job_for(out, "old\n", "true"), *snap).ok());
+  std::atomic<bool> stopping{true};
+  auto job = job_for(out, "new\n", "sleep 5");
+  job.cancel = &stopping;
+  auto r = render::render_to_file(job, *snap);
+  CHECK(r.outcome == render::PipelineOutcome::kWritten);
+  CHECK(slurp(out) == "new\n");
+  CHECK(r.message.find("exec interrupted") != std::string::npos);
+}

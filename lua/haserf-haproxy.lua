@@ -39,7 +39,15 @@ local function log(level, msg) core.log(LEVELS[level] or core.info, msg) end
 
 local cfg, warnings = config.load(os.getenv, haserf, {read_file = read_file, lua_thread = core.thread,
                                                       config_files = haserf.config_files()})
-for _, w in ipairs(warnings) do pcall(core.Warning, "haserf: " .. w) end
+-- Config warnings must reach whoever runs `haproxy -c`. Up to 2.8 core.Warning always writes
+-- to stderr; 2.9+ (tune.lua.log.stderr auto) writes only to the configured loggers when there
+-- are any, and messages sent while the file loads reach none: there the warning also goes to
+-- stderr directly.
+local direct_stderr = core.queue ~= nil  -- core.queue() came with 2.9
+for _, w in ipairs(warnings) do
+  pcall(core.Warning, "haserf: " .. w)
+  if direct_stderr then io.stderr:write("[WARNING] haserf: " .. w .. "\n") end
+end
 
 local glue = Glue.new(cfg, haserf, {
   now_ms = function()
@@ -62,8 +70,20 @@ core.register_task(function()
     local ok, more = pcall(glue.tick, glue, glue.host.now_ms())
     if not ok then glue:report_error("tick", more)
     elseif more == false then return end
-    core.msleep(cfg.tick_ms)
+    -- Restored slots waiting for HAProxy 2.9+ to apply their addresses: look again in the
+    -- next scheduler turn, not a tick later, so they are ready within a millisecond or so.
+    if glue.restore_waiting then core.yield() else core.msleep(cfg.tick_ms) end
   end
+end)
+
+-- `http-request lua.haserf-wait-ready if { nbsrv(BACKEND) eq 0 }` (in the backend): a request
+-- that finds no usable server while this worker's restored slots still wait for HAProxy 2.9+
+-- to apply their addresses (its first milliseconds after a reload) waits for them, at most
+-- 2 s, instead of failing with 503. Otherwise it returns at once; the ACL keeps it off the
+-- path of every request that has a server to go to.
+core.register_action("haserf-wait-ready", {"http-req"}, function()
+  local deadline = glue.host.now_ms() + 2000
+  while glue.restore_waiting and glue.host.now_ms() < deadline do core.yield() end
 end)
 
 -- Pages (run under HAProxy's global Lua lock: keep them off hot paths).

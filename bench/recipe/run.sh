@@ -346,7 +346,7 @@ reloads() {
   sed -n 's/^\([a-z_0-9]*\)=\(.*\)$/reload_'"$side"'_\1=\2/p' "$TMP/wrk-reload-$side.out" | tee -a "$OUT"
   if [ "$side" = haserf ]; then
     res "reload_haserf_lb_events=$(( $(grep -c "EventMember[A-Za-z]*: haserf-lb" "$BD/h1.serf.log") - lb_events0 ))"
-    res "reload_haserf_takeovers=$(grep -c '^\[notice\].*took over from worker' "$HD/haproxy.log")"
+    res "reload_haserf_takeovers=$(grep -oE 'took over from worker [0-9]+' "$HD/haproxy.log" | sort -u | grep -c '')"
   fi
 }
 

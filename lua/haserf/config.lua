@@ -5,6 +5,11 @@
 local M = {}
 
 -- name -> {default, what}: `what` is the short description used in warnings.
+-- HASERF_* names the project's scripts read (labs, tests, images), not the glue: never
+-- "unknown knobs" when they reach HAProxy's environment.
+M.NOT_KNOBS = {HASERF_HAPROXY_ROOT = true, HASERF_SERF_ROOT = true, HASERF_CACHE = true,
+               HASERF_DEBIAN_MIRROR = true, HASERF_DEPS = true}
+
 M.KNOBS = {
   HASERF_BIND = {nil, "gossip address IP:PORT (required)"},
   HASERF_ADVERTISE = {nil, "address announced to peers"},
@@ -245,7 +250,7 @@ function M.load(env, haserf, opts)
 
   -- A misspelt knob silently keeps its default: say so.
   for _, name in ipairs(haserf.env_names("HASERF_")) do
-    if not M.KNOBS[name] and not cfg.select_knobs[name] then
+    if not M.KNOBS[name] and not cfg.select_knobs[name] and not M.NOT_KNOBS[name] then
       local guess = nearest(name)
       warnings[#warnings + 1] = string.format("unknown knob %s ignored%s", name,
                                               guess and (" (did you mean " .. guess .. "?)") or "")

@@ -94,6 +94,7 @@ function Glue:init(proxies)
   if text then
     local lines = split_lines(text)
     self.restored = slots.restore(self.backends, lines, self.host.now_ms(), self.ctx)
+    self.restore_waiting = self.restored > 0
     self.reload:restore(lines, slots.unescape)
     self:log("notice", "restored %d slots from the previous worker", self.restored)
   elseif err and not err:find("no predecessor", 1, true) then
@@ -201,6 +202,9 @@ end
 -- One tick of the task. Returns false once this worker's member is gone for good (handed
 -- over to the next worker, or left at a stop): the task may end.
 function Glue:tick(now)
+  if self.restore_waiting then
+    self.restore_waiting = slots.confirm_restored(self.backends, now, self.ctx)
+  end
   self:check_stop(now)
   if self.phase == "starting" then
     -- A worker soft-stopped before its member ever started must not start one now: it

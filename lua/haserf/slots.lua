@@ -76,6 +76,9 @@ local function assign(b, slot, m, ctx)
   local srv, ap = b.servers[slot], b.applied[slot]
   local port = M.member_port(m, ctx)
   if ap.addr ~= m.addr or ap.port ~= port then
+    -- A change asked for earlier may still be on its way (2.9+): the address shown now could
+    -- be replaced by it, so the new one must show in two looks, a sync apart.
+    ap.in_flight = ap.addr ~= nil and ap.confirmed == false
     srv:set_addr(m.addr, port)  -- returns a message, not a status: not checked
     ap.addr, ap.port, ap.confirmed = m.addr, port, false
   end
@@ -87,6 +90,14 @@ local function assign(b, slot, m, ctx)
   if not ap.confirmed then
     if srv:get_addr() ~= m.addr .. ":" .. tostring(port) then
       set_state(b, slot, "maint")  -- never a request to the previous address
+      -- Asked again while it waits: 2.9+ compares a new address with the applied one, so a
+      -- member that moved back to it while a change was pending would otherwise never be.
+      srv:set_addr(m.addr, port)
+      return true
+    end
+    if ap.in_flight then
+      ap.in_flight = false
+      set_state(b, slot, "maint")
       return true
     end
     ap.confirmed = true
@@ -228,12 +239,19 @@ function M.restore(backends, lines, now, ctx)
         b.member_of[slot], b.slot_of[m.name] = m.name, slot
         local srv, ap = b.servers[slot], b.applied[slot]
         srv:set_addr(m.addr, port)
-        ap.addr, ap.port, ap.confirmed = m.addr, port, true  -- init runs before any traffic
+        ap.addr, ap.port = m.addr, port
         if weight and weight ~= ap.weight then
           srv:set_weight(tostring(weight))
           ap.weight = weight
         end
-        if f[8] == "drain" then
+        -- Up to 2.8 the address is applied at once (init runs before any traffic). 2.9+
+        -- applies it in the worker's first scheduler turns: until get_addr() shows it, the
+        -- slot stays in maintenance (a ready slot would send requests and health checks to
+        -- the template's placeholder address, and a failed check marks it down for `inter`).
+        ap.confirmed = srv:get_addr() == m.addr .. ":" .. tostring(port)
+        if not ap.confirmed then
+          ap.restore_state = f[8]
+        elseif f[8] == "drain" then
           start_drain(b, slot, m, now, "left", ctx)
         elseif f[8] == "ready" then
           set_state(b, slot, "ready")
@@ -244,6 +262,35 @@ function M.restore(backends, lines, now, ctx)
     end
   end
   return n
+end
+
+-- Restored slots whose address HAProxy (2.9+) has not applied yet: each gets its restored
+-- state as soon as get_addr() shows the address. Returns true while some are still waiting
+-- (the caller looks again at once, yielding in between).
+function M.confirm_restored(backends, now, ctx)
+  local waiting = false
+  for _, b in pairs(backends) do
+    for slot, ap in pairs(b.applied) do
+      if ap.restore_state and not ap.confirmed then
+        local srv = b.servers[slot]
+        if srv:get_addr() == ap.addr .. ":" .. tostring(ap.port) then
+          ap.confirmed = true
+          local name = b.member_of[slot]
+          if ap.restore_state == "drain" and name then
+            start_drain(b, slot, {name = name}, now, "left", ctx)
+          elseif ap.restore_state == "ready" then
+            set_state(b, slot, "ready")
+          end
+          ap.restore_state = nil
+        else
+          waiting = true
+        end
+      elseif ap.restore_state then
+        ap.restore_state = nil
+      end
+    end
+  end
+  return waiting
 end
 
 -- One row per slot, for pages and the CLI.

@@ -177,11 +177,33 @@ ev_count() {
 }
 has_event() { [ "$(ev_count "$1" "$2")" -ge 1 ]; }
 
+# Which serf an agent runs. Unset HASERF_SERF_ROOT: the host's (Debian 12: serf 0.9.4).
+# HASERF_SERF_ROOT=DIR, a root from scripts/debian13-root.sh: a mixed cluster, the 1st, 3rd,
+# 5th... agent a test starts is serf 0.10.1 (memberlist 0.5) from that root, the others the
+# host's 0.9.4. RPC commands (rpc) always use the host's serf CLI: the RPC protocol is the same.
+declare -A SERF_VERSION_OF=()
+_SERF_STARTED=0
+_serf_command() {
+  local name=$1
+  _SERF_STARTED=$((_SERF_STARTED + 1))
+  if [ -n "${HASERF_SERF_ROOT:-}" ] && [ $((_SERF_STARTED % 2)) -eq 1 ]; then
+    SERF_CMD=(bash "$SRC/scripts/debian13-root.sh" run "$HASERF_SERF_ROOT" --bind /tmp
+      --bind "$SRC" -- serf)
+    SERF_VERSION_OF[$name]=0.10.1
+  else
+    SERF_CMD=(serf)
+    SERF_VERSION_OF[$name]=0.9.4
+  fi
+  [ -n "${HASERF_SERF_ROOT:-}" ] && echo "# serf agent $name: serf ${SERF_VERSION_OF[$name]}"
+  return 0
+}
+
 # start_serf NAME IP [args...]: waits until its RPC answers (bounded).
 start_serf() {
   local name=$1 ip=$2
   shift 2
-  serf agent -node "$name" -bind "$ip:7946" -rpc-addr "$ip:7373" -log-level=debug "$@" \
+  _serf_command "$name"
+  "${SERF_CMD[@]}" agent -node "$name" -bind "$ip:7946" -rpc-addr "$ip:7373" -log-level=debug "$@" \
     >"$TMP/$name.log" 2>&1 </dev/null &
   PID_OF[$name]=$!
   ALL_PIDS+=("$!")
@@ -195,7 +217,8 @@ start_serf() {
 start_serf_bg() {
   local name=$1 ip=$2
   shift 2
-  serf agent -node "$name" -bind "$ip:7946" -rpc-addr "$ip:7373" -log-level=debug "$@" \
+  _serf_command "$name"
+  "${SERF_CMD[@]}" agent -node "$name" -bind "$ip:7946" -rpc-addr "$ip:7373" -log-level=debug "$@" \
     >"$TMP/$name.log" 2>&1 </dev/null &
   PID_OF[$name]=$!
   ALL_PIDS+=("$!")

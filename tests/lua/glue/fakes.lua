@@ -8,7 +8,13 @@ function F.server(name, weight)
              scur = 0, calls = {}, async = false, pending = nil}
   function s:set_addr(a, p)
     self.calls[#self.calls + 1] = "set_addr " .. a .. ":" .. p
-    if self.async then self.pending = {a, p} else self.addr, self.port = a, p end
+    if not self.async then
+      self.addr, self.port = a, p
+    elseif a == self.addr and p == self.port then
+      return "nothing changed"  -- 2.9+ compares with the applied address; a pending one stays
+    else
+      self.pending = {a, p}
+    end
     return "IP changed"
   end
   function s:apply() if self.pending then self.addr, self.port = self.pending[1], self.pending[2]; self.pending = nil end end

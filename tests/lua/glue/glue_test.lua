@@ -89,6 +89,29 @@ g2:tick(10)
 T.eq("after the takeover web1 keeps its slot", g2.backends.nodes.slot_of.web1, "s2")
 T.check("the takeover is logged at notice", logged(host2, "took over from worker 4243 (reload): no leave, no join"))
 
+-- HAProxy 2.9+ applies set_addr later (in the worker's first scheduler turns): a restored
+-- slot stays in maintenance until its address shows, then gets its state at once (the task
+-- yields instead of sleeping meanwhile), and never serves from the placeholder address.
+local g5, m5 = new_glue()
+m5.predecessor = "S\tnodes\ts1\tweb1\t10.0.0.1\t3000\t1\tready\n" ..
+                 "S\tnodes\ts2\tweb2\t10.0.0.2\t3000\t1\tdrain"
+local servers5 = F.servers(2)
+servers5.s1.async, servers5.s2.async = true, true
+g5:init({nodes = {servers = servers5}})
+T.eq("async address: restored slot not ready before its address applies", servers5.s1.state, "maint")
+T.eq("async address: draining slot not drained before its address applies", servers5.s2.state, "maint")
+T.eq("the glue knows it waits", g5.restore_waiting, true)
+g5:tick(0)
+T.eq("still waiting while HAProxy has not applied it", servers5.s1.state, "maint")
+servers5.s1:apply()
+g5:tick(1)
+T.eq("ready as soon as the address shows", servers5.s1.state, "ready")
+T.eq("the other still waits", g5.restore_waiting, true)
+servers5.s2:apply()
+g5:tick(2)
+T.eq("the draining one drains once its address shows", servers5.s2.state, "drain")
+T.eq("nothing left to wait for", g5.restore_waiting, false)
+
 -- Without a takeover or an answered join, restored slots survive an incomplete view until the
 -- grace is over.
 local g3, m3 = new_glue({HASERF_JOIN = "10.0.0.7:7946"})

@@ -132,4 +132,28 @@ slots.restore({["web\tx"] = fb}, lines, 0, ctx())
 T.eq("round trip: member name survives escaping", fb.member_of.s1, "n\\1")
 T.eq("round trip: address and port", fresh.s1:get_addr(), "10.0.3.1:8080")
 
+
+-- HAProxy 2.9+: a member that moves back to the applied address while a change is pending is
+-- asked for again (HAProxy compares with the applied address and would ignore it).
+do
+  local srv = F.server("s1")
+  srv.async = true
+  local b = slots.new_backend("nodes", {s1 = srv}, {role = "backend"})
+  local ctx = {port_tag = "port", weight_tag = "weight", default_port = 80, drain_ms = 1000,
+               log = function() end}
+  slots.sync(b, {F.member("m", "10.0.0.1")}, 0, ctx)
+  srv:apply()
+  slots.sync(b, {F.member("m", "10.0.0.1")}, 1, ctx)
+  T.eq("pending: ready once applied", srv.state, "ready")
+  slots.sync(b, {F.member("m", "10.0.0.2")}, 2, ctx)     -- moves: B pending
+  slots.sync(b, {F.member("m", "10.0.0.1")}, 3, ctx)     -- back to A before B applied
+  T.eq("A shows, but B is on its way: not ready yet", srv.state, "maint")
+  srv:apply()                                             -- HAProxy applies B
+  slots.sync(b, {F.member("m", "10.0.0.1")}, 4, ctx)     -- mismatch: asked again
+  T.eq("maint while the address is wrong", srv.state, "maint")
+  srv:apply()
+  slots.sync(b, {F.member("m", "10.0.0.1")}, 5, ctx)
+  T.eq("back on A and ready", srv:get_addr() .. " " .. srv.state, "10.0.0.1:3000 ready")
+end
+
 T.finish()

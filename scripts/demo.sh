@@ -4,6 +4,7 @@
 #
 # Lab (loopback only): HAProxy on 127.0.0.42 (frontend :8080, stats :1936, gossip :7946);
 # backends s1..s4 on 127.0.0.11-14 (web app :3000, serf agent :7946, RPC :7373).
+# HASERF_HAPROXY_ROOT=DIR runs HAProxy 3.0 / Lua 5.4 from a Debian 13 root (made on first use).
 # Walkthrough: start HAProxy + s1..s3, show members and traffic, add s4, remove s1 (serf
 # leave), reload HAProxy (hitless: the member is handed over), show traffic after each change. Then waits DURATION seconds (env), or until Ctrl-C
 # when stdin is a terminal and DURATION is unset; DURATION=0 (the default without a
@@ -65,7 +66,14 @@ routes_to() {
   done
 }
 
-step "starting HAProxy with the haserf Lua glue on $HA_IP (logs: $DIR/haproxy.log)"
+# HASERF_HAPROXY_ROOT=DIR: HAProxy 3.0 with the Lua 5.4 module from a Debian 13 root, made in
+# DIR first when it is not there yet (scripts/debian13-root.sh, about a minute).
+if [ -n "${HASERF_HAPROXY_ROOT:-}" ]; then
+  HASERF_HAPROXY_ROOT=$(bash scripts/debian13-root.sh "$HASERF_HAPROXY_ROOT")
+  export HASERF_HAPROXY_ROOT
+  lab_haproxy_command
+fi
+step "starting $(lab_haproxy -v | head -n 1 | cut -d' ' -f1-3) (Lua $LAB_LUA module) with the haserf glue on $HA_IP (logs: $DIR/haproxy.log)"
 bash "$LAB/ha-start.sh" "$DIR" 2>&1 | grep -v '^haserf render:' || true
 [ -f "$DIR/haproxy.pid" ] || exit 1
 

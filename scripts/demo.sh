@@ -109,7 +109,7 @@ until [ "$(grep -c "took over from worker" "$DIR/haproxy.log" || true)" -gt "$be
   [ "$(date +%s)" -ge "$deadline" ] && { echo "demo: no takeover within 20 s" >&2; exit 1; }
   sleep 0.2
 done
-grep "took over from worker" "$DIR/haproxy.log" | grep '^\[' | tail -n 1 | sed 's/^/  /'
+grep "took over from worker" "$DIR/haproxy.log" | tail -n 1 | sed 's/^.*haserf: /  haserf: /'
 echo "  the cluster saw no leave or join; s2's view of the balancer:"
 serf members -rpc-addr 127.0.0.12:7373 | awk '$1 == "haproxy" {print "    " $0}'
 traffic

@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages haserf needs to build, test and run its demo.
 # Idempotent and quiet when everything is already there.
+#
+# HASERF_DEPS=build: only what compiling the library, CLI and Lua modules needs, with the
+# tests off (cmake -DHASERF_TESTS=OFF); the same names exist in Debian 12 and 13, so this is
+# what Dockerfile.ha's build stage (debian:trixie) runs. Default (HASERF_DEPS unset or
+# "all"): everything for building, testing (Catch2 2.x: bookworm's catch2) and the demo.
 set -euo pipefail
 
-packages=(
+build_packages=(
   build-essential cmake pkg-config
-  libuv1-dev libkainjow-mustache-dev liblua5.4-dev liblua5.3-dev lua5.4 lua5.3 catch2
-  libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
-  haproxy serf curl socat jq wrk chromium
-  mmdebstrap buildah podman uidmap
+  libuv1-dev libkainjow-mustache-dev liblua5.4-dev liblua5.3-dev
+  libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev ca-certificates
 )
+case "${HASERF_DEPS:-all}" in
+  build) packages=("${build_packages[@]}") ;;
+  all)
+    packages=(
+      build-essential cmake pkg-config
+      libuv1-dev libkainjow-mustache-dev liblua5.4-dev liblua5.3-dev lua5.4 lua5.3 catch2
+      libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
+      haproxy serf curl socat jq wrk chromium
+      mmdebstrap buildah podman uidmap python3-yaml
+    )
+    ;;
+  *) echo "install-deps: HASERF_DEPS must be 'build' or 'all', got '$HASERF_DEPS'" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

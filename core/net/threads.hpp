@@ -9,11 +9,14 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -28,7 +31,21 @@ std::thread start_thread(F&& fn) {
     sigset_t* mask;
     ~Restore() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
   } restore{&previous};
-  return std::thread(std::forward<F>(fn));  // inherits the all-blocked mask
+  try {
+    return std::thread(std::forward<F>(fn));  // inherits the all-blocked mask
+  } catch (const std::system_error& e) {
+    // HAProxy sets RLIMIT_NPROC to 0 unless `insecure-fork-wanted`: harmless for root, but a
+    // worker that dropped to a user (`user haproxy`, a container's USER) can start no thread.
+    rlimit nproc{};
+    if (e.code().value() == EAGAIN && ::getrlimit(RLIMIT_NPROC, &nproc) == 0 &&
+        nproc.rlim_cur == 0) {
+      throw std::system_error(e.code(),
+                              "cannot start a thread: RLIMIT_NPROC is 0 (HAProxy allows a "
+                              "non-root worker no new thread or process unless its global "
+                              "section has insecure-fork-wanted)");
+    }
+    throw;
+  }
 }
 
 // One owned background thread that runs posted jobs in order (a member's janitor work, the

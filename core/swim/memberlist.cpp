@@ -704,11 +704,7 @@ std::vector<wire::Bytes> Memberlist::get_broadcasts(std::size_t overhead, std::s
   if (used < limit) {
     for (auto& serf : delegate_.get_broadcasts(overhead + kUserMsgOverhead, limit - used)) {
       if (serf.empty()) continue;
-      wire::Bytes m;
-      m.reserve(serf.size() + 1);
-      m.push_back(static_cast<std::uint8_t>(wire::MsgType::kUser));
-      m.insert(m.end(), serf.begin(), serf.end());
-      out.push_back(std::move(m));
+      out.push_back(wire::user_message(serf));
     }
   }
   return out;
@@ -768,11 +764,7 @@ void Memberlist::send_raw(const Address& to, const Node* node,
 
 void Memberlist::send_to_address(const Address& to, std::span<const std::uint8_t> serf_msg) {
   if (serf_msg.empty()) return;
-  wire::Bytes m;
-  m.reserve(serf_msg.size() + 1);
-  m.push_back(static_cast<std::uint8_t>(wire::MsgType::kUser));
-  m.insert(m.end(), serf_msg.begin(), serf_msg.end());
-  send_raw(to, nullptr, {std::move(m)});
+  send_raw(to, nullptr, {wire::user_message(serf_msg)});
 }
 
 // ---------------------------------------------------------------------------------------

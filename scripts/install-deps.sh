@@ -21,7 +21,7 @@ case "${HASERF_DEPS:-all}" in
       libuv1-dev libkainjow-mustache-dev liblua5.4-dev liblua5.3-dev lua5.4 lua5.3 catch2
       libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
       haproxy serf curl socat jq wrk chromium
-      mmdebstrap buildah podman uidmap python3-yaml
+      mmdebstrap buildah podman uidmap gdb python3-yaml
     )
     ;;
   *) echo "install-deps: HASERF_DEPS must be 'build' or 'all', got '$HASERF_DEPS'" >&2; exit 2 ;;

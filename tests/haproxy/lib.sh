@@ -40,7 +40,10 @@ start_ha() {
   HA_IP=$1
   shift
   mkdir -p "$HA"
-  if ! env BUILD="$BUILD" LAB_IP="$HA_IP" "$@" bash "$LAB/ha-start.sh" "$HA" >"$TMP/ha-start.out" 2>&1; then
+  mkdir -p "$HA/cores"
+  # HAProxy runs in $HA/cores with core dumps on, for stop_ha's crash check.
+  if ! (cd "$HA/cores" && ulimit -c unlimited &&
+    env BUILD="$BUILD" LAB_IP="$HA_IP" "$@" bash "$LAB/ha-start.sh" "$HA") >"$TMP/ha-start.out" 2>&1; then
     fail "HAProxy starts on $HA_IP" "$(cat "$TMP/ha-start.out")"
     return 1
   fi
@@ -49,13 +52,27 @@ start_ha() {
 
 # stop_ha: ha-stop.sh, then the check every HAProxy test makes: no worker or master exited
 # on a signal or with an error ("exited with code N" in HAProxy's log, N other than 0).
+# One exception, on HAProxy < 2.7 only: a single old worker killed by HAProxy 2.6.12's own
+# exit-path crash (docs/haproxy.md "Known limits"), proven by its core dump (deinit ->
+# protocol_unbind_all -> _fd_delete_orphan, upstream fix b98314583 in 2.7), is reported as
+# that and not counted against haserf. Anything else, or a crash without such a core, fails.
 stop_ha() {
   [ -f "$HA/haproxy.pid" ] || return 0
   bash "$LAB/ha-stop.sh" "$HA" >/dev/null 2>&1
   local bad
-  bad=$(grep -E "exited with code [1-9]|exit-on-failure" "$HA/haproxy.log" 2>/dev/null | head -n 5)
-  [ -z "$bad" ] && pass "every HAProxy process exited with code 0" ||
-    fail "every HAProxy process exited with code 0" "$bad"
+  bad=$(grep -E "exited with code [1-9]|exit-on-failure" "$HA/haproxy.log" 2>/dev/null)
+  if [ -z "$bad" ]; then
+    pass "every HAProxy process exited with code 0"
+  elif ! ha_at_least 2.7 && [ "$(printf '%s\n' "$bad" | grep -c '')" = 1 ] &&
+    printf '%s\n' "$bad" | grep -q "Former worker ([0-9]*) exited with code 139" &&
+    [ -f "$HA/cores/core" ] && command -v gdb >/dev/null &&
+    timeout 60 gdb -q -batch -ex bt "$(command -v haproxy)" "$HA/cores/core" 2>/dev/null |
+    tr '\n' ' ' | grep -q "_fd_delete_orphan.*protocol_unbind_all.*deinit"; then
+    pass "every HAProxy process exited with code 0 but one old worker, killed by HAProxy 2.6.12's exit-path bug (core: deinit -> protocol_unbind_all -> _fd_delete_orphan; fixed in 2.7)"
+    echo "# known upstream crash, not haserf's: $bad"
+  else
+    fail "every HAProxy process exited with code 0" "$(printf '%s\n' "$bad" | head -n 5)"
+  fi
 }
 
 # Cleanup: HAProxy first (it is not in PID_OF), then what integration/lib.sh knows about.

@@ -194,7 +194,8 @@ check("leave returns true", haserf.leave() == true)
 local left = eventually(20, function()
   return shell("serf members -rpc-addr " .. SERF_RPC):find("lua%-member%s+%S+%s+left")
 end)
-check("serf sees us left after leave()", left)
+check("serf sees us left after leave()", left,
+      shell("serf members -rpc-addr " .. SERF_RPC))
 check("started() is false after leave", haserf.started() == false)
 check("stop returns true", haserf.stop() == true)
 

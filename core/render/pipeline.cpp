@@ -36,11 +36,11 @@ PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& sna
     result.message = job.out + " unchanged";
     return result;
   }
+  WriteOptions no_backup;  // the candidate and a restore: the .bak stays the running config
+  no_backup.keep_backup = false;
   if (!job.check.empty()) {
     // The candidate sits next to `out` so relative paths in the config resolve the same.
     const std::string candidate = job.out + ".candidate";
-    WriteOptions no_backup;
-    no_backup.keep_backup = false;
     auto cw = write_file_atomic(candidate, rendered.output, no_backup);
     if (cw.outcome == WriteOutcome::kFailed) {
       result.outcome = PipelineOutcome::kWriteFailed;
@@ -86,8 +86,6 @@ PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& sna
       // what `out` holds again (the last good, and what the next reload would load). The
       // rejected config stays beside it for the operator.
       if (had_previous) {
-        WriteOptions no_backup;
-        no_backup.keep_backup = false;
         const auto kept = write_file_atomic(job.out + ".rejected", rendered.output, no_backup);
         const auto restored = write_file_atomic(job.out, current, no_backup);
         if (restored.outcome == WriteOutcome::kFailed) {

@@ -58,6 +58,9 @@ local function member_weight(b, slot, m, ctx)
   return math.tointeger(tonumber(m.tags and m.tags[ctx.weight_tag])) or b.default_weight[slot]
 end
 
+-- HAProxy has applied this address to the server (2.9+ applies set_addr a little later).
+local function shows(srv, addr, port) return srv:get_addr() == addr .. ":" .. tostring(port) end
+
 local function free(b, slot, why, ctx)
   local m = b.member_of[slot]
   set_state(b, slot, "maint")
@@ -88,7 +91,7 @@ local function assign(b, slot, m, ctx)
     ap.weight = w
   end
   if not ap.confirmed then
-    if srv:get_addr() ~= m.addr .. ":" .. tostring(port) then
+    if not shows(srv, m.addr, port) then
       set_state(b, slot, "maint")  -- never a request to the previous address
       -- Asked again while it waits: 2.9+ compares a new address with the applied one, so a
       -- member that moved back to it while a change was pending would otherwise never be.
@@ -223,6 +226,25 @@ function M.export(backends, order)
   return out
 end
 
+-- A restored slot gets its restored state (ready, drain) once its address shows. Returns true
+-- while it still waits. A slot that sync() confirmed meanwhile keeps what sync() gave it.
+local function settle_restored(b, slot, now, ctx)
+  local ap = b.applied[slot]
+  if not ap.restore_state then return false end
+  if not ap.confirmed then
+    if not shows(b.servers[slot], ap.addr, ap.port) then return true end
+    ap.confirmed = true
+    local name = b.member_of[slot]
+    if ap.restore_state == "drain" and name then
+      start_drain(b, slot, {name = name}, now, "left", ctx)
+    elseif ap.restore_state == "ready" then
+      set_state(b, slot, "ready")
+    end
+  end
+  ap.restore_state = nil
+  return false
+end
+
 -- Applies slot lines from M.export of the previous worker, for slots that still exist.
 -- Returns how many slots were restored.
 function M.restore(backends, lines, now, ctx)
@@ -248,14 +270,8 @@ function M.restore(backends, lines, now, ctx)
         -- applies it in the worker's first scheduler turns: until get_addr() shows it, the
         -- slot stays in maintenance (a ready slot would send requests and health checks to
         -- the template's placeholder address, and a failed check marks it down for `inter`).
-        ap.confirmed = srv:get_addr() == m.addr .. ":" .. tostring(port)
-        if not ap.confirmed then
-          ap.restore_state = f[8]
-        elseif f[8] == "drain" then
-          start_drain(b, slot, m, now, "left", ctx)
-        elseif f[8] == "ready" then
-          set_state(b, slot, "ready")
-        end
+        ap.confirmed, ap.restore_state = false, f[8]
+        settle_restored(b, slot, now, ctx)
         b.unconfirmed[slot] = true
         n = n + 1
       end
@@ -270,24 +286,8 @@ end
 function M.confirm_restored(backends, now, ctx)
   local waiting = false
   for _, b in pairs(backends) do
-    for slot, ap in pairs(b.applied) do
-      if ap.restore_state and not ap.confirmed then
-        local srv = b.servers[slot]
-        if srv:get_addr() == ap.addr .. ":" .. tostring(ap.port) then
-          ap.confirmed = true
-          local name = b.member_of[slot]
-          if ap.restore_state == "drain" and name then
-            start_drain(b, slot, {name = name}, now, "left", ctx)
-          elseif ap.restore_state == "ready" then
-            set_state(b, slot, "ready")
-          end
-          ap.restore_state = nil
-        else
-          waiting = true
-        end
-      elseif ap.restore_state then
-        ap.restore_state = nil
-      end
+    for slot in pairs(b.applied) do
+      if settle_restored(b, slot, now, ctx) then waiting = true end
     end
   end
   return waiting

@@ -18,26 +18,43 @@
 #include "core/render/render.hpp"
 #include "core/table/table.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace haserf::cli {
 namespace {
 
 using Ms = std::chrono::milliseconds;
 
 constexpr const char* kHelp =
-    "usage: haserf render -t TEMPLATE -m MEMBERS.json [-o OUT] [--var KEY=VALUE]...\n"
+    "usage: haserf render -t TEMPLATE -m MEMBERS.json [-o OUT] [--data FILE]... [--var K=V]...\n"
+    "       haserf render -t TEMPLATE --data FILE... [-o OUT]      (no members: plain mustache)\n"
     "       haserf render -t TEMPLATE --join IP[:PORT] [-o OUT] [--watch [--wait MIN:MAX]\n"
     "                     [--check CMD] [--exec CMD]] [member options]\n"
     "\n"
-    "Renders a mustache TEMPLATE with cluster members and prints the result, or writes it\n"
-    "to OUT. Members come from a file (-m) or from a live cluster joined as a member (--join).\n"
+    "Renders a mustache TEMPLATE (the mustache spec, with mstch) with cluster members and/or\n"
+    "JSON data and prints the result, or writes it to OUT. Members come from a file (-m) or\n"
+    "from a live cluster joined as a member (--join).\n"
     "\n"
     "options:\n"
-    "  -t, --template FILE   mustache template (context: docs/templates.md)\n"
+    "  -t, --template FILE   mustache template (context: docs/templates.md); partials\n"
+    "                        {{> NAME}} are NAME.mustache in --partials folders, then in the\n"
+    "                        template's folder\n"
     "  -m, --members FILE    members as printed by 'serf members -format=json', or a JSON\n"
     "                        array of member objects; '-' reads standard input\n"
+    "      --data FILE       a JSON object merged into the context (repeatable: later files\n"
+    "                        win, objects merge key by key); '-' reads standard input. Without\n"
+    "                        members, one --data of any JSON value is the whole context\n"
+    "      --var KEY=VALUE   a user variable, as {{KEY}} and {{vars.KEY}} (repeatable)\n"
+    "      --partials DIR    a folder searched for partials before the template's (repeatable)\n"
+    "      --escape MODE     none (default: config files; values are validated instead) or\n"
+    "                        html ({{name}} escapes & \" ' < >, as the mustache spec says)\n"
+    "      --strict          a {{name}} that resolves to nothing is an error naming file, line\n"
+    "                        and name (sections still test presence)\n"
+    "      --missing-partial error|empty\n"
+    "                        a partial found nowhere: an error naming file and line (default)\n"
+    "                        or the empty string (the mustache spec)\n"
     "  -o, --out FILE        write atomically to FILE (keeps FILE.bak; an identical result\n"
     "                        leaves FILE untouched and says \"unchanged\")\n"
-    "      --var KEY=VALUE   a user variable, as {{KEY}} and {{vars.KEY}} (repeatable)\n"
     "  -q, --quiet           no progress lines on stderr\n"
     "      --watch           with --join and -o: keep running, re-render on every membership\n"
     "                        change; SIGINT/SIGTERM leave the cluster and exit 0\n"
@@ -90,9 +107,9 @@ bool parse_duration(const std::string& text, Ms& out) {
 }
 
 struct RenderJob {
-  std::string template_path;
-  std::string template_text;
+  std::shared_ptr<const render::LoadedTemplate> tmpl;  // with its partials, loaded once
   render::Vars vars;
+  render::RenderOptions options;
   std::optional<std::string> out;
   std::optional<std::string> check;
   std::optional<std::string> exec;
@@ -106,9 +123,10 @@ void log(const RenderJob& job, const char* fmt, const std::string& a, const std:
 }
 
 // One render (to stdout, or through render_to_file's check/write/exec). Returns an exit code.
-int render_once(const RenderJob& job, const table::Snapshot& snapshot) {
+// `snapshot` null: no members (--data alone).
+int render_once(const RenderJob& job, const table::Snapshot* snapshot) {
   if (!job.out) {
-    auto result = render::render(job.template_text, job.template_path, snapshot, job.vars);
+    auto result = render::render(*job.tmpl, snapshot, job.vars, job.options);
     for (const auto& w : result.warnings) {
       std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
     }
@@ -119,8 +137,8 @@ int render_once(const RenderJob& job, const table::Snapshot& snapshot) {
     std::fwrite(result.output.data(), 1, result.output.size(), stdout);
     return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
   }
-  render::PipelineJob pipeline{job.template_path, job.template_text,      job.vars,
-                               *job.out,          job.check.value_or(""), job.exec.value_or("")};
+  render::PipelineJob pipeline{job.tmpl,     job.vars, job.options, *job.out, job.check.value_or(""),
+                               job.exec.value_or("")};
   const auto result = render::render_to_file(pipeline, snapshot);
   for (const auto& w : result.warnings) {
     std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
@@ -161,7 +179,8 @@ int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min,
     }
     return table::Snapshot(snap->version(), std::move(others));
   };
-  int rc = render_once(job, view());
+  const auto first = view();
+  int rc = render_once(job, &first);
   if (!watch) {
     agent->leave_sync(std::chrono::seconds(8));
     agent->stop();
@@ -195,7 +214,8 @@ int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min,
     }
     pending = false;
     lock.unlock();
-    render_once(job, view());  // failures are logged; keep watching
+    const auto snapshot = view();
+    render_once(job, &snapshot);  // failures are logged; keep watching
     lock.lock();
   }
   lock.unlock();
@@ -218,6 +238,9 @@ int cmd_render(int argc, char** argv) {
       {"wait", 0, true, false},       {"check", 0, true, false},
       {"exec", 0, true, false},       {"port-tag", 0, true, false},
       {"weight-tag", 0, true, false}, {"require-port", 0, false, false},
+      {"data", 0, true, true},        {"partials", 0, true, true},
+      {"escape", 0, true, false},     {"strict", 0, false, false},
+      {"missing-partial", 0, true, false},
   };
   for (const auto& s : agent_option_specs()) specs.push_back(s);
   if (!args.parse(argc, argv, 2, specs, error)) {
@@ -238,7 +261,9 @@ int cmd_render(int argc, char** argv) {
   const auto members_path = args.get("members");
   const bool live = args.has("join");
   if (!template_path) return usage("-t/--template is required");
-  if (!members_path && !live) return usage("-m/--members or --join is required");
+  const auto data_paths = args.all("data");
+  if (!members_path && !live && data_paths.empty())
+    return usage("-m/--members, --join or --data is required");
   if (members_path && live) return usage("-m and --join are alternatives: give one");
   const bool watch = args.has("watch");
   if (watch && (!live || !args.has("out"))) return usage("--watch needs --join and -o");
@@ -253,8 +278,15 @@ int cmd_render(int argc, char** argv) {
     }
   }
 
+  {
+    int stdin_users = 0;
+    for (const auto& p : data_paths) stdin_users += p == "-";
+    stdin_users += members_path == std::optional<std::string>("-");
+    stdin_users += *template_path == "-";
+    if (stdin_users > 1) return usage("only one of -t, -m and --data can read standard input");
+  }
+
   RenderJob job;
-  job.template_path = *template_path;
   job.out = args.get("out");
   job.check = args.get("check");
   job.exec = args.get("exec");
@@ -266,28 +298,70 @@ int cmd_render(int argc, char** argv) {
     return usage("--require-port needs a --port-tag");
   }
   if ((job.check || job.exec) && !job.out) return usage("--check and --exec need -o");
+  render::TemplateOptions template_options;
+  template_options.partial_dirs = args.all("partials");
+  template_options.search_template_dir = *template_path != "-";
+  if (auto m = args.get("missing-partial")) {
+    if (*m != "error" && *m != "empty") return usage("--missing-partial must be error or empty");
+    template_options.missing_partial_is_error = *m == "error";
+  }
+  if (auto e = args.get("escape")) {
+    if (*e != "none" && *e != "html") return usage("--escape must be none or html");
+    job.options.escape = *e == "html" ? render::Escape::kHtml : render::Escape::kNone;
+  }
+  job.options.strict = args.has("strict");
+  const bool with_members = members_path || live;
   const auto& reserved = render::reserved_context_names();
   for (const auto& kv : args.all("var")) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
       return usage("--var '" + kv + "' must look like KEY=VALUE");
     const std::string key = kv.substr(0, eq);
-    if (std::find(reserved.begin(), reserved.end(), key) != reserved.end()) {
+    if (with_members && std::find(reserved.begin(), reserved.end(), key) != reserved.end()) {
       return usage("--var name '" + key + "' is reserved by the template context");
     }
     job.vars[key] = kv.substr(eq + 1);
   }
-  if (!read_input(job.template_path, job.template_text, error)) {
-    std::fprintf(stderr, "haserf render: %s\n", error.c_str());
+  auto fail = [](const std::string& msg) {
+    std::fprintf(stderr, "haserf render: %s\n", msg.c_str());
     return kExitFailure;
+  };
+  if (!data_paths.empty()) {
+    auto data = std::make_shared<nlohmann::json>();
+    for (const auto& path : data_paths) {
+      std::string text;
+      if (!read_input(path, text, error)) return fail(error);
+      nlohmann::json one;
+      if (!render::parse_data(text, path == "-" ? "<stdin>" : path, one, error)) return fail(error);
+      if (data_paths.size() > 1 && !one.is_object()) {
+        return fail(path + ": with several --data files each must be a JSON object");
+      }
+      render::merge_data(*data, std::move(one));
+    }
+    if ((with_members || !job.vars.empty()) && !data->is_object()) {
+      return fail(data_paths.front() + ": must be a JSON object when members or --var are rendered too");
+    }
+    if (with_members) {
+      for (const auto& name : reserved) {
+        if (data->contains(name)) {
+          return fail(data_paths.front() + ": key '" + name +
+                      "' is reserved by the template context when members are rendered");
+        }
+      }
+    }
+    job.options.data = std::move(data);
   }
-  // Check the template before joining anything: a typo should not cost a cluster round trip.
-  if (auto terr = render::check_template(job.template_text)) {
-    std::fprintf(stderr, "haserf render: %s:%zu: %s\n", job.template_path.c_str(), terr->line,
-                 terr->message.c_str());
-    return kExitFailure;
-  }
+  std::string template_text;
+  if (!read_input(*template_path, template_text, error)) return fail(error);
+  // Load and check the template and its partials before joining anything: a typo should not
+  // cost a cluster round trip.
+  auto loaded = render::load_template(std::move(template_text),
+                                      *template_path == "-" ? "<stdin>" : *template_path,
+                                      template_options);
+  if (!loaded.ok()) return fail(loaded.error);
+  job.tmpl = std::move(loaded.tmpl);
   if (live) return render_live(job, args, watch, wait_min, wait_max);
+  if (!members_path) return render_once(job, nullptr);
 
   std::string members_text;
   if (!read_input(*members_path, members_text, error)) {
@@ -303,7 +377,7 @@ int cmd_render(int argc, char** argv) {
   table::MembershipTable members;
   members.set_policy(job.policy);
   members.replace_all(std::move(parsed.members));
-  return render_once(job, *members.snapshot());
+  return render_once(job, members.snapshot().get());
 }
 
 }  // namespace haserf::cli

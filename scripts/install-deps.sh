@@ -10,7 +10,7 @@ set -euo pipefail
 
 build_packages=(
   build-essential cmake pkg-config
-  libuv1-dev libkainjow-mustache-dev liblua5.4-dev liblua5.3-dev
+  libuv1-dev libboost-dev liblua5.4-dev liblua5.3-dev
   libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev ca-certificates
 )
 case "${HASERF_DEPS:-all}" in
@@ -18,7 +18,7 @@ case "${HASERF_DEPS:-all}" in
   all)
     packages=(
       build-essential cmake pkg-config
-      libuv1-dev libkainjow-mustache-dev liblua5.4-dev liblua5.3-dev lua5.4 lua5.3 catch2
+      libuv1-dev libboost-dev liblua5.4-dev liblua5.3-dev lua5.4 lua5.3 catch2
       libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
       haproxy serf curl socat jq wrk chromium
       mmdebstrap buildah podman uidmap gdb python3-yaml
@@ -31,11 +31,19 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# mstch, the mustache engine: Debian's source package, built by CMake with -fPIC
+# (third_party/mstch). Fetched into the cache folder where CMake looks for it; a user who
+# cannot write there gets it fetched into the build folder at configure time instead.
+cache_src="${HASERF_CACHE:-/var/cache/haserf}/src"
+if mkdir -p "$cache_src" 2>/dev/null && [ -w "$cache_src" ]; then
+  bash "$(dirname "$0")/fetch-mstch.sh" "$cache_src" >/dev/null
+fi

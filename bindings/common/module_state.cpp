@@ -415,9 +415,16 @@ void ModuleState::run_reload(ReloadJob job) {
     result.message = error;
   } else {
     static const table::Snapshot empty;
-    render::PipelineJob pipeline{job.template_path, text, job.vars, job.out, job.check, job.reload};
-    pipeline.cancel = &cancel_commands_;
-    result = render::render_to_file(pipeline, snap ? *snap : empty);
+    // Partials ({{> name}}) come from the template's folder, re-read with it on every reload.
+    auto loaded = render::load_template(std::move(text), job.template_path, {});
+    if (!loaded.ok()) {
+      result.outcome = render::PipelineOutcome::kRenderFailed;
+      result.message = loaded.error;
+    } else {
+      render::PipelineJob pipeline{loaded.tmpl, job.vars, {}, job.out, job.check, job.reload};
+      pipeline.cancel = &cancel_commands_;
+      result = render::render_to_file(pipeline, snap ? snap.get() : &empty);
+    }
   }
   std::lock_guard<std::mutex> lock(reload_mutex_);
   reload_status_.message = result.message;

@@ -17,12 +17,12 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 
 }  // namespace
 
-PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& snapshot) {
+PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot* snapshot) {
   PipelineResult result;
-  auto rendered = render(job.template_text, job.template_name, snapshot, job.vars);
+  auto rendered = render(*job.tmpl, snapshot, job.vars, job.options);
   result.warnings = std::move(rendered.warnings);
   result.excluded = rendered.excluded;
-  result.members = snapshot.size() - rendered.excluded;
+  result.members = snapshot ? snapshot->size() - rendered.excluded : 0;
   if (!rendered.ok()) {
     result.outcome = PipelineOutcome::kRenderFailed;
     result.message = rendered.error;
@@ -69,9 +69,12 @@ PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& sna
   }
   result.in_place = written.in_place;
   result.outcome = PipelineOutcome::kWritten;
-  result.message = "wrote " + job.out + " (version " + std::to_string(snapshot.version()) + ": " +
-                   std::to_string(result.members) + " members, " + std::to_string(result.excluded) +
-                   " left out" + (written.in_place ? ", in place: rename not possible" : "") + ")";
+  result.message = "wrote " + job.out + " (" +
+                   (snapshot ? "version " + std::to_string(snapshot->version()) + ": " +
+                                   std::to_string(result.members) + " members, " +
+                                   std::to_string(result.excluded) + " left out"
+                             : std::string("no members")) +
+                   (written.in_place ? ", in place: rename not possible" : "") + ")";
   if (!job.exec.empty()) {
     auto exec = run_shell(job.exec, job.command_timeout, {{"HASERF_OUT", job.out}}, job.cancel);
     if (!exec.ok() && job.cancel != nullptr && job.cancel->load()) {

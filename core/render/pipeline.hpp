@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,9 @@
 namespace haserf::render {
 
 struct PipelineJob {
-  std::string template_name;  // for error messages (usually the path)
-  std::string template_text;
+  std::shared_ptr<const LoadedTemplate> tmpl;  // loaded and checked (load_template)
   Vars vars;
+  RenderOptions options;
   std::string out;    // file to write
   std::string check;  // shell command run on the candidate ('{}' = its path); empty: none
   std::string exec;   // shell command run after `out` changed; empty: none
@@ -46,6 +47,7 @@ struct PipelineResult {
   }
 };
 
-PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot& snapshot);
+// `snapshot` null: no members, no built-in names (data and vars alone).
+PipelineResult render_to_file(const PipelineJob& job, const table::Snapshot* snapshot);
 
 }  // namespace haserf::render

@@ -1,53 +1,282 @@
 #include "core/render/renderer.hpp"
 
-#include <kainjow/mustache.hpp>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
-#include "core/render/template_check.hpp"
+#include <mstch/mstch.hpp>
+
 #include "core/render/value_safety.hpp"
 
 namespace haserf::render {
 namespace {
 
-// kainjow's mustache (Debian libkainjow-mustache-dev) is header-only, so it can live inside
-// the Lua module's shared object; Debian's mstch is a non-PIC static archive that cannot.
-using Data = kainjow::mustache::data;
+using Node = mstch::node;
+using Map = mstch::map;
+using Array = mstch::array;
 
-Data member_node(const table::Member& m) {
-  Data tags{Data::type::object};
-  Data tag_list{Data::type::list};
-  for (const auto& [key, value] : m.tags) {
-    tags.set(key, value);
-    Data pair{Data::type::object};
-    pair.set("key", key);
-    pair.set("value", value);
-    tag_list.push_back(pair);
+// mstch's escape hook is one process-wide function: it is installed once and asks a
+// thread-local flag, so concurrent renders (HAProxy threads, the reload job) each get their own
+// escaping without a lock.
+thread_local bool escape_html = false;
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += c;
+    }
   }
-  Data node{Data::type::object};
-  node.set("name", m.name);
-  node.set("addr", m.addr);
-  node.set("port", std::to_string(m.port));
-  node.set("status", std::string(table::to_string(m.status)));
-  node.set("alive", Data(m.status == table::MemberStatus::kAlive));
-  node.set("tags", tags);
-  node.set("tag_list", tag_list);
-  node.set("has_tags", Data(!m.tags.empty()));
+  return out;
+}
+
+void install_escape_hook() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mstch::config::escape = [](const std::string& s) { return escape_html ? html_escape(s) : s; };
+  });
+}
+
+// JSON as mstch sees it. Numbers stay numbers (0 is false in a section, as in JSON engines)
+// unless mstch would print them differently from the JSON text (integers beyond int, doubles
+// that need more than 6 significant digits): those become the JSON text.
+Node json_node(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null:
+      return nullptr;
+    case nlohmann::json::value_t::boolean:
+      return j.get<bool>();
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned: {
+      if (j.is_number_integer() && j.get<std::int64_t>() >= INT32_MIN &&
+          j.get<std::int64_t>() <= INT32_MAX && !(j.is_number_unsigned() && j.get<std::uint64_t>() > INT32_MAX)) {
+        return static_cast<int>(j.get<std::int64_t>());
+      }
+      return j.dump();
+    }
+    case nlohmann::json::value_t::number_float: {
+      const double d = j.get<double>();
+      std::ostringstream printed;
+      printed << d;  // what mstch prints for a double
+      if (std::stod(printed.str()) == d) return d;
+      return j.dump();
+    }
+    case nlohmann::json::value_t::string:
+      return j.get<std::string>();
+    case nlohmann::json::value_t::array: {
+      Array a;
+      a.reserve(j.size());
+      for (const auto& item : j) a.push_back(json_node(item));
+      return a;
+    }
+    case nlohmann::json::value_t::object: {
+      Map m;
+      for (auto it = j.begin(); it != j.end(); ++it) m.emplace(it.key(), json_node(it.value()));
+      return m;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+// The member fields a template can reach (LoadedTemplate::uses), without list positions.
+Map member_fields(const table::Member& m, const LoadedTemplate& t) {
+  Map node;
+  if (t.uses("name")) node.emplace("name", m.name);
+  if (t.uses("addr")) node.emplace("addr", m.addr);
+  if (t.uses("port")) node.emplace("port", static_cast<int>(m.port));
+  if (t.uses("status")) node.emplace("status", std::string(table::to_string(m.status)));
+  if (t.uses("alive")) node.emplace("alive", m.status == table::MemberStatus::kAlive);
+  if (t.uses("has_tags")) node.emplace("has_tags", !m.tags.empty());
+  if (t.uses("tags")) {
+    Map tags;
+    for (const auto& [key, value] : m.tags) {
+      if (t.uses(key)) tags.emplace(key, value);
+    }
+    node.emplace("tags", std::move(tags));
+  }
+  if (t.uses("tag_list")) {
+    Array list;
+    list.reserve(m.tags.size());
+    for (const auto& [key, value] : m.tags) list.push_back(Map{{"key", key}, {"value", value}});
+    node.emplace("tag_list", std::move(list));
+  }
   return node;
 }
 
 // A list with positional helpers (index from 0, ordinal from 1, first, last), which config
 // templates need for numbering servers and separating items.
-Data member_list(const std::vector<const Data*>& nodes) {
-  Data list{Data::type::list};
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    Data node = *nodes[i];
-    node.set("index", std::to_string(i));
-    node.set("ordinal", std::to_string(i + 1));
-    node.set("first", Data(i == 0));
-    node.set("last", Data(i + 1 == nodes.size()));
-    list.push_back(node);
+Array member_list(const std::vector<const Map*>& members, const LoadedTemplate& t) {
+  const bool index = t.uses("index"), ordinal = t.uses("ordinal");
+  const bool first = t.uses("first"), last = t.uses("last");
+  Array list;
+  list.reserve(members.size());
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    Map node = *members[i];
+    if (index) node.insert_or_assign("index", static_cast<int>(i));
+    if (ordinal) node.insert_or_assign("ordinal", static_cast<int>(i + 1));
+    if (first) node.insert_or_assign("first", i == 0);
+    if (last) node.insert_or_assign("last", i + 1 == members.size());
+    list.push_back(std::move(node));
   }
   return list;
 }
+
+void add_members(Map& root, const table::Snapshot& snapshot, const LoadedTemplate& t,
+                 RenderResult& result) {
+  std::vector<Map> fields;  // one per safe member, in name order
+  std::vector<const table::Member*> members;
+  fields.reserve(snapshot.size());
+  for (const auto& m : snapshot.members()) {
+    if (!m->rejected.empty()) {  // the table's MemberPolicy said no
+      ++result.excluded;
+      result.warnings.push_back("member " + table::printable(m->name) +
+                                " left out: " + m->rejected);
+      continue;
+    }
+    fields.push_back(member_fields(*m, t));
+    members.push_back(m.get());
+  }
+  std::vector<const Map*> all, alive;
+  // by_tag[key][value] -> alive members carrying that tag value (only keys and values a
+  // template names: by_tag.role.backend).
+  std::map<std::string, std::map<std::string, std::vector<const Map*>>> groups;
+  std::map<std::string, int> by_status;
+  const bool want_groups = t.uses("by_tag");
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    all.push_back(&fields[i]);
+    ++by_status[std::string(table::to_string(members[i]->status))];
+    if (members[i]->status != table::MemberStatus::kAlive) continue;
+    alive.push_back(&fields[i]);
+    if (!want_groups) continue;
+    for (const auto& [key, value] : members[i]->tags) {
+      if (t.uses(key) && t.uses(value)) groups[key][value].push_back(&fields[i]);
+    }
+  }
+  if (t.uses("members")) root.insert_or_assign("members", member_list(all, t));
+  if (t.uses("alive")) root.insert_or_assign("alive", member_list(alive, t));
+  root.insert_or_assign("has_members", !all.empty());
+  root.insert_or_assign("has_alive", !alive.empty());
+  if (want_groups) {
+    Map by_tag;
+    for (auto& [key, values] : groups) {
+      Map per_value;
+      for (auto& [value, list] : values) per_value.emplace(value, member_list(list, t));
+      by_tag.emplace(key, std::move(per_value));
+    }
+    root.insert_or_assign("by_tag", std::move(by_tag));
+  }
+  Map counts;
+  counts.emplace("total", static_cast<int>(all.size()));
+  counts.emplace("excluded", static_cast<int>(result.excluded));
+  for (const char* s : {"alive", "leaving", "left", "failed", "suspect"}) {
+    counts.emplace(s, by_status[s]);
+  }
+  root.insert_or_assign("counts", std::move(counts));
+  root.insert_or_assign("version", std::to_string(snapshot.version()));
+}
+
+// ---- --strict: the names a render would look up, resolved the way mstch resolves them.
+
+bool node_empty(const Node& n) {
+  if (boost::get<std::nullptr_t>(&n)) return true;
+  if (auto* b = boost::get<bool>(&n)) return !*b;
+  if (auto* i = boost::get<int>(&n)) return *i == 0;
+  if (auto* d = boost::get<double>(&n)) return *d == 0;
+  if (auto* s = boost::get<std::string>(&n)) return s->empty();
+  if (auto* a = boost::get<Array>(&n)) return a->empty();
+  return false;
+}
+
+const Node* child(const Node& n, const std::string& key) {
+  if (key == ".") return &n;
+  auto* m = boost::get<Map>(&n);
+  if (!m) return nullptr;
+  auto it = m->find(key);
+  return it == m->end() ? nullptr : &it->second;
+}
+
+struct StrictWalk {
+  const LoadedTemplate& t;
+  std::vector<const Node*> stack;  // innermost last
+  std::string error;
+
+  const Node* resolve(const std::string& name) const {
+    if (name == ".") return stack.back();
+    const std::size_t dot = name.find('.');
+    const std::string first = name.substr(0, dot);
+    const Node* found = nullptr;
+    for (auto it = stack.rbegin(); it != stack.rend() && !found; ++it) found = child(**it, first);
+    std::size_t start = dot;
+    while (found && start != std::string::npos) {
+      const std::size_t next = name.find('.', start + 1);
+      found = child(*found, name.substr(start + 1, next == std::string::npos ? next : next - start - 1));
+      start = next;
+    }
+    return found;
+  }
+
+  bool walk(const TemplateSource& source, std::size_t from, std::size_t to, std::size_t depth) {
+    for (std::size_t i = from; i < to; ++i) {
+      const Tag& tag = source.tags[i];
+      switch (tag.kind) {
+        case TagKind::kVariable:
+        case TagKind::kUnescaped:
+          if (!resolve(tag.name)) {
+            error = source.path + ":" + std::to_string(tag.line) + ": '" + tag.name +
+                    "' resolves to nothing (--strict)";
+            return false;
+          }
+          break;
+        case TagKind::kSection: {
+          const Node* value = resolve(tag.name);
+          if (value && !node_empty(*value)) {
+            if (auto* list = boost::get<Array>(value)) {
+              for (const auto& item : *list) {
+                stack.push_back(&item);
+                const bool ok = walk(source, i + 1, tag.match, depth);
+                stack.pop_back();
+                if (!ok) return false;
+              }
+            } else {
+              stack.push_back(value);
+              const bool ok = walk(source, i + 1, tag.match, depth);
+              stack.pop_back();
+              if (!ok) return false;
+            }
+          }
+          i = tag.match;
+          break;
+        }
+        case TagKind::kInverted: {
+          const Node* value = resolve(tag.name);
+          if ((!value || node_empty(*value)) && !walk(source, i + 1, tag.match, depth)) {
+            return false;
+          }
+          i = tag.match;
+          break;
+        }
+        case TagKind::kPartial: {
+          auto it = t.partials().find(tag.name);
+          if (it != t.partials().end() && depth < kMaxPartialDepth &&
+              !walk(it->second, 0, it->second.tags.size(), depth + 1)) {
+            return false;
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    return true;
+  }
+};
 
 }  // namespace
 
@@ -57,91 +286,115 @@ const std::vector<std::string>& reserved_context_names() {
   return names;
 }
 
-RenderResult render(std::string_view template_text, std::string_view template_name,
-                    const table::Snapshot& snapshot, const Vars& vars) {
+RenderResult render(const LoadedTemplate& tmpl, const table::Snapshot* snapshot, const Vars& vars,
+                    const RenderOptions& options) {
   RenderResult result;
-  if (auto err = check_template(template_text)) {
-    result.error =
-        std::string(template_name) + ":" + std::to_string(err->line) + ": " + err->message;
-    return result;
-  }
   try {
-    std::vector<Data> nodes;  // one per safe member, in name order
-    std::vector<const table::Member*> members;
-    nodes.reserve(snapshot.size());
-    for (const auto& m : snapshot.members()) {
-      if (!m->rejected.empty()) {  // the table's MemberPolicy said no
-        ++result.excluded;
-        result.warnings.push_back("member " + table::printable(m->name) +
-                                  " left out: " + m->rejected);
-        continue;
-      }
-      nodes.push_back(member_node(*m));
-      members.push_back(m.get());
-    }
-
-    std::vector<const Data*> all, alive;
-    // by_tag[key][value] -> alive members carrying that tag value.
-    std::map<std::string, std::map<std::string, std::vector<const Data*>>> groups;
-    std::map<std::string, std::size_t> by_status;
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-      all.push_back(&nodes[i]);
-      ++by_status[std::string(table::to_string(members[i]->status))];
-      if (members[i]->status != table::MemberStatus::kAlive) continue;
-      alive.push_back(&nodes[i]);
-      for (const auto& [key, value] : members[i]->tags) groups[key][value].push_back(&nodes[i]);
-    }
-
-    Data by_tag{Data::type::object};
-    for (auto& [key, values] : groups) {
-      Data per_value{Data::type::object};
-      for (auto& [value, list] : values) per_value.set(value, member_list(list));
-      by_tag.set(key, per_value);
-    }
-    Data counts{Data::type::object};
-    counts.set("total", std::to_string(all.size()));
-    counts.set("excluded", std::to_string(result.excluded));
-    for (const char* s : {"alive", "leaving", "left", "failed", "suspect"}) {
-      counts.set(s, std::to_string(by_status[s]));
-    }
-
-    Data var_map{Data::type::object};
     for (const auto& [k, v] : vars) {
       if (!is_safe_var_value(v)) {
         result.error = "variable '" + k + "' contains a control character";
         return result;
       }
-      var_map.set(k, v);
     }
-    Data context{Data::type::object};
-    // Variables are reachable by bare name too, unless they would hide a built-in (set after).
-    for (const auto& [k, v] : vars) context.set(k, v);
-    context.set("members", member_list(all));
-    context.set("alive", member_list(alive));
-    context.set("has_members", Data(!all.empty()));
-    context.set("has_alive", Data(!alive.empty()));
-    context.set("by_tag", by_tag);
-    context.set("counts", counts);
-    context.set("version", std::to_string(snapshot.version()));
-    context.set("vars", var_map);
-
-    kainjow::mustache::mustache engine{std::string(template_text)};
-    if (!engine.is_valid()) {
-      result.error = std::string(template_name) + ": " + engine.error_message();
-      return result;
+    Node root;
+    if (options.data && !options.data->is_object() && !options.data->is_null()) {
+      if (snapshot || !vars.empty()) {
+        result.error = "data that is not a JSON object can only be the whole context (no members, no --var)";
+        return result;
+      }
+      root = json_node(*options.data);
+    } else {
+      Map map;
+      if (options.data && options.data->is_object()) map = boost::get<Map>(json_node(*options.data));
+      // Variables are reachable by bare name too, unless they would hide a built-in (set after).
+      for (const auto& [k, v] : vars) map.insert_or_assign(k, v);
+      if (!vars.empty() || snapshot) {
+        Map var_map;
+        for (const auto& [k, v] : vars) var_map.emplace(k, v);
+        map.insert_or_assign("vars", std::move(var_map));
+      }
+      if (snapshot) add_members(map, *snapshot, tmpl, result);
+      root = std::move(map);
     }
-    // Config files, not HTML: no escaping (values were made safe by the charset checks).
-    engine.set_custom_escape([](const std::string& s) { return s; });
-    result.output = engine.render(context);
-    if (!engine.is_valid()) {
-      result.error = std::string(template_name) + ": render failed: " + engine.error_message();
+    if (options.strict) {
+      StrictWalk walk{tmpl, {&root}, {}};
+      if (!walk.walk(tmpl.main(), 0, tmpl.main().tags.size(), 0)) {
+        result.error = walk.error;
+        return result;
+      }
+    }
+    install_escape_hook();
+    escape_html = options.escape == Escape::kHtml;
+    result.output = mstch::render(tmpl.engine_text(), root, tmpl.engine_partials());
+    if (!tmpl.depth_marker().empty() &&
+        result.output.find(tmpl.depth_marker()) != std::string::npos) {
       result.output.clear();
+      result.error = tmpl.main().path + ": partials nest deeper than " +
+                     std::to_string(kMaxPartialDepth) + " (a partial that includes itself?)";
     }
   } catch (const std::exception& e) {
-    result.error = std::string(template_name) + ": render failed: " + e.what();
+    result.error = tmpl.main().path + ": render failed: " + e.what();
     result.output.clear();
   }
   return result;
+}
+
+RenderResult render(std::string_view template_text, std::string_view template_name,
+                    const table::Snapshot& snapshot, const Vars& vars) {
+  TemplateOptions options;
+  options.search_template_dir = false;
+  auto loaded = load_template(std::string(template_text), std::string(template_name), options);
+  if (!loaded.ok()) {
+    RenderResult result;
+    result.error = loaded.error;
+    return result;
+  }
+  return render(*loaded.tmpl, &snapshot, vars);
+}
+
+bool parse_data(std::string_view text, const std::string& name, nlohmann::json& out,
+                std::string& error) {
+  constexpr std::size_t kMaxDepth = 64;
+  // Depth first, without building anything: nlohmann's DOM building recurses per level.
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
+    else if ((c == ']' || c == '}') && depth > 0) --depth;
+    if (deepest > kMaxDepth) {
+      error = name + ": data nests deeper than " + std::to_string(kMaxDepth) + " levels";
+      return false;
+    }
+  }
+  try {
+    out = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    error = name + ": not valid JSON: " + e.what();
+    return false;
+  }
+  return true;
+}
+
+void merge_data(nlohmann::json& into, nlohmann::json more) {
+  if (!into.is_object() || !more.is_object()) {
+    into = std::move(more);
+    return;
+  }
+  for (auto it = more.begin(); it != more.end(); ++it) {
+    auto existing = into.find(it.key());
+    if (existing == into.end()) {
+      into[it.key()] = std::move(it.value());
+    } else {
+      merge_data(*existing, std::move(it.value()));
+    }
+  }
 }
 
 }  // namespace haserf::render

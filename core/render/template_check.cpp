@@ -1,7 +1,6 @@
 #include "core/render/template_check.hpp"
 
 #include <algorithm>
-#include <vector>
 
 namespace haserf::render {
 namespace {
@@ -12,11 +11,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::size_t line_of(std::string_view text, std::size_t pos) {
-  return 1 + static_cast<std::size_t>(
-                 std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
-}
-
 bool valid_name(std::string_view name) {
   if (name.empty()) return false;
   return std::none_of(name.begin(), name.end(), [](char c) {
@@ -24,20 +18,42 @@ bool valid_name(std::string_view name) {
   });
 }
 
+bool valid_partial_name(std::string_view name) {
+  if (name.empty() || name.front() == '/' || name.back() == '/') return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.' || c == '/';
+    if (!ok) return false;
+  }
+  std::size_t start = 0;
+  while (start <= name.size()) {  // no '..' or empty path segment
+    const std::size_t slash = std::min(name.find('/', start), name.size());
+    const std::string_view segment = name.substr(start, slash - start);
+    if (segment.empty() || segment == "..") return false;
+    start = slash + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
-std::optional<TemplateError> check_template(std::string_view text) {
-  std::string open = "{{", close = "}}";
-  struct Open {
-    std::string name;
-    std::size_t line;
+ParsedTemplate parse_template(std::string_view text) {
+  ParsedTemplate parsed;
+  auto fail = [&](std::size_t line, std::string message) {
+    parsed.error = TemplateError{line, std::move(message)};
+    parsed.tags.clear();
+    return parsed;
   };
-  std::vector<Open> sections;
-  std::size_t pos = 0;
+  std::string open = "{{", close = "}}";
+  std::vector<std::size_t> sections;  // indexes of open section tags
+  std::size_t pos = 0, line = 1, line_counted_to = 0;
   while (true) {
     const std::size_t start = text.find(open, pos);
     if (start == std::string_view::npos) break;
-    const std::size_t line = line_of(text, start);
+    line += static_cast<std::size_t>(
+        std::count(text.begin() + static_cast<std::ptrdiff_t>(line_counted_to),
+                   text.begin() + static_cast<std::ptrdiff_t>(start), '\n'));
+    line_counted_to = start;
     std::size_t inner = start + open.size();
     // Triple mustache {{{name}}} only exists with the default delimiters.
     const bool triple = open == "{{" && inner < text.size() && text[inner] == '{';
@@ -45,75 +61,109 @@ std::optional<TemplateError> check_template(std::string_view text) {
     if (triple) ++inner;
     const std::size_t end = text.find(end_marker, inner);
     if (end == std::string_view::npos) {
-      return TemplateError{line, "unclosed tag '" + open + "' (no matching '" + end_marker + "')"};
+      return fail(line, "unclosed tag '" + open + "' (no matching '" + end_marker + "')");
     }
     std::string_view content = trim(text.substr(inner, end - inner));
     pos = end + end_marker.size();
     if (content.find('\n') != std::string_view::npos && (content.empty() || content[0] != '!')) {
-      return TemplateError{line, "tag '" + open + "' runs over several lines"};
+      return fail(line, "tag '" + open + "' runs over several lines");
     }
+    Tag tag;
+    tag.line = line;
+    tag.begin = start;
+    tag.end = pos;
+    tag.open = open;
+    tag.close = close;
     if (triple) {
-      if (!valid_name(content)) return TemplateError{line, "empty or invalid name in {{{ }}}"};
+      if (!valid_name(content)) return fail(line, "empty or invalid name in {{{ }}}");
+      tag.kind = TagKind::kUnescaped;
+      tag.name = std::string(content);
+      parsed.tags.push_back(std::move(tag));
       continue;
     }
-    if (content.empty()) return TemplateError{line, "empty tag '" + open + close + "'"};
+    if (content.empty()) return fail(line, "empty tag '" + open + close + "'");
     const char sigil = content[0];
     std::string_view name = trim(content.substr(1));
     switch (sigil) {
       case '!':
-        break;  // comment
+        tag.kind = TagKind::kComment;
+        break;
       case '=': {
         if (content.size() < 2 || content.back() != '=') {
-          return TemplateError{line, "delimiter change must look like {{=<% %>=}}"};
+          return fail(line, "delimiter change must look like {{=<% %>=}}");
         }
         std::string_view spec = trim(content.substr(1, content.size() - 2));
         const auto space = spec.find_first_of(" \t");
         if (space == std::string_view::npos) {
-          return TemplateError{line, "delimiter change needs two delimiters separated by a space"};
+          return fail(line, "delimiter change needs two delimiters separated by a space");
         }
         open = std::string(trim(spec.substr(0, space)));
         close = std::string(trim(spec.substr(space)));
         if (open.empty() || close.empty() || open.find('=') != std::string::npos ||
             close.find('=') != std::string::npos) {
-          return TemplateError{line, "invalid delimiters in delimiter change"};
+          return fail(line, "invalid delimiters in delimiter change");
         }
+        tag.kind = TagKind::kDelimiters;
         break;
       }
       case '#':
       case '^':
-        if (!valid_name(name)) return TemplateError{line, "section without a name"};
-        sections.push_back({std::string(name), line});
+        if (!valid_name(name)) return fail(line, "section without a name");
+        if (sections.size() >= kMaxSectionDepth) {
+          return fail(line, "sections nested deeper than " + std::to_string(kMaxSectionDepth));
+        }
+        tag.kind = sigil == '#' ? TagKind::kSection : TagKind::kInverted;
+        tag.name = std::string(name);
+        sections.push_back(parsed.tags.size());
         break;
-      case '/':
-        if (!valid_name(name)) return TemplateError{line, "closing tag without a name"};
+      case '/': {
+        if (!valid_name(name)) return fail(line, "closing tag without a name");
         if (sections.empty()) {
-          return TemplateError{line, "closing tag '" + std::string(name) +
-                                         "' without an open section"};
+          return fail(line, "closing tag '" + std::string(name) + "' without an open section");
         }
-        if (sections.back().name != name) {
-          return TemplateError{line, "closing tag '" + std::string(name) + "' does not match '" +
-                                         sections.back().name + "' opened on line " +
-                                         std::to_string(sections.back().line)};
+        Tag& opening = parsed.tags[sections.back()];
+        if (opening.name != name) {
+          return fail(line, "closing tag '" + std::string(name) + "' does not match '" +
+                                opening.name + "' opened on line " + std::to_string(opening.line));
         }
+        opening.match = parsed.tags.size();
+        tag.match = sections.back();
+        tag.kind = TagKind::kClose;
+        tag.name = std::string(name);
         sections.pop_back();
         break;
+      }
       case '>':
-        return TemplateError{line, "partials ({{> " + std::string(name) +
-                                       "}}) are not supported: use one template file"};
+        if (!valid_partial_name(name)) {
+          return fail(line, "invalid partial name '" + std::string(name) +
+                                "' (letters, digits, '_', '-', '.', '/'; no '..')");
+        }
+        tag.kind = TagKind::kPartial;
+        tag.name = std::string(name);
+        break;
       case '&':
-        if (!valid_name(name)) return TemplateError{line, "empty or invalid name after '&'"};
+        if (!valid_name(name)) return fail(line, "empty or invalid name after '&'");
+        tag.kind = TagKind::kUnescaped;
+        tag.name = std::string(name);
         break;
       default:
         if (!valid_name(content)) {
-          return TemplateError{line, "invalid tag name '" + std::string(content) + "'"};
+          return fail(line, "invalid tag name '" + std::string(content) + "'");
         }
+        tag.kind = TagKind::kVariable;
+        tag.name = std::string(content);
     }
+    parsed.tags.push_back(std::move(tag));
   }
   if (!sections.empty()) {
-    return TemplateError{sections.back().line,
-                         "section '" + sections.back().name + "' is never closed"};
+    const Tag& opening = parsed.tags[sections.back()];
+    return fail(opening.line, "section '" + opening.name + "' is never closed");
   }
-  return std::nullopt;
+  return parsed;
+}
+
+std::optional<TemplateError> check_template(std::string_view text) {
+  return parse_template(text).error;
 }
 
 }  // namespace haserf::render

@@ -28,8 +28,7 @@ struct TempDir {
 
 render::PipelineJob job_for(const std::string& out, std::string text, std::string exec) {
   render::PipelineJob job;
-  job.template_name = "t.mustache";
-  job.template_text = std::move(text);
+  job.tmpl = render::load_template(std::move(text), "t.mustache", {}).tmpl;
   job.out = out;
   job.exec = std::move(exec);
   return job;
@@ -45,7 +44,7 @@ struct Site {
                              const std::atomic<bool>* cancel = nullptr) {
     auto job = job_for(out, std::move(text), std::move(exec));
     job.cancel = cancel;
-    return render::render_to_file(job, *snap);
+    return render::render_to_file(job, snap.get());
   }
 };
 }  // namespace

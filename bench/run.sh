@@ -4,17 +4,18 @@
 #
 # usage: bench/run.sh [BUILD_DIR]        (default: build; needs BUILD_DIR/cli/haserf)
 #
-# Each benchmark has its own time budget (gossip 240 s, memory 120 s, latency 150 s) and an
-# outer `timeout` on top; the whole run takes about 3 minutes. Raw key=value results go to
-# BUILD_DIR/bench-results/results-YYYYmmdd-HHMMSS.txt. Env: ONLY="gossip memory latency"
-# (subset), plus the knobs of each script (WINDOW, N_SERF, COUNT, AFTER, SAMPLES, ...).
+# Each benchmark has its own time budget (gossip 240 s, memory 120 s, latency 150 s, render
+# 600 s) and an outer `timeout` on top; the whole run takes about 4 minutes. Raw key=value
+# results go to BUILD_DIR/bench-results/results-YYYYmmdd-HHMMSS.txt. Env: ONLY="gossip memory
+# latency render" (subset), plus the knobs of each script (WINDOW, N_SERF, COUNT, AFTER,
+# SAMPLES, COUNTS, REPEAT, ...).
 set -u
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
 BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD="$SRC/$BUILD" ;; esac
 HASERF="$BUILD/cli/haserf"
-ONLY=${ONLY:-"gossip memory latency"}
+ONLY=${ONLY:-"gossip memory latency render"}
 
 [ -x "$HASERF" ] || { echo "bench: no $HASERF (run 'make build' first)" >&2; exit 1; }
 for tool in serf jq ss; do
@@ -63,6 +64,7 @@ run() {  # NAME OUTER_TIMEOUT SCRIPT ARGS...
 run gossip 300 "$SRC/bench/gossip_cpu.sh" "$HASERF"
 run memory 150 "$SRC/bench/memory.sh" "$HASERF" "$PUSH"
 run latency 180 "$SRC/bench/join_latency.sh" "$HASERF" "$PUSH"
+run render 600 "$SRC/bench/render.sh" "$BUILD"
 info loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Summary (markdown, ready for docs/performance.md).
@@ -70,7 +72,7 @@ get() { grep "^$1=" "$BENCH_RESULT" | tail -1 | cut -d= -f2-; }
 mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }' || echo "-"; }
 met() {  # VALUE OP LIMIT
   [ -z "$1" ] || [ "$1" = n/a ] && { echo "-"; return; }
-  awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? (v <= l) : (v >= l); print ok ? "yes" : "NO" }'
+  awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? (v <= l) : (op == "<") ? (v < l) : (v >= l); print ok ? "yes" : "NO" }'
 }
 echo
 echo "| metric | haserf | baseline (serf agent) | ratio | target | met? |"
@@ -91,6 +93,17 @@ case " $ONLY " in *" latency "*)
   if [ -n "$pre" ]; then
     echo "| join-to-visible median, $pre members already in the table | $(get join_haserf_pre${pre}_median_ms) ms | $(get join_serf_pre${pre}_median_ms) ms | $(get join_pre${pre}_median_ratio) | <= 20 ms | $(met "$(get join_haserf_pre${pre}_median_ms)" '<=' 20) |"
     echo "| join-to-visible p95 / max, $pre members already in the table | $(get join_haserf_pre${pre}_p95_ms) / $(get join_haserf_pre${pre}_max_ms) ms | $(get join_serf_pre${pre}_p95_ms) / $(get join_serf_pre${pre}_max_ms) ms | $(get join_pre${pre}_p95_ratio) | <= 20 ms | $(met "$(get join_haserf_pre${pre}_max_ms)" '<=' 20) |"
+  fi
+  ;; esac
+# render: the baseline is the faster of mustache.js and handlebars.js (whole node processes).
+case " $ONLY " in *" render "*)
+  if [ -n "$(get render_n10000_ratio)" ]; then
+    js=$(get render_n10000_fastest_js)
+    echo "| render 10,000 members (time) | $(get render_n10000_haserf_s) s | $(get render_n10000_fastest_js_s) s ($js.js) | $(get render_n10000_ratio) | <= 0.5x | $(met "$(get render_n10000_ratio)" '<=' 0.5) |"
+    echo "| render 10,000 members (max RSS) | $(mib "$(get render_n10000_haserf_rss_kib)") | $(mib "$(get render_n10000_${js}_rss_kib)") ($js.js) | $(get render_n10000_rss_ratio) | <= 64 MiB | $(met "$(get render_n10000_haserf_rss_kib)" '<=' 65536) |"
+  fi
+  if [ -n "$(get render_n100000_ratio)" ]; then
+    echo "| render 100,000 members (time) | $(get render_n100000_haserf_s) s | $(get render_n100000_fastest_js_s) s ($(get render_n100000_fastest_js).js) | $(get render_n100000_ratio) | < 1 s | $(met "$(get render_n100000_haserf_s)" '<' 1) |"
   fi
   ;; esac
 echo

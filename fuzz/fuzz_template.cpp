@@ -1,5 +1,8 @@
-// Templates are operator input, but a typo must give an error, never a crash.
+// Templates are operator input, but a typo must give an error, never a crash. The first byte
+// picks the options (--strict, --escape html, lenient partials), the rest is the template.
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "core/render/render.hpp"
 #include "core/table/table.hpp"
@@ -15,7 +18,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     t->join(m);
     return t;
   }();
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
-  (void)haserf::render::render(text, "fuzz", *table->snapshot(), {{"x", "y"}});
+  static const auto json = std::make_shared<nlohmann::json>(
+      nlohmann::json::parse(R"({"a":{"b":[1,2.5,"x",null,true,{"c":"d"}]},"e":""})"));
+  if (size == 0) return 0;
+  const std::uint8_t flags = data[0];
+  const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
+  haserf::render::TemplateOptions topts;
+  topts.search_template_dir = false;
+  topts.missing_partial_is_error = (flags & 4) == 0;
+  auto loaded = haserf::render::load_template(std::string(text), "fuzz", topts);
+  if (!loaded.ok()) return 0;
+  haserf::render::RenderOptions options;
+  options.strict = flags & 1;
+  options.escape = (flags & 2) ? haserf::render::Escape::kHtml : haserf::render::Escape::kNone;
+  if (flags & 8) options.data = json;
+  auto snap = table->snapshot();
+  (void)haserf::render::render(*loaded.tmpl, snap.get(), {{"x", "y"}}, options);
   return 0;
 }

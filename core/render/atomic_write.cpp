@@ -76,6 +76,8 @@ bool read_file(const std::string& path, std::string& out, std::string* error) {
     return false;
   }
   out.clear();
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
   char buf[65536];
   while (true) {
     const ssize_t n = ::read(fd, buf, sizeof buf);

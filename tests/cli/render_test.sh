@@ -96,12 +96,63 @@ expect_rc "--watch without --join is a usage error" 2
 run "$HASERF" render -t "$EX/haproxy.cfg.mustache" --join 127.0.0.1:1 --wait 5:1 --watch -o x
 expect_rc "--wait MIN > MAX is a usage error" 2
 
+# Partials, data, escaping, --strict.
+mkdir -p "$TMP/tpl" "$TMP/more"
+printf 'server {{name}} {{addr}}:{{tags.port}}\n' >"$TMP/tpl/server.mustache"
+printf '# {{site}} from --partials\n' >"$TMP/more/header.mustache"
+printf '{{> header}}\nbackend b\n{{#by_tag.role.backend}}\n    {{> server}}\n{{/by_tag.role.backend}}\n' >"$TMP/tpl/main.mustache"
+printf '{"site": "eu-1"}' >"$TMP/site.json"
+run "$HASERF" render -t "$TMP/tpl/main.mustache" -m "$EX/members.json" --partials "$TMP/more" --data "$TMP/site.json"
+expect_rc "partials from --partials and the template folder, with --data" 0
+[ "$OUT" = "$(printf '# eu-1 from --partials\nbackend b\n    server web1 127.0.0.11:3000\n    server web2 127.0.0.12:3000')" ] &&
+  pass "partial output is indented like its standalone tag" || fail "partial output is indented like its standalone tag" "$OUT"
+run "$HASERF" render -t "$TMP/tpl/main.mustache" -m "$EX/members.json" --data "$TMP/site.json"
+expect_rc "missing partial exits 1" 1
+expect_contains "missing partial names template file and line" "$ERR" "main.mustache:1: partial 'header' not found"
+printf '{{#x}}\n' >"$TMP/more/header.mustache"
+run "$HASERF" render -t "$TMP/tpl/main.mustache" -m "$EX/members.json" --partials "$TMP/more"
+expect_contains "broken partial names its own file and line" "$ERR" "more/header.mustache:1: section 'x' is never closed"
+printf '{{#items}}<{{.}}>{{/items}} {{n}} {{#flag}}yes{{/flag}} {{html}}\n' >"$TMP/data.mustache"
+printf '{"items": ["a", "b"], "n": 3}' >"$TMP/d1.json"
+printf '{"flag": true, "html": "<&>"}' >"$TMP/d2.json"
+run "$HASERF" render -t "$TMP/data.mustache" --data "$TMP/d1.json" --data "$TMP/d2.json"
+expect_rc "--data alone, two files merged" 0
+[ "$OUT" = "<a><b> 3 yes <&>" ] && pass "--data values render as JSON has them, unescaped" || fail "--data values render as JSON has them, unescaped" "$OUT"
+run "$HASERF" render -t "$TMP/data.mustache" --data "$TMP/d1.json" --data "$TMP/d2.json" --escape html
+[ "$OUT" = "<a><b> 3 yes &lt;&amp;&gt;" ] && pass "--escape html escapes {{name}}" || fail "--escape html escapes {{name}}" "$OUT"
+printf '["x", "y"]' >"$TMP/list.json"
+printf '{{#.}}({{.}}){{/.}}' >"$TMP/dot.mustache"
+run "$HASERF" render -t "$TMP/dot.mustache" --data "$TMP/list.json"
+[ "$OUT" = "(x)(y)" ] && pass "a list as --data is the root context" || fail "a list as --data is the root context" "$OUT"
+run "$HASERF" render -t "$TMP/dot.mustache" --data "$TMP/list.json" -m "$EX/members.json"
+expect_rc "a list as --data with members exits 1" 1
+printf '{"members": 1}' >"$TMP/reserved.json"
+run "$HASERF" render -t "$TMP/dot.mustache" --data "$TMP/reserved.json" -m "$EX/members.json"
+expect_contains "a --data key that hides a built-in is refused" "$ERR" "key 'members' is reserved"
+printf '{"a": [1, }' >"$TMP/broken.json"
+run "$HASERF" render -t "$TMP/dot.mustache" --data "$TMP/broken.json"
+expect_rc "invalid --data exits 1" 1
+expect_contains "invalid --data names the file" "$ERR" "broken.json: not valid JSON"
+printf 'backend b\n{{#alive}}\n    server {{name}} {{adr}}:80\n{{/alive}}\n' >"$TMP/typo.mustache"
+run "$HASERF" render -t "$TMP/typo.mustache" -m "$EX/members.json"
+expect_rc "a typo renders without --strict" 0
+run "$HASERF" render -t "$TMP/typo.mustache" -m "$EX/members.json" --strict -o "$TMP/strict.cfg"
+expect_rc "a typo fails with --strict" 1
+expect_contains "--strict names file, line and name" "$ERR" "typo.mustache:3: 'adr' resolves to nothing (--strict)"
+[ ! -e "$TMP/strict.cfg" ] && pass "--strict failure writes nothing" || fail "--strict failure writes nothing"
+run "$HASERF" render -t "$EX/haproxy.cfg.mustache" -m "$EX/members.json" --var listen=:80 --strict
+expect_rc "the shipped example passes --strict" 0
+
 # Usage.
 run "$HASERF" render --help
 expect_rc "render --help exits 0" 0
 expect_contains "render --help documents -o" "$OUT" "--out FILE"
 run "$HASERF" render -t x
-expect_rc "missing -m is a usage error" 2
+expect_rc "missing -m/--data is a usage error" 2
+run "$HASERF" render -t x --data - -m -
+expect_rc "two readers of standard input is a usage error" 2
+run "$HASERF" render -t x --data y --escape xml
+expect_rc "--escape other than none/html is a usage error" 2
 run "$HASERF" render --bogus
 expect_rc "unknown option is a usage error" 2
 expect_contains "unknown option is named" "$ERR" "--bogus"

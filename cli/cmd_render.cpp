@@ -15,6 +15,7 @@
 #include "cli/agent_options.hpp"
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/heap.hpp"
 #include "core/render/render.hpp"
 #include "core/table/table.hpp"
 
@@ -265,6 +266,7 @@ int cmd_render(int argc, char** argv) {
   if (!members_path && !live && data_paths.empty())
     return usage("-m/--members, --join or --data is required");
   if (members_path && live) return usage("-m and --join are alternatives: give one");
+  if (!live) prefer_large_heap_pages();  // one-shot: see cli/heap.hpp
   const bool watch = args.has("watch");
   if (watch && (!live || !args.has("out"))) return usage("--watch needs --join and -o");
   if (!watch && args.has("wait")) return usage("--wait only applies to --watch");
@@ -374,10 +376,8 @@ int cmd_render(int argc, char** argv) {
     std::fprintf(stderr, "haserf render: %s\n", parsed.error.c_str());
     return kExitFailure;
   }
-  table::MembershipTable members;
-  members.set_policy(job.policy);
-  members.replace_all(std::move(parsed.members));
-  return render_once(job, members.snapshot().get());
+  const auto snapshot = table::snapshot_of(std::move(parsed.members), job.policy);
+  return render_once(job, &snapshot);
 }
 
 }  // namespace haserf::cli

@@ -85,75 +85,48 @@ Node json_node(const nlohmann::json& j) {
   }
 }
 
-// One member in one list, as an mstch object: mstch copies every node it pushes and copies the
-// whole root once per render, so members are shared objects that answer on demand (a copy is a
-// pointer copy) instead of maps. Only the fields a template can reach are registered
-// (LoadedTemplate::uses). Lives only during the render; the snapshot keeps the member alive.
-class MemberNode : public mstch::object {
- public:
-  using Method = Node (MemberNode::*)();
-  using Methods = std::map<std::string, Method>;
-
-  // The methods any template uses, computed once per render.
-  static Methods methods_for(const LoadedTemplate& t) {
-    Methods all = {{"name", &MemberNode::name},         {"addr", &MemberNode::addr},
-                   {"port", &MemberNode::port},         {"status", &MemberNode::status},
-                   {"alive", &MemberNode::alive},       {"has_tags", &MemberNode::has_tags},
-                   {"tags", &MemberNode::tags},         {"tag_list", &MemberNode::tag_list},
-                   {"index", &MemberNode::index},       {"ordinal", &MemberNode::ordinal},
-                   {"first", &MemberNode::first},       {"last", &MemberNode::last}};
-    Methods used;
-    for (auto& [name, method] : all) {
-      if (t.uses(name)) used.emplace(name, method);
-    }
-    return used;
-  }
-
-  MemberNode(const table::Member& m, const LoadedTemplate& t, const Methods& methods,
-             std::size_t index, std::size_t count)
-      : m_(m), t_(t), index_(index), count_(count) {
-    register_methods(this, methods);
-  }
-
- private:
-  Node name() { return m_.name; }
-  Node addr() { return m_.addr; }
-  Node port() { return static_cast<int>(m_.port); }
-  Node status() { return std::string(table::to_string(m_.status)); }
-  Node alive() { return m_.status == table::MemberStatus::kAlive; }
-  Node has_tags() { return !m_.tags.empty(); }
-  Node tags() {
+// A member as mstch sees it: a map with only the fields a template can reach (its first name
+// segments) and only the tags it names. Maps rather than mstch::object: mstch copies the root
+// once per render and each item it pushes, and a few small map nodes cost less memory than an
+// object's per-instance method table; their nodes also never move while mstch points at them.
+Map member_fields(const table::Member& m, const LoadedTemplate& t) {
+  Map node;
+  if (t.uses_first("name")) node.emplace("name", m.name);
+  if (t.uses_first("addr")) node.emplace("addr", m.addr);
+  if (t.uses_first("port")) node.emplace("port", static_cast<int>(m.port));
+  if (t.uses_first("status")) node.emplace("status", std::string(table::to_string(m.status)));
+  if (t.uses_first("alive")) node.emplace("alive", m.status == table::MemberStatus::kAlive);
+  if (t.uses_first("has_tags")) node.emplace("has_tags", !m.tags.empty());
+  if (t.uses_first("tags")) {
     Map tags;
-    for (const auto& [key, value] : m_.tags) {
-      if (t_.uses(key)) tags.emplace(key, value);
+    for (const auto& [key, value] : m.tags) {
+      if (t.uses(key)) tags.emplace(key, value);
     }
-    return tags;
+    node.emplace("tags", std::move(tags));
   }
-  Node tag_list() {
+  if (t.uses_first("tag_list")) {
     Array list;
-    list.reserve(m_.tags.size());
-    for (const auto& [key, value] : m_.tags) list.push_back(Map{{"key", key}, {"value", value}});
-    return list;
+    list.reserve(m.tags.size());
+    for (const auto& [key, value] : m.tags) list.push_back(Map{{"key", key}, {"value", value}});
+    node.emplace("tag_list", std::move(list));
   }
-  // Positional helpers (index from 0, ordinal from 1, first, last), which config templates need
-  // for numbering servers and separating items.
-  Node index() { return static_cast<int>(index_); }
-  Node ordinal() { return static_cast<int>(index_ + 1); }
-  Node first() { return index_ == 0; }
-  Node last() { return index_ + 1 == count_; }
+  return node;
+}
 
-  const table::Member& m_;
-  const LoadedTemplate& t_;
-  std::size_t index_, count_;
-};
-
-Array member_list(const std::vector<const table::Member*>& members, const LoadedTemplate& t,
-                  const MemberNode::Methods& methods) {
+// A list with positional helpers (index from 0, ordinal from 1, first, last), which config
+// templates need for numbering servers and separating items.
+Array member_list(const std::vector<const table::Member*>& members, const LoadedTemplate& t) {
+  const bool index = t.uses_first("index"), ordinal = t.uses_first("ordinal");
+  const bool first = t.uses_first("first"), last = t.uses_first("last");
   Array list;
   list.reserve(members.size());
   for (std::size_t i = 0; i < members.size(); ++i) {
-    list.push_back(std::static_pointer_cast<mstch::object>(
-        std::make_shared<MemberNode>(*members[i], t, methods, i, members.size())));
+    Map node = member_fields(*members[i], t);
+    if (index) node.insert_or_assign("index", static_cast<int>(i));
+    if (ordinal) node.insert_or_assign("ordinal", static_cast<int>(i + 1));
+    if (first) node.insert_or_assign("first", i == 0);
+    if (last) node.insert_or_assign("last", i + 1 == members.size());
+    list.push_back(std::move(node));
   }
   return list;
 }
@@ -165,7 +138,7 @@ void add_members(Map& root, const table::Snapshot& snapshot, const LoadedTemplat
   // template names: by_tag.role.backend).
   std::map<std::string, std::map<std::string, std::vector<const table::Member*>>> groups;
   std::map<std::string, int> by_status;
-  const bool want_groups = t.uses("by_tag");
+  const bool want_groups = t.uses_first("by_tag");
   all.reserve(snapshot.size());
   for (const auto& m : snapshot.members()) {
     if (!m->rejected.empty()) {  // the table's MemberPolicy said no
@@ -183,16 +156,15 @@ void add_members(Map& root, const table::Snapshot& snapshot, const LoadedTemplat
       if (t.uses(key) && t.uses(value)) groups[key][value].push_back(m.get());
     }
   }
-  const auto methods = MemberNode::methods_for(t);
-  if (t.uses("members")) root.insert_or_assign("members", member_list(all, t, methods));
-  if (t.uses("alive")) root.insert_or_assign("alive", member_list(alive, t, methods));
+  if (t.uses_first("members")) root.insert_or_assign("members", member_list(all, t));
+  if (t.uses_first("alive")) root.insert_or_assign("alive", member_list(alive, t));
   root.insert_or_assign("has_members", !all.empty());
   root.insert_or_assign("has_alive", !alive.empty());
   if (want_groups) {
     Map by_tag;
     for (auto& [key, values] : groups) {
       Map per_value;
-      for (auto& [value, list] : values) per_value.emplace(value, member_list(list, t, methods));
+      for (auto& [value, list] : values) per_value.emplace(value, member_list(list, t));
       by_tag.emplace(key, std::move(per_value));
     }
     root.insert_or_assign("by_tag", std::move(by_tag));
@@ -221,9 +193,6 @@ bool node_empty(const Node& n) {
 
 const Node* child(const Node& n, const std::string& key) {
   if (key == ".") return &n;
-  if (auto* o = boost::get<std::shared_ptr<mstch::object>>(&n)) {
-    return (*o)->has(key) ? &(*o)->at(key) : nullptr;
-  }
   auto* m = boost::get<Map>(&n);
   if (!m) return nullptr;
   auto it = m->find(key);

@@ -28,6 +28,7 @@ struct TemplateLoader {
     for (const auto& tag : source.tags) {
       if (tag.kind == TagKind::kComment || tag.kind == TagKind::kDelimiters) continue;
       if (tag.kind == TagKind::kPartial) continue;
+      out.first_names_.insert(tag.name.substr(0, tag.name.find('.')));
       std::size_t start = 0;
       while (start <= tag.name.size()) {
         const std::size_t dot = std::min(tag.name.find('.', start), tag.name.size());

@@ -42,6 +42,9 @@ class LoadedTemplate {
   // Every name segment any tag uses ("tags.port" gives "tags" and "port"): the context
   // builder leaves out what no tag can reach.
   bool uses(const std::string& segment) const { return names_.count(segment) != 0; }
+  // Names a tag starts with ("tags" of "tags.port"): only these are looked up through the
+  // context stack, so only these can reach a member's own fields.
+  bool uses_first(const std::string& segment) const { return first_names_.count(segment) != 0; }
   // What mstch renders: the texts with partial tags renamed to depth-numbered copies
   // (NAME@DEPTH), so that recursion ends at kMaxPartialDepth with `depth_marker_`.
   const std::string& engine_text() const { return engine_text_; }
@@ -53,6 +56,7 @@ class LoadedTemplate {
   TemplateSource main_;
   std::map<std::string, TemplateSource> partials_;
   std::set<std::string> names_;
+  std::set<std::string> first_names_;
   std::string engine_text_;
   std::map<std::string, std::string> engine_partials_;
   std::string depth_marker_;

@@ -69,150 +69,281 @@ struct FieldError {
   std::string message;
 };
 
-Member member_from_json(const json& j, std::size_t index) {
+// One JSON value as the reader saw it: enough to validate a field the way a DOM would.
+struct Seen {
+  enum class Kind { kAbsent, kNull, kString, kUnsigned, kOther } kind = Kind::kAbsent;
+  std::string text;         // kString
+  std::uint64_t number = 0;  // kUnsigned
+};
+
+// A member object's known fields, collected while parsing and validated at its end.
+struct RawMember {
+  Seen name, addr, port, status;
+  Seen tags_shape;      // kAbsent, kNull, or kOther for an object (tags below) or a wrong type
+  bool tags_is_object = false;
+  Tags tags;
+  std::string bad_tag;  // first tag whose value is not a string
+  Seen protocol_shape;
+  bool protocol_is_object = false;
+  Seen proto_min, proto_max, proto_version;
+};
+
+Member member_from_raw(RawMember& raw, std::size_t index) {
+  using Kind = Seen::Kind;
   const std::string where = "member " + std::to_string(index);
-  if (!j.is_object()) throw FieldError{where + ": expected an object"};
   Member m;
-  auto name_it = j.find("name");
-  if (name_it == j.end() || !name_it->is_string() || name_it->get<std::string>().empty()) {
+  if (raw.name.kind != Kind::kString || raw.name.text.empty()) {
     throw FieldError{where + ": field 'name' must be a non-empty string"};
   }
-  m.name = name_it->get<std::string>();
+  m.name = std::move(raw.name.text);
   const std::string who = where + " (" + m.name + ")";
 
-  auto addr_it = j.find("addr");
-  if (addr_it == j.end() || !addr_it->is_string()) {
+  if (raw.addr.kind != Kind::kString) {
     throw FieldError{who + ": field 'addr' must be a string such as \"10.0.0.1:7946\""};
   }
   std::optional<std::uint16_t> addr_port;
-  if (!split_addr(addr_it->get<std::string>(), m.addr, addr_port)) {
-    throw FieldError{who + ": field 'addr' is not an IP address or IP:port: \"" +
-                     addr_it->get<std::string>() + "\""};
+  if (!split_addr(raw.addr.text, m.addr, addr_port)) {
+    throw FieldError{who + ": field 'addr' is not an IP address or IP:port: \"" + raw.addr.text +
+                     "\""};
   }
-  if (auto p = j.find("port"); p != j.end()) {
-    if (!p->is_number_unsigned() || p->get<std::uint64_t>() > 65535) {
+  if (raw.port.kind != Kind::kAbsent) {
+    if (raw.port.kind != Kind::kUnsigned || raw.port.number > 65535) {
       throw FieldError{who + ": field 'port' must be a number from 0 to 65535"};
     }
-    m.port = static_cast<std::uint16_t>(p->get<std::uint64_t>());
+    m.port = static_cast<std::uint16_t>(raw.port.number);
   } else if (addr_port) {
     m.port = *addr_port;
   } else {
     m.port = 7946;
   }
 
-  if (auto t = j.find("tags"); t != j.end() && !t->is_null()) {
-    if (!t->is_object()) throw FieldError{who + ": field 'tags' must be an object"};
-    for (const auto& [key, value] : t->items()) {
-      if (!value.is_string()) {
-        throw FieldError{who + ": field 'tags." + key + "' must be a string"};
-      }
-      m.tags.emplace(key, value.get<std::string>());
+  if (raw.tags_shape.kind != Kind::kAbsent && raw.tags_shape.kind != Kind::kNull) {
+    if (!raw.tags_is_object) throw FieldError{who + ": field 'tags' must be an object"};
+    if (!raw.bad_tag.empty()) {
+      throw FieldError{who + ": field 'tags." + raw.bad_tag + "' must be a string"};
     }
+    m.tags = std::move(raw.tags);
   }
 
   m.status = MemberStatus::kAlive;
-  if (auto s = j.find("status"); s != j.end()) {
-    if (!s->is_string()) throw FieldError{who + ": field 'status' must be a string"};
-    auto status = parse_status(s->get<std::string>());
+  if (raw.status.kind != Kind::kAbsent) {
+    if (raw.status.kind != Kind::kString) {
+      throw FieldError{who + ": field 'status' must be a string"};
+    }
+    auto status = parse_status(raw.status.text);
     if (!status) {
-      throw FieldError{who + ": field 'status' has unknown value \"" + s->get<std::string>() +
+      throw FieldError{who + ": field 'status' has unknown value \"" + raw.status.text +
                        "\" (expected alive, leaving, left, failed, suspect or none)"};
     }
     m.status = *status;
   }
 
-  if (auto p = j.find("protocol"); p != j.end() && !p->is_null()) {
-    if (!p->is_object()) throw FieldError{who + ": field 'protocol' must be an object"};
-    auto read = [&](const char* key, std::uint8_t& out) {
-      auto v = p->find(key);
-      if (v == p->end()) return;
-      if (!v->is_number_unsigned() || v->get<std::uint64_t>() > 255) {
+  if (raw.protocol_shape.kind != Kind::kAbsent && raw.protocol_shape.kind != Kind::kNull) {
+    if (!raw.protocol_is_object) throw FieldError{who + ": field 'protocol' must be an object"};
+    auto read = [&](const char* key, const Seen& v, std::uint8_t& out) {
+      if (v.kind == Kind::kAbsent) return;
+      if (v.kind != Kind::kUnsigned || v.number > 255) {
         throw FieldError{who + ": field 'protocol." + key + "' must be a small number"};
       }
-      out = static_cast<std::uint8_t>(v->get<std::uint64_t>());
+      out = static_cast<std::uint8_t>(v.number);
     };
-    read("min", m.protocol.min);
-    read("max", m.protocol.max);
-    read("version", m.protocol.cur);
+    read("min", raw.proto_min, m.protocol.min);
+    read("max", raw.proto_max, m.protocol.max);
+    read("version", raw.proto_version, m.protocol.cur);
   }
   return m;
 }
+
+// nlohmann's SAX interface: members are built straight from the parser's events, with no
+// document tree (10,000 members parse several times faster and in a fraction of the memory:
+// docs/performance.md, "Rendering"). Each open container has a role, decided by its parent's.
+class MembersReader {
+ public:
+  explicit MembersReader(std::vector<Member>& out) : out_(out) {}
+
+  std::string error;           // a field error, or a syntax error (with `error_offset`)
+  std::size_t error_offset = 0;
+  bool syntax_error = false;
+  bool saw_members_key = false;
+  bool top_is_object = false;
+
+  bool null() { return scalar(Seen{Seen::Kind::kNull, {}, 0}); }
+  bool boolean(bool) { return scalar(Seen{Seen::Kind::kOther, {}, 0}); }
+  bool number_integer(json::number_integer_t) { return scalar(Seen{Seen::Kind::kOther, {}, 0}); }
+  bool number_unsigned(json::number_unsigned_t n) {
+    return scalar(Seen{Seen::Kind::kUnsigned, {}, n});
+  }
+  bool number_float(json::number_float_t, const std::string&) {
+    return scalar(Seen{Seen::Kind::kOther, {}, 0});
+  }
+  bool string(std::string& s) { return scalar(Seen{Seen::Kind::kString, std::move(s), 0}); }
+  bool binary(json::binary_t&) { return scalar(Seen{Seen::Kind::kOther, {}, 0}); }
+  bool start_object(std::size_t) { return open(true); }
+  bool start_array(std::size_t) { return open(false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(std::string& k) {
+    keys_.back() = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const json::exception& e) {
+    syntax_error = true;
+    error_offset = position;
+    error = e.what();
+    return false;
+  }
+
+ private:
+  enum class Role { kTopObject, kMembersList, kMember, kTags, kProtocol, kIgnored };
+
+  bool fail(std::string message) {
+    error = std::move(message);
+    return false;
+  }
+  std::string where() const { return "member " + std::to_string(index_); }
+
+  // Where a value of the member's key `k` goes.
+  Seen* member_field(const std::string& k) {
+    if (k == "name") return &raw_.name;
+    if (k == "addr") return &raw_.addr;
+    if (k == "port") return &raw_.port;
+    if (k == "status") return &raw_.status;
+    if (k == "tags") return &raw_.tags_shape;
+    if (k == "protocol") return &raw_.protocol_shape;
+    return nullptr;
+  }
+
+  bool scalar(Seen v) {
+    if (roles_.empty()) {
+      return fail("expected {\"members\": [...]} (serf members -format=json) or an array");
+    }
+    const std::string& k = keys_.back();
+    switch (roles_.back()) {
+      case Role::kTopObject:
+        if (k == "members") {
+          saw_members_key = true;
+          if (v.kind != Seen::Kind::kNull) return fail("'members' must be an array");
+        }
+        return true;
+      case Role::kMembersList:
+        return fail(where() + ": expected an object");
+      case Role::kMember:
+        if (Seen* field = member_field(k)) *field = std::move(v);
+        return true;
+      case Role::kTags:
+        if (v.kind == Seen::Kind::kString) {
+          raw_.tags.insert_or_assign(k, std::move(v.text));
+        } else if (raw_.bad_tag.empty()) {
+          raw_.bad_tag = k;
+        }
+        return true;
+      case Role::kProtocol:
+        if (k == "min") raw_.proto_min = std::move(v);
+        if (k == "max") raw_.proto_max = std::move(v);
+        if (k == "version") raw_.proto_version = std::move(v);
+        return true;
+      case Role::kIgnored:
+        return true;
+    }
+    return true;
+  }
+
+  bool open(bool object) {
+    Role role = Role::kIgnored;
+    if (roles_.empty()) {
+      top_is_object = object;
+      role = object ? Role::kTopObject : Role::kMembersList;
+    } else {
+      const std::string& k = keys_.back();
+      switch (roles_.back()) {
+        case Role::kTopObject:
+          if (k == "members") {
+            saw_members_key = true;
+            if (!object) {
+              role = Role::kMembersList;
+            } else {
+              return fail("'members' must be an array");
+            }
+          }
+          break;
+        case Role::kMembersList:
+          if (!object) return fail(where() + ": expected an object");
+          raw_ = RawMember{};
+          role = Role::kMember;
+          break;
+        case Role::kMember:
+          if (Seen* field = member_field(k)) *field = Seen{Seen::Kind::kOther, {}, 0};
+          if (object && k == "tags") {
+            raw_.tags_is_object = true;
+            role = Role::kTags;
+          } else if (object && k == "protocol") {
+            raw_.protocol_is_object = true;
+            role = Role::kProtocol;
+          }
+          break;
+        case Role::kTags:
+          if (raw_.bad_tag.empty()) raw_.bad_tag = k;
+          break;
+        case Role::kProtocol:
+          if (k == "min") raw_.proto_min = Seen{Seen::Kind::kOther, {}, 0};
+          if (k == "max") raw_.proto_max = Seen{Seen::Kind::kOther, {}, 0};
+          if (k == "version") raw_.proto_version = Seen{Seen::Kind::kOther, {}, 0};
+          break;
+        default:
+          break;
+      }
+    }
+    roles_.push_back(role);
+    keys_.emplace_back();
+    return true;
+  }
+
+  bool close() {
+    const Role role = roles_.back();
+    roles_.pop_back();
+    keys_.pop_back();
+    if (role == Role::kMember) {
+      try {
+        out_.push_back(member_from_raw(raw_, index_++));
+      } catch (const FieldError& e) {
+        return fail(e.message);
+      }
+    }
+    return true;
+  }
+
+  std::vector<Member>& out_;
+  std::vector<Role> roles_;        // one per open container
+  std::vector<std::string> keys_;  // the current key of each open object
+  RawMember raw_;                  // the member being read
+  std::size_t index_ = 0;          // its position in the list
+};
 
 }  // namespace
 
 ParseMembersResult parse_members_json(std::string_view text, std::string_view source) {
   ParseMembersResult result;
   const std::string src(source);
-  // Members are converted as the parser finishes each one and then discarded, so the whole
-  // document never exists as a DOM at once: 10,000 members parse in a fraction of the time and
-  // memory (docs/performance.md, "Rendering").
-  int member_depth = -1;  // 1: a top-level array; 2: {"members": [...]}
-  bool in_members = false;  // inside the top-level array, or under the key "members"
-  bool list_open = false;   // ... and that value is an array: its elements are members
-  std::size_t index = 0;
   result.members.reserve(text.size() / 160);  // about one member per 160 bytes of serf's JSON
-  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (depth == 0) member_depth = event == json::parse_event_t::array_start ? 1 : 2;
-        if (depth == 0 && member_depth == 1) in_members = true;
-        if (depth == member_depth - 1 && in_members) {
-          list_open = event == json::parse_event_t::array_start;
-        }
-        break;
-      case json::parse_event_t::key:
-        if (depth == 1 && member_depth == 2) in_members = parsed == "members";
-        break;
-      case json::parse_event_t::object_end:
-        if (depth == member_depth && list_open) {
-          result.members.push_back(member_from_json(parsed, index++));
-          return false;  // converted: drop it from the document
-        }
-        break;
-      case json::parse_event_t::array_end:
-      case json::parse_event_t::value:
-        if (depth == member_depth - 1 && event == json::parse_event_t::array_end) {
-          list_open = false;
-        } else if (depth == member_depth && list_open) {
-          throw FieldError{"member " + std::to_string(index) + ": expected an object"};
-        }
-        break;
-    }
-    return true;
-  };
-  json doc;
+  MembersReader reader(result.members);
+  bool ok = false;
   try {
-    doc = json::parse(text.begin(), text.end(), on_event);
-  } catch (const json::parse_error& e) {
-    result.members.clear();
-    result.error =
-        src + ":" + position(text, e.byte > 0 ? e.byte - 1 : 0) + ": invalid JSON: " + e.what();
-    return result;
-  } catch (const FieldError& e) {
-    result.members.clear();
-    result.error = src + ": " + e.message;
-    return result;
+    ok = json::sax_parse(text.begin(), text.end(), &reader);
   } catch (const std::exception& e) {
-    result.members.clear();
-    result.error = src + ": invalid JSON: " + e.what();
-    return result;
+    reader.error = e.what();
   }
-  const json* list = &doc;
-  if (doc.is_object()) {
-    auto it = doc.find("members");
-    if (it == doc.end()) {
-      result.error =
-          src + ": expected {\"members\": [...]} (serf members -format=json) or an array";
-      return result;
+  if (!ok || !reader.error.empty()) {
+    result.members.clear();
+    if (reader.syntax_error) {
+      const std::size_t at = reader.error_offset > 0 ? reader.error_offset - 1 : 0;
+      result.error = src + ":" + position(text, at) + ": invalid JSON: " + reader.error;
+    } else {
+      result.error = src + ": " + reader.error;
     }
-    list = &*it;
-  }
-  if (list->is_null()) return result;  // serf prints "members": null for an empty cluster
-  if (!list->is_array()) {
-    result.members.clear();
-    result.error = src + ": 'members' must be an array";
     return result;
+  }
+  if (reader.top_is_object && !reader.saw_members_key) {
+    result.error = src + ": expected {\"members\": [...]} (serf members -format=json) or an array";
   }
   return result;
 }

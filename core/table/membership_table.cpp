@@ -51,6 +51,24 @@ std::string_view to_string(ChangeKind kind) {
 Snapshot::Snapshot(std::uint64_t version, std::vector<MemberPtr> members_sorted_by_name)
     : version_(version), members_(std::move(members_sorted_by_name)) {}
 
+Snapshot snapshot_of(std::vector<Member> members, const MemberPolicy& policy) {
+  std::vector<MemberPtr> sorted;
+  sorted.reserve(members.size());
+  for (auto& m : members) {
+    m.rejected = reject_reason(m, policy).value_or("");
+    sorted.push_back(std::make_shared<const Member>(std::move(m)));
+  }
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const MemberPtr& a, const MemberPtr& b) { return a->name < b->name; });
+  std::vector<MemberPtr> unique;
+  unique.reserve(sorted.size());
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (i + 1 < sorted.size() && sorted[i + 1]->name == sorted[i]->name) continue;  // later wins
+    unique.push_back(std::move(sorted[i]));
+  }
+  return Snapshot(1, std::move(unique));
+}
+
 const Member* Snapshot::find(std::string_view name) const {
   auto it = std::lower_bound(members_.begin(), members_.end(), name,
                              [](const MemberPtr& m, std::string_view n) { return m->name < n; });

@@ -73,6 +73,12 @@ class Snapshot {
   std::vector<MemberPtr> members_;
 };
 
+// A snapshot of `members`, judged by `policy`, without a table: what a one-shot render of a
+// members file needs (a table's change tracking serves live members). A later member of the
+// same name replaces an earlier one, as MembershipTable::replace_all does; version 1, as a
+// fresh table's first replace_all.
+Snapshot snapshot_of(std::vector<Member> members, const MemberPolicy& policy);
+
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
 // What happened to a member. Names match the event names of `serf agent` handlers.

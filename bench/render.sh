@@ -34,16 +34,22 @@ if [ ! -f "$RD/node_modules/mustache/package.json" ] || [ ! -f "$RD/node_modules
 fi
 
 TMP=$(mktemp -d /tmp/haserf-render.XXXXXX)
-CHILD=
-# The timed command runs in its own process group (timeout's), out of reach of a signal sent
-# to ours (run.sh's timeout), hence the explicit kill. `wait` (not a foreground command) lets
-# the TERM trap run at once.
+RUN_PID=
+# The timed command runs in the background, in timeout's own process group, which a signal to
+# ours (run.sh's timeout) does not reach: stop it, and wait so that it creates no file during
+# the rm. Signals are ignored meanwhile: timeout signals us twice, and an `exit` trap inside
+# cleanup would cut it short. No "$(a)..$(b)" words in this shell: bash 5.2 misparses a trap
+# that fires inside such an $(a), and aborts without cleaning up.
 cleanup() {
-  [ -n "$CHILD" ] && kill -TERM "$CHILD" 2>/dev/null && wait "$CHILD" 2>/dev/null
+  trap '' INT TERM HUP
+  [ -n "$RUN_PID" ] && kill -TERM "$RUN_PID" 2>/dev/null
+  wait
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-trap 'exit 143' TERM INT HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 # A private copy of the binary: another build may replace BUILD/cli/haserf mid-run, and every
 # count must be measured with the same one.
@@ -60,9 +66,14 @@ res() {
 }
 
 res render_date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-res render_cpu "$(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-res render_haserf "$("$TMP/haserf" version 2>/dev/null | head -1) $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)$([ -n "$(git -C "$SRC" --no-optional-locks status --porcelain -- core cli 2>/dev/null)" ] && echo "+local changes")"
-bt=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+res render_cpu "$(nproc) x $cpu"
+version=$("$TMP/haserf" version 2>/dev/null | head -1)
+rev=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)
+dirty=$(git -C "$SRC" --no-optional-locks status --porcelain -- core cli 2>/dev/null)
+res render_haserf "$version $rev${dirty:++local changes}"
+bt=unknown
+[ -f "$BUILD/CMakeCache.txt" ] && bt=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")
 res render_haserf_build "${bt:-RelWithDebInfo (the project default)}"
 res render_node "$(node -v)"
 res render_mustache_js "$(node -p 'require(process.argv[1]).version' "$RD/node_modules/mustache/package.json")"
@@ -73,15 +84,15 @@ res render_loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 TEMPLATE=$RD/haproxy.cfg.mustache
 # run ENGINE MEMBERS OUTFILE: sets RUN_S and RUN_KIB, elapsed and max RSS of the engine's
 # process alone (`time` runs inside `timeout`, so its numbers are not timeout's). Runs in this
-# shell, not in a $(...) subshell, so that cleanup() knows CHILD.
+# shell, not in a $(...) subshell, so that cleanup() sees the job.
 run() {
   local c=("$TMP/haserf" render -q -t "$TEMPLATE" -m "$2") rc
   [ "$1" = haserf ] || c=(node "$RD/render.js" "$1" "$TEMPLATE" "$2")
   timeout -k 5 "$RUN_TIMEOUT" /usr/bin/time -f '%e %M' -o "$TMP/time" "${c[@]}" >"$3" 2>"$TMP/err" </dev/null &
-  CHILD=$!
-  wait "$CHILD"
+  RUN_PID=$!
+  wait "$RUN_PID"
   rc=$?
-  CHILD=
+  RUN_PID=
   if [ "$rc" != 0 ]; then
     echo "render: $1 failed (exit $rc; 124: over ${RUN_TIMEOUT}s) on $2:" >&2
     head -5 "$TMP/err" >&2

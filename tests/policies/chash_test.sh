@@ -7,7 +7,7 @@
 # Usage: chash_test.sh BUILD_DIR SOURCE_DIR. Addresses: 127.0.8.3, 127.0.8.31-34 (loopback only).
 BUILD=$1
 SRC=$2
-IT_BUDGET=${IT_BUDGET:-170}
+IT_BUDGET=${IT_BUDGET:-280}
 . "$SRC/tests/policies/lib.sh"
 
 KEYS=$(seq -f 'user%g' 1 80)

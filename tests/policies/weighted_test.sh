@@ -7,7 +7,7 @@
 # Usage: weighted_test.sh BUILD_DIR SOURCE_DIR. Addresses: 127.0.8.2, 127.0.8.21-24 (loopback only).
 BUILD=$1
 SRC=$2
-IT_BUDGET=${IT_BUDGET:-170}
+IT_BUDGET=${IT_BUDGET:-280}
 . "$SRC/tests/policies/lib.sh"
 
 start_policy 127.0.8.2 weighted || { stop_all; finish; exit; }

@@ -7,7 +7,7 @@
 # Usage: zone_test.sh BUILD_DIR SOURCE_DIR. Addresses: 127.0.8.1, 127.0.8.11-14 (loopback only).
 BUILD=$1
 SRC=$2
-IT_BUDGET=${IT_BUDGET:-170}
+IT_BUDGET=${IT_BUDGET:-280}
 . "$SRC/tests/policies/lib.sh"
 
 start_policy 127.0.8.1 zone-affinity || { stop_all; finish; exit; }

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 build_packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config patch
   libuv1-dev libboost-dev liblua5.4-dev liblua5.3-dev
   libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev ca-certificates
 )
@@ -17,7 +17,7 @@ case "${HASERF_DEPS:-all}" in
   build) packages=("${build_packages[@]}") ;;
   all)
     packages=(
-      build-essential cmake pkg-config
+      build-essential cmake pkg-config patch
       libuv1-dev libboost-dev liblua5.4-dev liblua5.3-dev lua5.4 lua5.3 catch2
       libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
       haproxy serf curl socat jq wrk chromium

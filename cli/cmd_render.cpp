@@ -376,6 +376,7 @@ int cmd_render(int argc, char** argv) {
     std::fprintf(stderr, "haserf render: %s\n", parsed.error.c_str());
     return kExitFailure;
   }
+  std::string().swap(members_text);  // its memory serves the render (cli/heap.hpp)
   const auto snapshot = table::snapshot_of(std::move(parsed.members), job.policy);
   return render_once(job, &snapshot);
 }

@@ -85,26 +85,47 @@ Node json_node(const nlohmann::json& j) {
   }
 }
 
-// A member as mstch sees it: a map with only the fields a template can reach (its first name
-// segments) and only the tags it names. Maps rather than mstch::object: mstch copies the root
-// once per render and each item it pushes, and a few small map nodes cost less memory than an
-// object's per-instance method table; their nodes also never move while mstch points at them.
-Map member_fields(const table::Member& m, const LoadedTemplate& t) {
+// Which member fields a template can reach: its first name segments, looked up once per render.
+struct MemberFields {
+  explicit MemberFields(const LoadedTemplate& t)
+      : t(t),
+        name(t.uses_first("name")),
+        addr(t.uses_first("addr")),
+        port(t.uses_first("port")),
+        status(t.uses_first("status")),
+        alive(t.uses_first("alive")),
+        has_tags(t.uses_first("has_tags")),
+        tags(t.uses_first("tags")),
+        tag_list(t.uses_first("tag_list")),
+        index(t.uses_first("index")),
+        ordinal(t.uses_first("ordinal")),
+        first(t.uses_first("first")),
+        last(t.uses_first("last")) {}
+  const LoadedTemplate& t;
+  bool name, addr, port, status, alive, has_tags, tags, tag_list;
+  bool index, ordinal, first, last;  // positional helpers
+};
+
+// A member as mstch sees it: a map with only the fields a template can reach and only the
+// tags it names. Maps rather than mstch::object: an object's per-instance method table costs
+// more than a few map nodes, and object::at rebuilds its cached value on every lookup while
+// mstch may still point into the previous one.
+Map member_fields(const table::Member& m, const MemberFields& f) {
   Map node;
-  if (t.uses_first("name")) node.emplace("name", m.name);
-  if (t.uses_first("addr")) node.emplace("addr", m.addr);
-  if (t.uses_first("port")) node.emplace("port", static_cast<int>(m.port));
-  if (t.uses_first("status")) node.emplace("status", std::string(table::to_string(m.status)));
-  if (t.uses_first("alive")) node.emplace("alive", m.status == table::MemberStatus::kAlive);
-  if (t.uses_first("has_tags")) node.emplace("has_tags", !m.tags.empty());
-  if (t.uses_first("tags")) {
+  if (f.name) node.emplace("name", m.name);
+  if (f.addr) node.emplace("addr", m.addr);
+  if (f.port) node.emplace("port", static_cast<int>(m.port));
+  if (f.status) node.emplace("status", std::string(table::to_string(m.status)));
+  if (f.alive) node.emplace("alive", m.status == table::MemberStatus::kAlive);
+  if (f.has_tags) node.emplace("has_tags", !m.tags.empty());
+  if (f.tags) {
     Map tags;
     for (const auto& [key, value] : m.tags) {
-      if (t.uses(key)) tags.emplace(key, value);
+      if (f.t.uses(key)) tags.emplace(key, value);
     }
     node.emplace("tags", std::move(tags));
   }
-  if (t.uses_first("tag_list")) {
+  if (f.tag_list) {
     Array list;
     list.reserve(m.tags.size());
     for (const auto& [key, value] : m.tags) list.push_back(Map{{"key", key}, {"value", value}});
@@ -115,17 +136,15 @@ Map member_fields(const table::Member& m, const LoadedTemplate& t) {
 
 // A list with positional helpers (index from 0, ordinal from 1, first, last), which config
 // templates need for numbering servers and separating items.
-Array member_list(const std::vector<const table::Member*>& members, const LoadedTemplate& t) {
-  const bool index = t.uses_first("index"), ordinal = t.uses_first("ordinal");
-  const bool first = t.uses_first("first"), last = t.uses_first("last");
+Array member_list(const std::vector<const table::Member*>& members, const MemberFields& f) {
   Array list;
   list.reserve(members.size());
   for (std::size_t i = 0; i < members.size(); ++i) {
-    Map node = member_fields(*members[i], t);
-    if (index) node.insert_or_assign("index", static_cast<int>(i));
-    if (ordinal) node.insert_or_assign("ordinal", static_cast<int>(i + 1));
-    if (first) node.insert_or_assign("first", i == 0);
-    if (last) node.insert_or_assign("last", i + 1 == members.size());
+    Map node = member_fields(*members[i], f);
+    if (f.index) node.emplace("index", static_cast<int>(i));
+    if (f.ordinal) node.emplace("ordinal", static_cast<int>(i + 1));
+    if (f.first) node.emplace("first", i == 0);
+    if (f.last) node.emplace("last", i + 1 == members.size());
     list.push_back(std::move(node));
   }
   return list;
@@ -156,15 +175,16 @@ void add_members(Map& root, const table::Snapshot& snapshot, const LoadedTemplat
       if (t.uses(key) && t.uses(value)) groups[key][value].push_back(m.get());
     }
   }
-  if (t.uses_first("members")) root.insert_or_assign("members", member_list(all, t));
-  if (t.uses_first("alive")) root.insert_or_assign("alive", member_list(alive, t));
+  const MemberFields fields(t);
+  if (t.uses_first("members")) root.insert_or_assign("members", member_list(all, fields));
+  if (t.uses_first("alive")) root.insert_or_assign("alive", member_list(alive, fields));
   root.insert_or_assign("has_members", !all.empty());
   root.insert_or_assign("has_alive", !alive.empty());
   if (want_groups) {
     Map by_tag;
     for (auto& [key, values] : groups) {
       Map per_value;
-      for (auto& [value, list] : values) per_value.emplace(value, member_list(list, t));
+      for (auto& [value, list] : values) per_value.emplace(value, member_list(list, fields));
       by_tag.emplace(key, std::move(per_value));
     }
     root.insert_or_assign("by_tag", std::move(by_tag));

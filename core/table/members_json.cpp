@@ -90,25 +90,26 @@ struct RawMember {
 
 Member member_from_raw(RawMember& raw, std::size_t index) {
   using Kind = Seen::Kind;
-  const std::string where = "member " + std::to_string(index);
+  // Messages are built only on failure: this runs once per member of a 100,000-member file.
+  auto where = [&] { return "member " + std::to_string(index); };
   Member m;
   if (raw.name.kind != Kind::kString || raw.name.text.empty()) {
-    throw FieldError{where + ": field 'name' must be a non-empty string"};
+    throw FieldError{where() + ": field 'name' must be a non-empty string"};
   }
   m.name = std::move(raw.name.text);
-  const std::string who = where + " (" + m.name + ")";
+  auto who = [&] { return where() + " (" + m.name + ")"; };
 
   if (raw.addr.kind != Kind::kString) {
-    throw FieldError{who + ": field 'addr' must be a string such as \"10.0.0.1:7946\""};
+    throw FieldError{who() + ": field 'addr' must be a string such as \"10.0.0.1:7946\""};
   }
   std::optional<std::uint16_t> addr_port;
   if (!split_addr(raw.addr.text, m.addr, addr_port)) {
-    throw FieldError{who + ": field 'addr' is not an IP address or IP:port: \"" + raw.addr.text +
+    throw FieldError{who() + ": field 'addr' is not an IP address or IP:port: \"" + raw.addr.text +
                      "\""};
   }
   if (raw.port.kind != Kind::kAbsent) {
     if (raw.port.kind != Kind::kUnsigned || raw.port.number > 65535) {
-      throw FieldError{who + ": field 'port' must be a number from 0 to 65535"};
+      throw FieldError{who() + ": field 'port' must be a number from 0 to 65535"};
     }
     m.port = static_cast<std::uint16_t>(raw.port.number);
   } else if (addr_port) {
@@ -118,9 +119,9 @@ Member member_from_raw(RawMember& raw, std::size_t index) {
   }
 
   if (raw.tags_shape.kind != Kind::kAbsent && raw.tags_shape.kind != Kind::kNull) {
-    if (!raw.tags_is_object) throw FieldError{who + ": field 'tags' must be an object"};
+    if (!raw.tags_is_object) throw FieldError{who() + ": field 'tags' must be an object"};
     if (!raw.bad_tag.empty()) {
-      throw FieldError{who + ": field 'tags." + raw.bad_tag + "' must be a string"};
+      throw FieldError{who() + ": field 'tags." + raw.bad_tag + "' must be a string"};
     }
     m.tags = std::move(raw.tags);
   }
@@ -128,22 +129,22 @@ Member member_from_raw(RawMember& raw, std::size_t index) {
   m.status = MemberStatus::kAlive;
   if (raw.status.kind != Kind::kAbsent) {
     if (raw.status.kind != Kind::kString) {
-      throw FieldError{who + ": field 'status' must be a string"};
+      throw FieldError{who() + ": field 'status' must be a string"};
     }
     auto status = parse_status(raw.status.text);
     if (!status) {
-      throw FieldError{who + ": field 'status' has unknown value \"" + raw.status.text +
+      throw FieldError{who() + ": field 'status' has unknown value \"" + raw.status.text +
                        "\" (expected alive, leaving, left, failed, suspect or none)"};
     }
     m.status = *status;
   }
 
   if (raw.protocol_shape.kind != Kind::kAbsent && raw.protocol_shape.kind != Kind::kNull) {
-    if (!raw.protocol_is_object) throw FieldError{who + ": field 'protocol' must be an object"};
+    if (!raw.protocol_is_object) throw FieldError{who() + ": field 'protocol' must be an object"};
     auto read = [&](const char* key, const Seen& v, std::uint8_t& out) {
       if (v.kind == Kind::kAbsent) return;
       if (v.kind != Kind::kUnsigned || v.number > 255) {
-        throw FieldError{who + ": field 'protocol." + key + "' must be a small number"};
+        throw FieldError{who() + ": field 'protocol." + key + "' must be a small number"};
       }
       out = static_cast<std::uint8_t>(v.number);
     };

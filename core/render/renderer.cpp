@@ -156,7 +156,8 @@ void add_members(Map& root, const table::Snapshot& snapshot, const LoadedTemplat
   // by_tag[key][value] -> alive members carrying that tag value (only keys and values a
   // template names: by_tag.role.backend).
   std::map<std::string, std::map<std::string, std::vector<const table::Member*>>> groups;
-  std::map<std::string, int> by_status;
+  static_assert(static_cast<int>(table::MemberStatus::kSuspect) == 5);
+  int by_status[6] = {};  // indexed by table::MemberStatus
   const bool want_groups = t.uses_first("by_tag");
   all.reserve(snapshot.size());
   for (const auto& m : snapshot.members()) {
@@ -167,7 +168,7 @@ void add_members(Map& root, const table::Snapshot& snapshot, const LoadedTemplat
       continue;
     }
     all.push_back(m.get());
-    ++by_status[std::string(table::to_string(m->status))];
+    ++by_status[static_cast<int>(m->status)];
     if (m->status != table::MemberStatus::kAlive) continue;
     alive.push_back(m.get());
     if (!want_groups) continue;
@@ -192,8 +193,10 @@ void add_members(Map& root, const table::Snapshot& snapshot, const LoadedTemplat
   Map counts;
   counts.emplace("total", static_cast<int>(all.size()));
   counts.emplace("excluded", static_cast<int>(result.excluded));
-  for (const char* s : {"alive", "leaving", "left", "failed", "suspect"}) {
-    counts.emplace(s, by_status[s]);
+  for (auto status : {table::MemberStatus::kAlive, table::MemberStatus::kLeaving,
+                      table::MemberStatus::kLeft, table::MemberStatus::kFailed,
+                      table::MemberStatus::kSuspect}) {
+    counts.emplace(std::string(table::to_string(status)), by_status[static_cast<int>(status)]);
   }
   root.insert_or_assign("counts", std::move(counts));
   root.insert_or_assign("version", std::to_string(snapshot.version()));

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <iterator>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -18,8 +19,6 @@
 #include "cli/heap.hpp"
 #include "core/render/render.hpp"
 #include "core/table/table.hpp"
-
-#include <nlohmann/json.hpp>
 
 namespace haserf::cli {
 namespace {
@@ -138,8 +137,8 @@ int render_once(const RenderJob& job, const table::Snapshot* snapshot) {
     std::fwrite(result.output.data(), 1, result.output.size(), stdout);
     return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
   }
-  render::PipelineJob pipeline{job.tmpl,     job.vars, job.options, *job.out, job.check.value_or(""),
-                               job.exec.value_or("")};
+  render::PipelineJob pipeline{
+      job.tmpl, job.vars, job.options, *job.out, job.check.value_or(""), job.exec.value_or("")};
   const auto result = render::render_to_file(pipeline, snapshot);
   for (const auto& w : result.warnings) {
     std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
@@ -233,14 +232,22 @@ int cmd_render(int argc, char** argv) {
   Args args;
   std::string error;
   std::vector<OptionSpec> specs = {
-      {"template", 't', true, false}, {"members", 'm', true, false},
-      {"out", 'o', true, false},      {"var", 0, true, true},
-      {"quiet", 'q', false, false},   {"watch", 0, false, false},
-      {"wait", 0, true, false},       {"check", 0, true, false},
-      {"exec", 0, true, false},       {"port-tag", 0, true, false},
-      {"weight-tag", 0, true, false}, {"require-port", 0, false, false},
-      {"data", 0, true, true},        {"partials", 0, true, true},
-      {"escape", 0, true, false},     {"strict", 0, false, false},
+      {"template", 't', true, false},
+      {"members", 'm', true, false},
+      {"out", 'o', true, false},
+      {"var", 0, true, true},
+      {"quiet", 'q', false, false},
+      {"watch", 0, false, false},
+      {"wait", 0, true, false},
+      {"check", 0, true, false},
+      {"exec", 0, true, false},
+      {"port-tag", 0, true, false},
+      {"weight-tag", 0, true, false},
+      {"require-port", 0, false, false},
+      {"data", 0, true, true},
+      {"partials", 0, true, true},
+      {"escape", 0, true, false},
+      {"strict", 0, false, false},
       {"missing-partial", 0, true, false},
   };
   for (const auto& s : agent_option_specs()) specs.push_back(s);
@@ -341,7 +348,8 @@ int cmd_render(int argc, char** argv) {
       render::merge_data(*data, std::move(one));
     }
     if ((with_members || !job.vars.empty()) && !data->is_object()) {
-      return fail(data_paths.front() + ": must be a JSON object when members or --var are rendered too");
+      return fail(data_paths.front() +
+                  ": must be a JSON object when members or --var are rendered too");
     }
     if (with_members) {
       for (const auto& name : reserved) {
@@ -357,9 +365,9 @@ int cmd_render(int argc, char** argv) {
   if (!read_input(*template_path, template_text, error)) return fail(error);
   // Load and check the template and its partials before joining anything: a typo should not
   // cost a cluster round trip.
-  auto loaded = render::load_template(std::move(template_text),
-                                      *template_path == "-" ? "<stdin>" : *template_path,
-                                      template_options);
+  auto loaded =
+      render::load_template(std::move(template_text),
+                            *template_path == "-" ? "<stdin>" : *template_path, template_options);
   if (!loaded.ok()) return fail(loaded.error);
   job.tmpl = std::move(loaded.tmpl);
   if (live) return render_live(job, args, watch, wait_min, wait_max);

@@ -15,7 +15,7 @@ void prefer_large_heap_pages() {
   constexpr std::size_t kReserve = std::size_t{512} << 20;
   constexpr std::size_t kHuge = std::size_t{2} << 20;
   mallopt(M_MMAP_THRESHOLD, 256 << 20);  // big buffers on the heap, reused after free
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);  // above the reservation: freeing never gives it back
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);    // above the reservation: freeing never gives it back
   mallopt(M_TOP_PAD, static_cast<int>(kReserve));
   // Larger than the heap's current free top: the heap grows now, by the pad.
   void* probe = std::malloc(std::size_t{1} << 20);

@@ -1,8 +1,7 @@
 // Templates are operator input, but a typo must give an error, never a crash. The first byte
 // picks the options (--strict, --escape html, lenient partials), the rest is the template.
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "core/render/render.hpp"
 #include "core/table/table.hpp"

@@ -47,8 +47,7 @@ std::string write_temp(const std::string& path, std::string_view content, mode_t
                        std::string& error) {
   const auto slash = path.rfind('/');
   std::string temp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) +
-                     "." + path.substr(slash == std::string::npos ? 0 : slash + 1) +
-                     ".tmp.XXXXXX";
+                     "." + path.substr(slash == std::string::npos ? 0 : slash + 1) + ".tmp.XXXXXX";
   std::vector<char> name(temp.begin(), temp.end());
   name.push_back('\0');
   const int fd = ::mkstemp(name.data());
@@ -77,7 +76,8 @@ bool read_file(const std::string& path, std::string& out, std::string* error) {
   }
   out.clear();
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    out.reserve(static_cast<std::size_t>(st.st_size));
   char buf[65536];
   while (true) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -126,9 +126,8 @@ WriteResult write_file_atomic(const std::string& path, std::string_view content,
     }
   }
 
-  auto rename_fn = options.rename_fn ? options.rename_fn : [](const char* a, const char* b) {
-    return ::rename(a, b);
-  };
+  auto rename_fn = options.rename_fn ? options.rename_fn
+                                     : [](const char* a, const char* b) { return ::rename(a, b); };
   if (rename_fn(temp.c_str(), path.c_str()) == 0) {
     fsync_dir(dir_of(path));
     result.outcome = WriteOutcome::kWritten;

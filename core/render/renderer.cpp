@@ -1,10 +1,9 @@
 #include "core/render/renderer.hpp"
 
+#include <mstch/mstch.hpp>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
-
-#include <mstch/mstch.hpp>
 
 #include "core/render/value_safety.hpp"
 
@@ -25,12 +24,23 @@ std::string html_escape(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -55,7 +65,8 @@ Node json_node(const nlohmann::json& j) {
     case nlohmann::json::value_t::number_integer:
     case nlohmann::json::value_t::number_unsigned: {
       if (j.is_number_integer() && j.get<std::int64_t>() >= INT32_MIN &&
-          j.get<std::int64_t>() <= INT32_MAX && !(j.is_number_unsigned() && j.get<std::uint64_t>() > INT32_MAX)) {
+          j.get<std::int64_t>() <= INT32_MAX &&
+          !(j.is_number_unsigned() && j.get<std::uint64_t>() > INT32_MAX)) {
         return static_cast<int>(j.get<std::int64_t>());
       }
       return j.dump();
@@ -193,9 +204,9 @@ void add_members(Map& root, const table::Snapshot& snapshot, const LoadedTemplat
   Map counts;
   counts.emplace("total", static_cast<int>(all.size()));
   counts.emplace("excluded", static_cast<int>(result.excluded));
-  for (auto status : {table::MemberStatus::kAlive, table::MemberStatus::kLeaving,
-                      table::MemberStatus::kLeft, table::MemberStatus::kFailed,
-                      table::MemberStatus::kSuspect}) {
+  for (auto status :
+       {table::MemberStatus::kAlive, table::MemberStatus::kLeaving, table::MemberStatus::kLeft,
+        table::MemberStatus::kFailed, table::MemberStatus::kSuspect}) {
     counts.emplace(std::string(table::to_string(status)), by_status[static_cast<int>(status)]);
   }
   root.insert_or_assign("counts", std::move(counts));
@@ -236,7 +247,8 @@ struct StrictWalk {
     std::size_t start = dot;
     while (found && start != std::string::npos) {
       const std::size_t next = name.find('.', start + 1);
-      found = child(*found, name.substr(start + 1, next == std::string::npos ? next : next - start - 1));
+      found = child(*found,
+                    name.substr(start + 1, next == std::string::npos ? next : next - start - 1));
       start = next;
     }
     return found;
@@ -319,13 +331,15 @@ RenderResult render(const LoadedTemplate& tmpl, const table::Snapshot* snapshot,
     Node root;
     if (options.data && !options.data->is_object() && !options.data->is_null()) {
       if (snapshot || !vars.empty()) {
-        result.error = "data that is not a JSON object can only be the whole context (no members, no --var)";
+        result.error =
+            "data that is not a JSON object can only be the whole context (no members, no --var)";
         return result;
       }
       root = json_node(*options.data);
     } else {
       Map map;
-      if (options.data && options.data->is_object()) map = boost::get<Map>(json_node(*options.data));
+      if (options.data && options.data->is_object())
+        map = boost::get<Map>(json_node(*options.data));
       // Variables are reachable by bare name too, unless they would hide a built-in (set after).
       for (const auto& [k, v] : vars) map.insert_or_assign(k, v);
       if (!vars.empty() || snapshot) {
@@ -380,14 +394,20 @@ bool parse_data(std::string_view text, const std::string& name, nlohmann::json& 
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
-    else if ((c == ']' || c == '}') && depth > 0) --depth;
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      deepest = std::max(deepest, ++depth);
+    else if ((c == ']' || c == '}') && depth > 0)
+      --depth;
     if (deepest > kMaxDepth) {
       error = name + ": data nests deeper than " + std::to_string(kMaxDepth) + " levels";
       return false;

@@ -111,8 +111,8 @@ struct TemplateLoader {
       return true;
     }
     std::random_device random;
-    out.depth_marker_ = "\x01haserf-partial-depth-" + std::to_string(random()) +
-                        std::to_string(random()) + "\x01";
+    out.depth_marker_ =
+        "\x01haserf-partial-depth-" + std::to_string(random()) + std::to_string(random()) + "\x01";
     out.engine_partials_["haserf@depth"] = out.depth_marker_;
     std::deque<std::pair<std::string, std::size_t>> wanted;
     out.engine_text_ = engine_copy(out.main_, 0, wanted);

@@ -72,14 +72,14 @@ struct FieldError {
 // One JSON value as the reader saw it: enough to validate a field the way a DOM would.
 struct Seen {
   enum class Kind { kAbsent, kNull, kString, kUnsigned, kOther } kind = Kind::kAbsent;
-  std::string text;         // kString
+  std::string text;          // kString
   std::uint64_t number = 0;  // kUnsigned
 };
 
 // A member object's known fields, collected while parsing and validated at its end.
 struct RawMember {
   Seen name, addr, port, status;
-  Seen tags_shape;      // kAbsent, kNull, or kOther for an object (tags below) or a wrong type
+  Seen tags_shape;  // kAbsent, kNull, or kOther for an object (tags below) or a wrong type
   bool tags_is_object = false;
   Tags tags;
   std::string bad_tag;  // first tag whose value is not a string
@@ -162,7 +162,7 @@ class MembersReader {
  public:
   explicit MembersReader(std::vector<Member>& out) : out_(out) {}
 
-  std::string error;           // a field error, or a syntax error (with `error_offset`)
+  std::string error;  // a field error, or a syntax error (with `error_offset`)
   std::size_t error_offset = 0;
   bool syntax_error = false;
   bool saw_members_key = false;

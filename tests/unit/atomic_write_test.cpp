@@ -1,3 +1,5 @@
+#include "core/render/atomic_write.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -5,24 +7,12 @@
 #include <cerrno>
 #include <filesystem>
 
-#include "core/render/atomic_write.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 using namespace haserf::render;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/haserf-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const char* name) const { return (path / name).string(); }
-  std::size_t entries() const {
-    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {}));
-  }
-};
 std::string slurp(const std::string& p) {
   std::string s;
   REQUIRE(read_file(p, s, nullptr));

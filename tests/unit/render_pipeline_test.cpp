@@ -6,6 +6,7 @@
 
 #include "core/render/pipeline.hpp"
 #include "core/table/table.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 using namespace haserf;
 
@@ -16,15 +17,6 @@ std::string slurp(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/haserf-pipeline-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 render::PipelineJob job_for(const std::string& out, std::string text, std::string exec) {
   render::PipelineJob job;

@@ -9,24 +9,11 @@
 
 #include "core/render/render.hpp"
 #include "core/table/table.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 using namespace haserf;
 
 namespace {
-
-struct Folder {
-  std::string path;
-  Folder() {
-    char name[] = "/tmp/haserf-partials-XXXXXX";
-    path = ::mkdtemp(name);
-  }
-  ~Folder() { std::system(("rm -rf '" + path + "'").c_str()); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string file = path + "/" + name;
-    std::ofstream(file, std::ios::binary) << text;
-    return file;
-  }
-};
 
 render::RenderResult render_data(const std::string& text, const std::string& json,
                                  render::RenderOptions options = {},
@@ -58,12 +45,12 @@ table::SnapshotPtr two_members() {
 }  // namespace
 
 TEST_CASE("partials: loaded from --partials folders, then the template's folder", "[render]") {
-  Folder tpl, extra;
+  TempDir tpl, extra;
   tpl.write("server.mustache", "server {{name}} {{addr}}:80\n");
   tpl.write("shadowed.mustache", "from the template folder\n");
   extra.write("shadowed.mustache", "from --partials\n");
-  const auto main = tpl.write("main.mustache",
-                              "backend x\n{{#members}}\n  {{> server}}\n{{/members}}\n{{>shadowed}}");
+  const auto main = tpl.write(
+      "main.mustache", "backend x\n{{#members}}\n  {{> server}}\n{{/members}}\n{{>shadowed}}");
   std::string text;
   REQUIRE(render::read_file(main, text, nullptr));
   render::TemplateOptions options;
@@ -79,7 +66,7 @@ TEST_CASE("partials: loaded from --partials folders, then the template's folder"
 }
 
 TEST_CASE("partials: a missing or broken partial names file and line", "[render]") {
-  Folder tpl;
+  TempDir tpl;
   tpl.write("broken.mustache", "ok\n{{#open}}\n");
   const auto main = tpl.write("main.mustache", "a\n{{> nowhere}}\n");
   auto missing = render::load_template("a\n{{> nowhere}}\n", main, {});
@@ -103,7 +90,7 @@ TEST_CASE("partials: a missing or broken partial names file and line", "[render]
 }
 
 TEST_CASE("partials: recursion follows the data and is bounded", "[render]") {
-  Folder tpl;
+  TempDir tpl;
   tpl.write("node.mustache", "{{name}}({{#kids}}{{> node}}{{/kids}})");
   tpl.write("loop.mustache", "x{{> loop}}");
   const auto main = tpl.write("main.mustache", "");
@@ -155,8 +142,8 @@ TEST_CASE("data: merged key by key, later files win", "[render]") {
 }
 
 TEST_CASE("data and members: data keys beside the built-in names", "[render]") {
-  auto loaded = render::load_template("{{dc}} {{#alive}}{{name}}@{{site.city}} {{/alive}}{{limit}}",
-                                      "t", {});
+  auto loaded =
+      render::load_template("{{dc}} {{#alive}}{{name}}@{{site.city}} {{/alive}}{{limit}}", "t", {});
   REQUIRE(loaded.ok());
   render::RenderOptions options;
   options.data = std::make_shared<nlohmann::json>(
@@ -183,8 +170,9 @@ TEST_CASE("strict: an interpolated name that resolves to nothing is an error", "
   render::RenderOptions strict;
   strict.strict = true;
   const std::string json = R"({"a":{"b":"x"},"list":[{"n":1},{"n":2}],"empty":"","nul":null})";
-  REQUIRE(render_data("{{a.b}} {{#list}}{{n}}{{a.b}}{{/list}} {{empty}}{{nul}}", json, strict)
-              .output == "x 1x2x ");
+  REQUIRE(
+      render_data("{{a.b}} {{#list}}{{n}}{{a.b}}{{/list}} {{empty}}{{nul}}", json, strict).output ==
+      "x 1x2x ");
   // Sections still test presence: a missing name there is false, not an error.
   REQUIRE(render_data("{{#nope}}{{typo}}{{/nope}}{{^nope}}no{{/nope}}", json, strict).ok());
   auto typo = render_data("line 1\n{{#list}}\n{{nn}}\n{{/list}}", json, strict);

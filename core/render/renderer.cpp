@@ -62,13 +62,14 @@ Node json_node(const nlohmann::json& j) {
       return nullptr;
     case nlohmann::json::value_t::boolean:
       return j.get<bool>();
-    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_integer: {
+      const auto v = j.get<std::int64_t>();
+      if (v >= INT32_MIN && v <= INT32_MAX) return static_cast<int>(v);
+      return j.dump();
+    }
     case nlohmann::json::value_t::number_unsigned: {
-      if (j.is_number_integer() && j.get<std::int64_t>() >= INT32_MIN &&
-          j.get<std::int64_t>() <= INT32_MAX &&
-          !(j.is_number_unsigned() && j.get<std::uint64_t>() > INT32_MAX)) {
-        return static_cast<int>(j.get<std::int64_t>());
-      }
+      const auto v = j.get<std::uint64_t>();
+      if (v <= INT32_MAX) return static_cast<int>(v);
       return j.dump();
     }
     case nlohmann::json::value_t::number_float: {
@@ -388,33 +389,22 @@ RenderResult render(std::string_view template_text, std::string_view template_na
 
 bool parse_data(std::string_view text, const std::string& name, nlohmann::json& out,
                 std::string& error) {
-  constexpr std::size_t kMaxDepth = 64;
-  // Depth first, without building anything: nlohmann's DOM building recurses per level.
-  std::size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
+  // json_node converts level by level, recursively: refuse deep documents while parsing.
+  constexpr int kMaxDepth = 64;
+  struct TooDeep {};
+  auto limit_depth = [](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if ((event == nlohmann::json::parse_event_t::object_start ||
+         event == nlohmann::json::parse_event_t::array_start) &&
+        depth >= kMaxDepth) {
+      throw TooDeep{};
     }
-    if (c == '"')
-      in_string = true;
-    else if (c == '[' || c == '{')
-      deepest = std::max(deepest, ++depth);
-    else if ((c == ']' || c == '}') && depth > 0)
-      --depth;
-    if (deepest > kMaxDepth) {
-      error = name + ": data nests deeper than " + std::to_string(kMaxDepth) + " levels";
-      return false;
-    }
-  }
+    return true;
+  };
   try {
-    out = nlohmann::json::parse(text);
+    out = nlohmann::json::parse(text, limit_depth);
+  } catch (const TooDeep&) {
+    error = name + ": data nests deeper than " + std::to_string(kMaxDepth) + " levels";
+    return false;
   } catch (const nlohmann::json::parse_error& e) {
     error = name + ": not valid JSON: " + e.what();
     return false;

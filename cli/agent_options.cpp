@@ -17,12 +17,15 @@ const char* const kAgentOptionsHelp =
     "  -n, --node NAME        node name (default: host name)\n"
     "      --tag KEY=VALUE    a tag of this node (repeatable)\n"
     "      --encrypt KEY      base64 gossip key, as given to 'serf agent -encrypt'\n"
+    "      --keyring-file PATH  serf's keyring file (JSON array of base64 keys, primary\n"
+    "                         first): read at start, rewritten when 'serf keys' changes keys\n"
     "      --profile NAME     memberlist timings: lan (default), wan or local\n";
 
 std::vector<OptionSpec> agent_option_specs() {
-  return {{"bind", 'b', true, false},    {"advertise", 0, true, false}, {"join", 'j', true, true},
-          {"node", 'n', true, false},    {"tag", 0, true, true},        {"encrypt", 0, true, false},
-          {"profile", 0, true, false}};
+  return {{"bind", 'b', true, false},       {"advertise", 0, true, false},
+          {"join", 'j', true, true},        {"node", 'n', true, false},
+          {"tag", 0, true, true},           {"encrypt", 0, true, false},
+          {"keyring-file", 0, true, false}, {"profile", 0, true, false}};
 }
 
 namespace {
@@ -53,8 +56,9 @@ std::string local_ip_towards(const swim::Address& to) {
     socklen_t llen = sizeof local;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0) {
       char buf[INET6_ADDRSTRLEN] = {};
-      const void* src = v6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
-                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
+      const void* src =
+          v6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+             : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr);
       if (inet_ntop(v6 ? AF_INET6 : AF_INET, src, buf, sizeof buf)) result = buf;
     }
   }
@@ -71,6 +75,7 @@ bool agent_config_from_args(const Args& args, net::AgentConfig& config, std::str
   if (auto v = args.get("node")) config.node_name = *v;
   if (auto v = args.get("advertise")) config.advertise = *v;
   if (auto v = args.get("encrypt")) config.encrypt_key = *v;
+  if (auto v = args.get("keyring-file")) config.keyring_file = *v;
   if (auto v = args.get("profile")) config.profile = *v;
   for (const auto& kv : args.all("tag")) {
     const auto eq = kv.find('=');
@@ -115,8 +120,7 @@ std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& 
     return nullptr;
   }
   if (config.node_name.empty()) {
-    config.node_name =
-        net::default_node_name() + "-" + cmd + "-" + std::to_string(::getpid());
+    config.node_name = net::default_node_name() + "-" + cmd + "-" + std::to_string(::getpid());
   }
   auto agent = std::make_unique<net::Agent>(config, table);
   if (!agent->start(&error)) {

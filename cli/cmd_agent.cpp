@@ -126,6 +126,9 @@ int cmd_agent(int argc, char** argv) {
   }
   std::fprintf(stderr, "haserf agent: %s listening on %s (port %u)\n", agent.node_name().c_str(),
                config.bind.c_str(), agent.port());
+  if (const auto st = agent.status(); !st.notice.empty()) {
+    std::fprintf(stderr, "haserf agent: %s\n", st.notice.c_str());
+  }
   const auto seeds = args.all("join");
   if (!seeds.empty()) {
     agent.join(seeds, [seeds](int joined, const std::string& err) {

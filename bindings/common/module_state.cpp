@@ -208,6 +208,7 @@ bool to_agent_config(const StartOptions& options, net::AgentConfig& config, std:
   config.advertise = options.advertise;
   config.tags = options.tags;
   config.encrypt_key = options.encrypt;
+  config.keyring_file = options.keyring_file;
   config.profile = options.profile.empty() ? "lan" : options.profile;
   config.join = options.join;
   if (!net::parse_handover_policy(options.handover, config.handover)) {

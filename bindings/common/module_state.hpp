@@ -43,6 +43,8 @@ struct StartOptions {
   std::string node;
   std::map<std::string, std::string> tags;
   std::string encrypt;
+  // serf's keyring file: keys at start, rewritten when key queries change them.
+  std::string keyring_file;
   std::string profile = "lan";
   // Take over from a predecessor process on the same address, and let a successor take over
   // from us ("off", "sibling", "same-user"; core/net/handover.hpp).

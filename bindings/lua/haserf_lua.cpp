@@ -141,6 +141,7 @@ bool read_start_options(lua_State* L, const char* fn, StartOptions& opts, std::s
   for (auto [key, field] : {std::pair<const char*, std::string*>{"advertise", &opts.advertise},
                             {"node", &opts.node},
                             {"encrypt", &opts.encrypt},
+                            {"keyring_file", &opts.keyring_file},
                             {"profile", &opts.profile},
                             {"handover", &opts.handover},
                             {"port_tag", &opts.policy.port_tag},

@@ -4,6 +4,7 @@
 
 #include <future>
 
+#include "core/net/keyring_file.hpp"
 #include "core/net/uv_transport.hpp"
 
 namespace haserf::net {
@@ -112,7 +113,7 @@ bool profile_timings(const AgentConfig& c, swim::Config& out, std::string* err) 
 }  // namespace
 
 bool check_config(const AgentConfig& config, std::string* err, swim::Address* bind_out,
-                  swim::Address* advertise_out, wire::Keyring* keyring_out) {
+                  swim::Address* advertise_out, wire::Keyring* keyring_out, std::string* notice) {
   // Node names end up one per line in serf's snapshot files (docs/go-traps.md SF-6).
   if (has_control_char(config.node_name)) {
     if (err) *err = "node name has a control character";
@@ -137,14 +138,8 @@ bool check_config(const AgentConfig& config, std::string* err, swim::Address* bi
     return false;
   }
   wire::Keyring keyring;
-  if (!config.encrypt_key.empty()) {
-    wire::Bytes key;
-    std::string kerr;
-    if (!wire::parse_key_base64(config.encrypt_key, key, &kerr)) {
-      if (err) *err = "encryption key: " + kerr;
-      return false;
-    }
-    keyring.keys = {key};
+  if (!initial_keyring(config.encrypt_key, config.keyring_file, keyring, nullptr, err, notice)) {
+    return false;
   }
   for (const auto& seed : config.join) {
     swim::Address a;
@@ -172,11 +167,13 @@ bool Agent::prepare(std::string* err) {
   if (config_.node_name.empty()) config_.node_name = default_node_name();
   swim::Config timings;
   if (!profile_timings(config_, timings, err)) return false;
-  if (!check_config(config_, err, &bind_addr_, &advertise_addr_, &keyring_)) {
+  std::string notice;
+  if (!check_config(config_, err, &bind_addr_, &advertise_addr_, &keyring_, &notice)) {
     // CLI flags are named --bind/--advertise; the message says which address is wrong.
     return false;
   }
   config_.swim = timings;
+  if (!notice.empty()) update_status([&](AgentStatus& s) { s.notice = notice; });
 
   uv_loop_init(&loop_);
   loop_initialized_ = true;
@@ -230,9 +227,10 @@ bool Agent::bind_and_start(std::string* err) {
   port_ = transport_->bound_port();
   if (config_.advertise.empty() || advertise_addr_.port == 0) advertise_addr_.port = port_;
   start_member(nullptr);
-  set_phase(AgentPhase::kRunning);
   // A successor may take over, or at least read our application state (HAProxy: the slots).
+  // Listening before "running" is announced: whoever sees us running can also reach us.
   if (config_.handover != HandoverPolicy::kOff || config_.app_state) listen_for_successor();
+  set_phase(AgentPhase::kRunning);
   if (config_.join.empty()) {
     update_status([](AgentStatus& s) { s.join_done = true; });
   } else {
@@ -250,9 +248,27 @@ bool Agent::bind_and_start(std::string* err) {
 void Agent::start_member(const HandoverState* from) {
   config_.swim.name = config_.node_name;
   config_.swim.advertise = advertise_addr_;
-  config_.swim.keyring = keyring_;
+  config_.swim.keyring = &keyring_;
   config_.serf.node_name = config_.node_name;
   config_.serf.tags = config_.tags;
+  if (from != nullptr && !from->keys.empty() && keyring_.enabled()) {
+    // The predecessor's keys are the ones the cluster uses now: key queries may have rotated
+    // them since our configuration was written.
+    keyring_.keys = from->keys;
+  }
+  wire::Keyring on_disk;
+  if (!config_.keyring_file.empty() && keyring_.enabled() &&
+      !(load_keyring_file(config_.keyring_file, on_disk, nullptr) &&
+        on_disk.keys == keyring_.keys)) {
+    std::string err;
+    if (!save_keyring_file(config_.keyring_file, keyring_, &err)) {
+      update_status([&](AgentStatus& s) { s.error = err; });
+    }
+  }
+  config_.serf.keyring = keyring_.enabled() ? &keyring_ : nullptr;
+  config_.serf.keyring_changed = [this](const wire::Keyring& ring, std::string* err) {
+    return config_.keyring_file.empty() || save_keyring_file(config_.keyring_file, ring, err);
+  };
 
   serf_ = std::make_unique<serf::Serf>(config_.serf, table_, *timers_);
   memberlist_ = std::make_unique<swim::Memberlist>(config_.swim, *serf_, *transport_, *timers_);
@@ -386,8 +402,8 @@ bool Agent::offer_handover(const HandoverRequest& req, HandoverServer::Offer& of
   // successor continues from (packets wait in the sockets' buffers).
   memberlist_->pause();
   try {
-    offer.state =
-        encode_handover_state(HandoverState{memberlist_->export_state(), serf_->export_state()});
+    offer.state = encode_handover_state(
+        HandoverState{memberlist_->export_state(), serf_->export_state(), keyring_.keys});
   } catch (const std::exception& e) {  // out of memory: stay the member
     memberlist_->resume();
     refusal = std::string("cannot export our state: ") + e.what();

@@ -42,7 +42,10 @@ struct AgentConfig {
   std::string bind = "0.0.0.0:7946";
   std::string advertise;  // ip[:port]; default: the bind address (required if 0.0.0.0)
   table::Tags tags;
-  std::string encrypt_key;      // base64 AES key (16/24/32 bytes), like serf agent -encrypt
+  std::string encrypt_key;  // base64 AES key (16/24/32 bytes), like serf agent -encrypt
+  // serf's -keyring-file (core/net/keyring_file.hpp): when it exists, its keys are used and
+  // encrypt_key only tells a first start what to write; rewritten after each key query.
+  std::string keyring_file;
   std::string profile = "lan";  // lan | wan | local: memberlist timings (§6.1)
   swim::Config swim;            // timings; name/advertise/keyring are filled by start()
   serf::Config serf;            // name/tags are filled by start()
@@ -83,6 +86,7 @@ struct AgentStatus {
   bool join_done = false;    // the start-up join finished (or was not needed)
   std::string join_error;
   std::uint64_t handovers_refused = 0;
+  std::string notice;  // set at start: worth a log line, not an error (see check_config)
 };
 
 struct AgentStats {
@@ -182,6 +186,8 @@ class Agent {
   std::unique_ptr<swim::Memberlist> memberlist_;
   std::unique_ptr<HandoverServer> handover_;
   swim::TimerId handover_retry_ = 0;
+  // The gossip keys: read by the transport and memberlist, changed by serf's key queries, all
+  // on the loop thread. Its address never changes (they hold pointers).
   wire::Keyring keyring_;
   std::thread thread_;
   std::atomic<bool> running_{false};
@@ -206,7 +212,10 @@ std::string default_node_name();
 // Checks everything start() would refuse before touching a socket: profile, bind and
 // advertise addresses, encryption key, join addresses, tag size. For configuration checks
 // (the HAProxy glue runs it in `haproxy -c`). Optionally returns the parsed values.
+// `notice`: something worth a log line that is no error (a keyring file that overrides the
+// configured key).
 bool check_config(const AgentConfig& config, std::string* err, swim::Address* bind = nullptr,
-                  swim::Address* advertise = nullptr, wire::Keyring* keyring = nullptr);
+                  swim::Address* advertise = nullptr, wire::Keyring* keyring = nullptr,
+                  std::string* notice = nullptr);
 
 }  // namespace haserf::net

@@ -360,9 +360,12 @@ std::string handover_socket_name(const swim::Address& bind) {
 wire::Bytes encode_handover_state(const HandoverState& state) {
   wire::Bytes out;
   wire::mp::Writer w(out);
-  w.map(3);
+  w.map(4);
   w.str("V");
   w.uint(kVersion);
+  w.str("Keys");
+  w.array(static_cast<std::uint32_t>(state.keys.size()));
+  for (const auto& k : state.keys) w.bytes(k);
   w.str("ML");
   const auto& ml = state.memberlist;
   w.array(3);
@@ -487,9 +490,18 @@ bool decode_handover_state(std::span<const std::uint8_t> data, HandoverState& ou
     have_serf = true;
     return true;
   };
-  static constexpr std::string_view kOrder[] = {"V", "ML", "Serf"};
+  static constexpr std::string_view kOrder[] = {"V", "ML", "Serf", "Keys"};
   const bool ok = wire::mp::read_struct(r, "handover state", kOrder, [&](std::string_view k) {
     if (k == "V") return r.read_u64(version, k) ? 1 : -1;
+    if (k == "Keys") {
+      std::uint32_t n = 0;
+      if (!r.read_array_header(n, "keys") || n > 256) return -1;
+      out.keys.resize(n);
+      for (auto& key : out.keys) {
+        if (!r.read_bytes(key, "key") || !wire::valid_key_size(key.size())) return -1;
+      }
+      return 1;
+    }
     if (k == "ML") return read_ml() ? 1 : -1;
     if (k == "Serf") return read_serf() ? 1 : -1;
     return 0;

@@ -57,6 +57,9 @@ std::string_view to_string(HandoverPolicy policy);
 struct HandoverState {
   swim::MemberlistState memberlist;
   serf::SerfSnapshot serf;
+  // The gossip keyring, primary first (key queries may have changed it since start). Empty
+  // when encryption is off, or from a predecessor that did not send it.
+  std::vector<wire::Bytes> keys;
 };
 wire::Bytes encode_handover_state(const HandoverState& state);
 bool decode_handover_state(std::span<const std::uint8_t> data, HandoverState& out,

@@ -47,10 +47,30 @@ bool Serf::leave(std::function<void()> done, std::string* err) {
     finish(false);
     return true;
   }
+  send_leave_intent_directly(msg);
   *timer = after(config_.broadcast_timeout, [finish] { finish(true); });
   intent_queue_.queue(wire::serf_message(wire::SerfMsgType::kLeave, msg), {},
                       [finish] { finish(false); });
   return true;
+}
+
+// Gossip picks its targets at random (recently dead nodes included) and spreads over several
+// rounds, so a member may learn of memberlist's dead{From: us} first, or get a push/pull from a
+// peer that turns our leave's LTime into a join (Go serf sends a leaving member's LTime as a
+// join), and then our leave looks stale: either way serf marks us failed, not left. One
+// direct copy to each alive member at once closes those windows in clusters small enough
+// for it; bigger ones rely on gossip alone.
+void Serf::send_leave_intent_directly(const wire::SerfLeave& msg) {
+  if (memberlist_ == nullptr) return;
+  std::vector<swim::Address> to;
+  for (const auto& [name, m] : members_) {
+    if (name == config_.node_name || m.status != MemberStatus::kAlive) continue;
+    if (to.size() == config_.leave_direct_limit) return;  // too many: gossip only
+    to.push_back(swim::Address{m.addr, m.port});
+  }
+  const auto raw = wire::serf_message(wire::SerfMsgType::kLeave, msg);
+  for (const auto& a : to) memberlist_->send_to_address(a, raw);
+  stats_.leave_direct_sends += to.size();
 }
 
 bool Serf::set_tags(wire::Tags tags, std::string* err) {

@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 
+#include "core/wire/crypto.hpp"
 #include "core/wire/messages.hpp"
 
 namespace haserf::serf {
@@ -27,6 +29,9 @@ struct Config {
   std::chrono::milliseconds recent_intent_timeout = 5min;
   std::chrono::milliseconds broadcast_timeout = 5s;      // wait for our leave intent to go out
   std::chrono::milliseconds leave_propagate_delay = 1s;  // before a Prune erases a leaving node
+  // Our leave intent is also sent straight to each alive member when there are at most this
+  // many (not in Go serf): random gossip may miss a member, which then sees us fail.
+  std::size_t leave_direct_limit = 256;
   std::chrono::milliseconds queue_check_interval = 30s;
 
   // --- buffers and limits (§7.9, §7.10, §7.12) ---
@@ -64,6 +69,15 @@ struct Config {
   // max_regex_repeat, are treated as non-matching (std::regex has no RE2 size guard).
   std::size_t max_regex_length = 256;
   std::size_t max_regex_repeat = 1000;
+
+  // --- keyring (§7.10 key queries) ---
+  // The gossip keyring the key queries change; shared with memberlist and the transport, owned
+  // by whoever owns the Serf (core/net: the Agent). Null or empty: encryption is off and key
+  // queries are answered "not enabled", as serf does.
+  wire::Keyring* keyring = nullptr;
+  // Called after a key query changed the keyring (serf writes its -keyring-file there); an
+  // error is returned to the asking node as the response's Message.
+  std::function<bool(const wire::Keyring&, std::string* err)> keyring_changed;
 };
 
 }  // namespace haserf::serf

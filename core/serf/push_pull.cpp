@@ -10,7 +10,14 @@ namespace haserf::serf {
 wire::Bytes Serf::local_state(bool /*join*/) {
   wire::SerfPushPull pp;
   pp.LTime = clock_.time();
-  for (const auto& [name, m] : members_) pp.StatusLTimes.emplace(name, m.status_ltime);
+  for (const auto& [name, m] : members_) {
+    // The receiver turns every entry not in LeftMembers into a join intent. A leaving
+    // member's status LTime is its leave's: sent as is, that join would cancel the very leave
+    // the receiver has yet to see (the leave then looks stale and the node ends up "failed").
+    // One less still orders after the member's join.
+    const bool leaving = m.status == MemberStatus::kLeaving && m.status_ltime > 0;
+    pp.StatusLTimes.emplace(name, leaving ? m.status_ltime - 1 : m.status_ltime);
+  }
   pp.LeftMembers = left_members_;
   pp.EventLTime = event_clock_.time();
   // Go sends its whole ring, mostly nil; receivers accept any length, so only used slots go.

@@ -195,6 +195,9 @@ class Serf : public swim::Delegate {
   table::Member to_table(const MemberState& m) const;
   bool handle_join_intent(const wire::SerfJoin& msg);
   bool handle_leave_intent(const wire::SerfLeave& msg);
+  void send_leave_intent_directly(const wire::SerfLeave& msg);
+  void handle_key_change(const Query& q);
+  void handle_list_keys(const Query& q);
   bool upsert_intent(const std::string& node, IntentType type, LamportTime ltime);
   void prune_member(std::string name);  // by value: callers pass names owned by members_
   void erase_member(std::string name);

@@ -58,8 +58,11 @@ struct Stats {
   std::uint64_t push_pull_invalid = 0;
 
   // Our own actions.
-  std::uint64_t leave_timeouts = 0;  // leave intent not fully sent within broadcast_timeout
-  std::uint64_t queue_pruned = 0;    // broadcasts dropped by the queue depth check
+  std::uint64_t leave_timeouts = 0;       // leave intent not fully sent within broadcast_timeout
+  std::uint64_t key_queries_applied = 0;  // install/use/remove-key done (and persisted)
+  std::uint64_t key_queries_failed = 0;   // refused: undecodable, no keyring, bad key, write
+  std::uint64_t leave_direct_sends = 0;   // direct copies of our leave intent (one per member)
+  std::uint64_t queue_pruned = 0;         // broadcasts dropped by the queue depth check
 };
 
 }  // namespace haserf::serf

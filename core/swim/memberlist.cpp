@@ -178,8 +178,7 @@ void Memberlist::handle_packet(const Address& from, std::span<const std::uint8_t
   ++stats_.packets_received;
   std::vector<wire::Bytes> messages;
   std::string err;
-  const wire::Keyring* keyring = config_.keyring.enabled() ? &config_.keyring : nullptr;
-  if (!wire::unwrap_datagram(datagram, keyring, messages, &err, config_.limits)) {
+  if (!wire::unwrap_datagram(datagram, keyring(), messages, &err, config_.limits)) {
     drop("packet from " + to_string(from) + ": " + err, true);
     return;
   }
@@ -726,7 +725,7 @@ void Memberlist::gossip_tick() {
     }
   });
   std::size_t avail = config_.udp_buffer_size - kCompoundHeaderOverhead;
-  if (config_.keyring.enabled()) avail -= kEncryptOverhead;
+  if (keyring() != nullptr) avail -= kEncryptOverhead;
   for (Node* node : targets) {
     auto msgs = get_broadcasts(kCompoundOverhead, avail);
     if (msgs.empty()) return;
@@ -737,7 +736,7 @@ void Memberlist::gossip_tick() {
 void Memberlist::send_with_piggyback(const Address& to, wire::Bytes message) {
   std::vector<wire::Bytes> msgs{std::move(message)};
   std::size_t overhead = msgs[0].size() + kCompoundHeaderOverhead;
-  if (config_.keyring.enabled()) overhead += kEncryptOverhead;
+  if (keyring() != nullptr) overhead += kEncryptOverhead;
   if (overhead < config_.udp_buffer_size) {
     for (auto& extra : get_broadcasts(kCompoundOverhead, config_.udp_buffer_size - overhead)) {
       msgs.push_back(std::move(extra));
@@ -751,7 +750,7 @@ void Memberlist::send_raw(const Address& to, const Node* node,
   wire::WrapOptions opt;
   opt.crc = node && pmax_at_least(*node, 5);
   opt.compress = config_.enable_compression;
-  opt.keyring = config_.keyring.enabled() ? &config_.keyring : nullptr;
+  opt.keyring = keyring();
   wire::Bytes packet;
   std::string err;
   if (!wire::wrap_datagram(msgs, opt, packet, &err)) {
@@ -771,8 +770,7 @@ void Memberlist::send_to_address(const Address& to, std::span<const std::uint8_t
 // TCP: push/pull (§5.2), fallback ping (§5.4), user stream (§5.5)
 
 wire::Bytes Memberlist::stream_frame(const wire::Bytes& plain) const {
-  return wire::encode_stream(plain, config_.enable_compression,
-                             config_.keyring.enabled() ? &config_.keyring : nullptr);
+  return wire::encode_stream(plain, config_.enable_compression, keyring());
 }
 
 wire::PushPull Memberlist::local_push_pull(bool join) {

@@ -42,7 +42,9 @@ struct Config {
   bool disable_tcp_pings = false;
   std::size_t udp_buffer_size = 1400;
   bool enable_compression = true;
-  wire::Keyring keyring;
+  // Shared with the transport and changed at run time (serf's key queries): owned by whoever
+  // owns the memberlist (core/net: the Agent), outlives it. Null or empty: no encryption.
+  const wire::Keyring* keyring = nullptr;
   wire::Limits limits;
   // Against hostile or runaway clusters: nodes beyond this are not added (counted).
   std::size_t max_nodes = 10000;
@@ -173,6 +175,11 @@ class Memberlist : public MemberlistApi {
     int nacks_received = 0;
     std::vector<TimerId> timers;
   };
+
+  // The keyring when encryption is on, else null.
+  const wire::Keyring* keyring() const {
+    return config_.keyring != nullptr && config_.keyring->enabled() ? config_.keyring : nullptr;
+  }
 
   // message handling
   void dispatch(const Address& from, std::span<const std::uint8_t> msg);

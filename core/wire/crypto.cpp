@@ -223,4 +223,34 @@ bool decrypt(const Keyring& keyring, std::span<const std::uint8_t> payload,
   return set_err(err, "No installed keys could decrypt the message");
 }
 
+bool Keyring::contains(std::span<const std::uint8_t> key) const {
+  return std::any_of(keys.begin(), keys.end(), [&](const Bytes& k) {
+    return std::equal(k.begin(), k.end(), key.begin(), key.end());
+  });
+}
+
+bool Keyring::add(std::span<const std::uint8_t> key, std::string* err) {
+  if (!valid_key_size(key.size())) return set_err(err, "key size must be 16, 24 or 32 bytes");
+  if (!contains(key)) keys.emplace_back(key.begin(), key.end());
+  return true;
+}
+
+bool Keyring::use(std::span<const std::uint8_t> key, std::string* err) {
+  const auto it = std::find_if(keys.begin(), keys.end(), [&](const Bytes& k) {
+    return std::equal(k.begin(), k.end(), key.begin(), key.end());
+  });
+  if (it == keys.end()) return set_err(err, "Requested key is not in the keyring");
+  std::rotate(keys.begin(), it, it + 1);
+  return true;
+}
+
+bool Keyring::remove(std::span<const std::uint8_t> key, std::string* err) {
+  if (!keys.empty() && std::equal(keys[0].begin(), keys[0].end(), key.begin(), key.end())) {
+    return set_err(err, "Removing the primary key is not allowed");
+  }
+  std::erase_if(
+      keys, [&](const Bytes& k) { return std::equal(k.begin(), k.end(), key.begin(), key.end()); });
+  return true;
+}
+
 }  // namespace haserf::wire

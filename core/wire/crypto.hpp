@@ -16,10 +16,20 @@
 namespace haserf::wire {
 
 // Ordered keys; the first one is primary and the only one used to encrypt (§9.1). Encryption is
-// on when at least one key is installed.
+// on when at least one key is installed. The operations behave as memberlist's Keyring; their
+// error texts are memberlist 0.2.2's (serf 0.9.4; 0.5 lowercases two of them), which
+// `serf keys` prints per node. Not thread-safe: one owner (core/net: the loop thread) uses it.
 struct Keyring {
   std::vector<Bytes> keys;
   bool enabled() const { return !keys.empty(); }
+  const Bytes* primary() const { return keys.empty() ? nullptr : &keys.front(); }
+  bool contains(std::span<const std::uint8_t> key) const;
+  // Appends a new key (the primary if it is the first); an installed key is a no-op.
+  bool add(std::span<const std::uint8_t> key, std::string* err = nullptr);
+  // Makes an installed key primary; the others keep their order.
+  bool use(std::span<const std::uint8_t> key, std::string* err = nullptr);
+  // Removes a secondary key; an unknown key is a no-op, the primary is refused.
+  bool remove(std::span<const std::uint8_t> key, std::string* err = nullptr);
 };
 
 inline constexpr std::size_t kNonceSize = 12;

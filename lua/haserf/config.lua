@@ -18,6 +18,7 @@ M.KNOBS = {
   HASERF_TAGS = {nil, "our tags"},
   HASERF_ENCRYPT = {nil, "gossip key"},
   HASERF_ENCRYPT_FILE = {nil, "file holding the gossip key"},
+  HASERF_KEYRING_FILE = {nil, "serf keyring file (JSON array of base64 keys), kept up to date"},
   HASERF_PROFILE = {"lan", "memberlist timings"},
   HASERF_SELECT = {"role=backend", "members that go into slots"},
   HASERF_PORT_TAG = {"port", "tag holding the service port"},
@@ -176,6 +177,7 @@ function M.load(env, haserf, opts)
     if not text then fail("HASERF_ENCRYPT_FILE", "cannot read %s", key_file) end
     cfg.encrypt = trim(text)
   end
+  cfg.keyring_file = get("HASERF_KEYRING_FILE")
   cfg.profile = get("HASERF_PROFILE")
   cfg.handover = get("HASERF_HANDOVER")
   cfg.port_tag = get("HASERF_PORT_TAG")
@@ -195,6 +197,7 @@ function M.load(env, haserf, opts)
     local knob = "HASERF_BIND"
     if why:find("^advertise") then knob = "HASERF_ADVERTISE"
     elseif why:find("^encryption key") then knob = key_file and "HASERF_ENCRYPT_FILE" or "HASERF_ENCRYPT"
+    elseif why:find("^keyring file") then knob = "HASERF_KEYRING_FILE"
     elseif why:find("^join address") then knob = "HASERF_JOIN"
     elseif why:find("^unknown profile") then knob = "HASERF_PROFILE"
     elseif why:find("^handover") then knob = "HASERF_HANDOVER"
@@ -262,7 +265,7 @@ end
 -- The options haserf.start / check_options take.
 function M.start_options(cfg, join)
   return {bind = cfg.bind, advertise = cfg.advertise, join = join or cfg.join, node = cfg.node,
-          tags = cfg.tags, encrypt = cfg.encrypt, profile = cfg.profile, handover = cfg.handover,
+          tags = cfg.tags, encrypt = cfg.encrypt, keyring_file = cfg.keyring_file, profile = cfg.profile, handover = cfg.handover,
           handover_wait_ms = cfg.handover_wait_ms, port_tag = cfg.port_tag,
           weight_tag = cfg.weight_tag, require_port = cfg.default_port == nil}
 end

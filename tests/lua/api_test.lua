@@ -82,6 +82,14 @@ check("version_string()", type(haserf.version_string()) == "string")
 ok, err = haserf.start{bind = "192.0.2.1:7946"}
 check("start on an address we do not have returns nil, err", ok == nil and type(err) == "string", err)
 
+-- A keyring file that does not exist, without a key to start it with: refused, naming it.
+ok, err = haserf.check_options{bind = OUR_BIND, keyring_file = "/nonexistent/haserf.keyring"}
+check("check_options: a missing keyring file without a key is refused, naming the file",
+      ok == nil and err and err:find("keyring file /nonexistent/haserf.keyring", 1, true), err)
+ok, err = haserf.check_options{bind = OUR_BIND, encrypt = "cg8StVXbQJ0gPvMd9o7yrg==",
+                               keyring_file = "/nonexistent/haserf.keyring"}
+check("check_options: with a key, a keyring file still to be written is fine", ok == true, err)
+
 -- Start and join the serf agent.
 ok, err = haserf.start{bind = OUR_BIND, node = "lua-member", join = {SERF_ADDR},
                        tags = {role = "lb", zone = "eu"}}

@@ -103,6 +103,26 @@ TEST_CASE("serf: local_state carries clocks, status LTimes, left members and eve
         std::vector<std::pair<std::string, Bytes>>{{"deploy", bytes("v1")}});
 }
 
+TEST_CASE("serf: a leaving member goes into push/pull one LTime before its leave", "[serf]") {
+  Harness h;
+  h.serf.notify_join(node("s1", 3));
+  h.serf.notify_msg(join_msg("s1", 2));
+  h.serf.notify_msg(leave_msg("s1", 6));  // leaving, status LTime 6
+  wire::SerfPushPull pp;
+  REQUIRE(wire::decode_serf_push_pull(h.serf.local_state(false), pp));
+  // Sent as 6, the receiver's artificial join(6) would make the real leave(6) stale.
+  CHECK(pp.StatusLTimes.at("s1") == 5);
+  CHECK(pp.LeftMembers.empty());
+  // A receiver in that position: the join(5) from push/pull, then the leave(6) still counts.
+  Harness other(config("cpp2"));
+  other.serf.notify_join(node("s1", 3));
+  other.serf.notify_msg(join_msg("s1", 2));
+  pp.StatusLTimes.erase("cpp2");
+  other.serf.merge_remote_state(wire::encode_serf_push_pull(pp), false);
+  other.serf.notify_msg(leave_msg("s1", 6));
+  CHECK(other.status("s1") == table::MemberStatus::kLeaving);
+}
+
 namespace {
 
 wire::SerfPushPull remote_state() {

@@ -41,6 +41,47 @@ TEST_CASE("serf: leave completes after the intent was sent retransmit-limit time
   CHECK(h.serf.state() == serf::SerfState::kLeft);
 }
 
+TEST_CASE("serf: the leave intent also goes straight to each alive member, at once", "[serf]") {
+  Harness h;
+  h.serf.notify_join(node("s1", 3));
+  h.serf.notify_join(node("s2", 4));
+  h.serf.notify_join(node("s3", 5));
+  h.serf.notify_leave(node("s3", 5));  // failed: not told
+  int done = 0;
+  REQUIRE(h.serf.leave([&] { ++done; }));
+  const Bytes intent = leave_msg("cpp1", h.serf.clock() - 1);
+  REQUIRE(h.ml.sent.size() == 2);  // before any gossip round
+  while (done == 0) {
+    h.drain();
+    h.timers.run_due();
+  }
+  REQUIRE(h.ml.sent.size() == 2);  // and only once
+  std::vector<std::uint8_t> last_octets;
+  for (const auto& s : h.ml.sent) {
+    CHECK(s.msg == intent);
+    CHECK(s.to.port == 7946);
+    last_octets.push_back(s.to.ip.back());
+  }
+  std::sort(last_octets.begin(), last_octets.end());
+  CHECK(last_octets == std::vector<std::uint8_t>{3, 4});
+  CHECK(h.serf.stats().leave_direct_sends == 2);
+}
+
+TEST_CASE("serf: above leave_direct_limit alive members, the leave intent is only gossiped",
+          "[serf]") {
+  auto c = config();
+  c.leave_direct_limit = 1;
+  Harness h(c);
+  h.serf.notify_join(node("s1", 3));
+  h.serf.notify_join(node("s2", 4));
+  int done = 0;
+  REQUIRE(h.serf.leave([&] { ++done; }));
+  h.advance(5s);
+  CHECK(done == 1);
+  CHECK(h.ml.sent.empty());
+  CHECK(h.serf.stats().leave_direct_sends == 0);
+}
+
 TEST_CASE("serf: leave completes after broadcast_timeout if gossip is slow", "[serf]") {
   Harness h;
   h.serf.notify_join(node("s1", 3));

@@ -1,4 +1,6 @@
 // core/serf queries (§7.10): acks, filters, internal queries, application responses.
+#include "core/wire/msgpack_reader.hpp"
+#include "core/wire/msgpack_writer.hpp"
 #include "serf_fixture.hpp"
 
 using namespace serf_test;
@@ -12,7 +14,157 @@ wire::SerfQueryResponse sent_response(const FakeMemberlist::Sent& s) {
   return r;
 }
 
+struct KeyResponse {
+  bool result = false;
+  std::string message;
+  std::vector<std::string> keys;
+  bool keys_nil = true;
+  std::string primary;
+};
+
+KeyResponse key_response(const FakeMemberlist::Sent& s) {
+  const auto payload = sent_response(s).Payload;
+  REQUIRE(payload.has_value());
+  REQUIRE(payload->at(0) == 0x08);
+  wire::mp::Reader r(wire::ByteSpan(*payload).subspan(1));
+  KeyResponse out;
+  static constexpr std::string_view kOrder[] = {"Result", "Message", "Keys", "PrimaryKey"};
+  REQUIRE(wire::mp::read_struct(r, "nodeKeyResponse", kOrder, [&](std::string_view k) {
+    if (k == "Result") return r.read_bool(out.result, k) ? 1 : -1;
+    if (k == "Message") return r.read_str(out.message, k) ? 1 : -1;
+    if (k == "PrimaryKey") return r.read_str(out.primary, k) ? 1 : -1;
+    if (k == "Keys") return r.skip() ? 1 : -1;  // nil or array: read by hand below
+    return 0;
+  }));
+  // Keys again, by hand: nil or an array of strings.
+  const std::string text(payload->begin(), payload->end());
+  const auto at = text.find("Keys");
+  REQUIRE(at != std::string::npos);
+  wire::mp::Reader kr(wire::ByteSpan(*payload).subspan(at + 4));
+  if ((*payload)[at + 4] != 0xc0) {
+    out.keys_nil = false;
+    std::uint32_t n = 0;
+    REQUIRE(kr.read_array_header(n, "Keys"));
+    out.keys.resize(n);
+    for (auto& k : out.keys) REQUIRE(kr.read_str(k, "key"));
+  }
+  return out;
+}
+
+// 07 + {Key: bin}
+Bytes key_request(const Bytes& key) {
+  Bytes out{0x07};
+  wire::mp::Writer w(out);
+  w.map(1);
+  w.str("Key");
+  w.bytes(key);
+  return out;
+}
+
+Bytes key_of(std::uint8_t fill, std::size_t n = 16) {
+  return Bytes(n, fill);
+}
+
 }  // namespace
+
+TEST_CASE("serf: key queries change the keyring as memberlist's Keyring does", "[serf]") {
+  wire::Keyring ring;
+  ring.add(key_of(1));
+  std::vector<std::vector<Bytes>> persisted;
+  auto c = config();
+  c.keyring = &ring;
+  c.keyring_changed = [&](const wire::Keyring& k, std::string*) {
+    persisted.push_back(k.keys);
+    return true;
+  };
+  Harness h(c);
+  std::uint32_t id = 1;
+  auto ask = [&](const std::string& name, const Bytes& payload) {
+    auto q = query(name, 1, id++, 0);
+    q.Payload = payload;
+    const auto before = h.ml.sent.size();
+    h.serf.notify_msg(query_msg(q));
+    REQUIRE(h.ml.sent.size() == before + 1);
+    return key_response(h.ml.sent.back());
+  };
+
+  auto r = ask("_serf_install-key", key_request(key_of(2)));
+  CHECK(r.result);
+  CHECK(r.message.empty());
+  CHECK(ring.keys == std::vector<Bytes>{key_of(1), key_of(2)});  // primary unchanged
+  r = ask("_serf_install-key", key_request(key_of(2)));          // again: fine, nothing new
+  CHECK(r.result);
+  CHECK(ring.keys.size() == 2);
+  r = ask("_serf_install-key", key_request(key_of(3, 7)));
+  CHECK_FALSE(r.result);
+  CHECK(r.message == "key size must be 16, 24 or 32 bytes");
+
+  r = ask("_serf_list-keys", {});
+  CHECK(r.result);
+  CHECK(r.keys ==
+        std::vector<std::string>{wire::key_to_base64(key_of(1)), wire::key_to_base64(key_of(2))});
+  CHECK(r.primary == wire::key_to_base64(key_of(1)));
+
+  r = ask("_serf_use-key", key_request(key_of(9)));
+  CHECK_FALSE(r.result);
+  CHECK(r.message == "Requested key is not in the keyring");
+  r = ask("_serf_use-key", key_request(key_of(2)));
+  CHECK(r.result);
+  CHECK(ring.keys == std::vector<Bytes>{key_of(2), key_of(1)});
+
+  r = ask("_serf_remove-key", key_request(key_of(2)));
+  CHECK_FALSE(r.result);
+  CHECK(r.message == "Removing the primary key is not allowed");
+  r = ask("_serf_remove-key", key_request(key_of(1)));
+  CHECK(r.result);
+  CHECK(ring.keys == std::vector<Bytes>{key_of(2)});
+  r = ask("_serf_remove-key", key_request(key_of(7)));  // unknown: no-op, success
+  CHECK(r.result);
+
+  // Every successful change was persisted (the no-op installs and removals too, like serf).
+  CHECK(persisted.size() == 5);
+  CHECK(persisted.back() == std::vector<Bytes>{key_of(2)});
+  CHECK(h.serf.stats().key_queries_applied == 5);
+  CHECK(h.serf.stats().key_queries_failed == 3);
+}
+
+TEST_CASE("serf: a keyring that cannot be persisted fails the key query with the reason",
+          "[serf]") {
+  wire::Keyring ring;
+  ring.add(key_of(1));
+  auto c = config();
+  c.keyring = &ring;
+  c.keyring_changed = [](const wire::Keyring&, std::string* err) {
+    *err = "keyring file /x: cannot replace it: Read-only file system";
+    return false;
+  };
+  Harness h(c);
+  auto q = query("_serf_install-key", 1, 1, 0);
+  q.Payload = key_request(key_of(2));
+  h.serf.notify_msg(query_msg(q));
+  const auto r = key_response(h.ml.sent.back());
+  CHECK_FALSE(r.result);
+  CHECK(r.message == "keyring file /x: cannot replace it: Read-only file system");
+}
+
+TEST_CASE("serf: list-keys is cut to fit the response size limit, saying so", "[serf]") {
+  wire::Keyring ring;
+  for (std::uint8_t i = 1; i <= 40; ++i) ring.add(key_of(i, 32));
+  auto c = config();
+  c.keyring = &ring;
+  Harness h(c);
+  auto q = query("_serf_list-keys", 1, 1, 0);
+  h.serf.notify_msg(query_msg(q));
+  REQUIRE(h.ml.sent.size() == 1);
+  CHECK(h.ml.sent[0].msg.size() <= c.query_response_size_limit);
+  const auto r = key_response(h.ml.sent[0]);
+  CHECK(r.result);
+  CHECK(r.keys.size() < 40);
+  CHECK(r.keys.size() > 10);
+  CHECK(r.message == "truncated key list response, showing first " + std::to_string(r.keys.size()) +
+                         " of 40 keys");
+  CHECK(r.primary == wire::key_to_base64(key_of(1, 32)));
+}
 
 TEST_CASE("serf: _serf_ping is acked with the exact response shape", "[serf]") {
   Harness h;

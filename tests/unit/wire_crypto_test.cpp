@@ -10,7 +10,6 @@ using namespace haserf::wire;
 
 namespace {
 
-
 Bytes seq(std::size_t n) {
   Bytes b(n);
   for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(i);
@@ -114,4 +113,30 @@ TEST_CASE("wire: base64 keys as given to serf agent -encrypt", "[wire]") {
   CHECK_FALSE(parse_key_base64("AA==AwQFBgcICQoLDA0ODw==", key, &err));  // inner padding
   CHECK_FALSE(parse_key_base64("", key, &err));
   CHECK(key.empty());
+}
+
+TEST_CASE("wire: keyring add/use/remove behave as memberlist's Keyring", "[wire]") {
+  const Bytes a(16, 1), b(24, 2), c(32, 3);
+  Keyring ring;
+  CHECK(ring.primary() == nullptr);
+  std::string err;
+  CHECK_FALSE(ring.add(Bytes(15, 9), &err));
+  CHECK(err == "key size must be 16, 24 or 32 bytes");
+  REQUIRE(ring.add(a));
+  REQUIRE(ring.add(b));
+  REQUIRE(ring.add(c));
+  REQUIRE(ring.add(b));  // installed already: no-op
+  CHECK(ring.keys == std::vector<Bytes>{a, b, c});
+  CHECK(*ring.primary() == a);
+  CHECK_FALSE(ring.use(Bytes(16, 7), &err));
+  CHECK(err == "Requested key is not in the keyring");
+  REQUIRE(ring.use(c));
+  CHECK(ring.keys == std::vector<Bytes>{c, a, b});  // the others keep their order
+  CHECK_FALSE(ring.remove(c, &err));
+  CHECK(err == "Removing the primary key is not allowed");
+  REQUIRE(ring.remove(a));
+  REQUIRE(ring.remove(Bytes(16, 7)));  // unknown: no-op
+  CHECK(ring.keys == std::vector<Bytes>{c, b});
+  CHECK(ring.contains(b));
+  CHECK_FALSE(ring.contains(a));
 }

@@ -62,6 +62,8 @@ T.eq("the port tag goes to the member's policy", config.start_options(cfg).port_
 
 cfg = load(with({HASERF_ENCRYPT_FILE = "/k"}), {read_file = function() return "cg8StVXbQJ0gPvMd9o7yrg==\n" end})
 T.eq("the key file's content is the key", cfg.encrypt, "cg8StVXbQJ0gPvMd9o7yrg==")
+cfg = load(with({HASERF_ENCRYPT = "cg8StVXbQJ0gPvMd9o7yrg==", HASERF_KEYRING_FILE = "/var/lib/haproxy/ring"}))
+T.eq("the keyring file goes to the member", config.start_options(cfg).keyring_file, "/var/lib/haproxy/ring")
 
 -- Backends are checked against HAProxy's own configuration files.
 local files = {["/etc/haproxy/a.cfg"] = "global\n  chroot /var/lib/haproxy\nbackend web\n  server x 1.2.3.4:80\n",

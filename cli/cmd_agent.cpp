@@ -1,6 +1,7 @@
 // haserf agent: a long-running Serf member that prints one JSON object per event.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <mutex>
@@ -8,6 +9,7 @@
 
 #include "cli/agent_options.hpp"
 #include "cli/commands.hpp"
+#include "cli/line_writer.hpp"
 #include "core/render/atomic_write.hpp"
 #include "core/table/table.hpp"
 
@@ -27,8 +29,6 @@ constexpr const char* kHelp =
     "options:\n"
     "      --tags-file FILE   more tags, one KEY=VALUE per line ('#' comments); re-read on\n"
     "                         SIGHUP and gossiped (a live tag change, like `serf tags`)\n";
-
-std::mutex out_mutex;  // events come from the loop thread, the rest from main
 
 // KEY=VALUE lines; '#' starts a comment. False with "FILE:LINE: ..." on a malformed line.
 bool read_tags_file(const std::string& path, table::Tags& tags, std::string& error) {
@@ -58,12 +58,9 @@ bool read_tags_file(const std::string& path, table::Tags& tags, std::string& err
   return true;
 }
 
-void emit(const nlohmann::ordered_json& j) {
-  const std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-  std::lock_guard<std::mutex> lock(out_mutex);
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+// Events are queued from the loop thread and written by the writer's thread (cli/line_writer.hpp).
+void emit(LineWriter& out, const nlohmann::ordered_json& j) {
+  out.write_line(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 }  // namespace
@@ -105,20 +102,24 @@ int cmd_agent(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A reader that goes away is an error on the write (counted), not the end of the member.
+  ::signal(SIGPIPE, SIG_IGN);
 
+  std::fflush(stdout);
+  LineWriter out(STDOUT_FILENO);
   table::MembershipTable members;
-  members.subscribe([](const table::ChangeEvent& e) {
+  members.subscribe([&out](const table::ChangeEvent& e) {
     if (e.kind == table::ChangeKind::kStatus) return;  // leaving/suspect: no serf event either
-    emit(nlohmann::ordered_json{{"event", std::string(table::to_string(e.kind))},
-                                {"member", table::member_to_json(*e.member)}});
+    emit(out, nlohmann::ordered_json{{"event", std::string(table::to_string(e.kind))},
+                                     {"member", table::member_to_json(*e.member)}});
   });
   net::Agent agent(config, members);
-  agent.on_user_event([](const serf::UserEvent& e) {
-    emit(nlohmann::ordered_json{{"event", "user"},
-                                {"name", e.name},
-                                {"payload", std::string(e.payload.begin(), e.payload.end())},
-                                {"ltime", e.ltime},
-                                {"coalesce", e.coalesce}});
+  agent.on_user_event([&out](const serf::UserEvent& e) {
+    emit(out, nlohmann::ordered_json{{"event", "user"},
+                                     {"name", e.name},
+                                     {"payload", std::string(e.payload.begin(), e.payload.end())},
+                                     {"ltime", e.ltime},
+                                     {"coalesce", e.coalesce}});
   });
   if (!agent.start(&error)) {
     std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
@@ -160,6 +161,14 @@ int cmd_agent(int argc, char** argv) {
   const auto st = agent.stats();
   agent.stop();
   std::fprintf(stderr, "haserf agent: %s\n", left ? "left" : "leave timed out, stopped");
+  out.close();
+  if (out.dropped() > 0) {
+    std::fprintf(stderr,
+                 "haserf agent: %llu events not written to stdout (its reader was too slow, "
+                 "or gone); %llu written\n",
+                 static_cast<unsigned long long>(out.dropped()),
+                 static_cast<unsigned long long>(out.written()));
+  }
   // What hostile or broken peers sent us, for the operator (and the trap tests).
   std::fprintf(
       stderr,

@@ -77,4 +77,30 @@ std::vector<std::string> Args::all(const std::string& name) const {
   return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
+bool parse_duration(const std::string& text, std::chrono::milliseconds& out) {
+  std::size_t pos = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(text, &pos);
+  } catch (...) {
+    return false;
+  }
+  if (value < 0 || value > (1LL << 40)) return false;
+  const std::string unit = text.substr(pos);
+  long long scale = 0;
+  if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "s" || unit.empty()) {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60000;
+  } else if (unit == "h") {
+    scale = 3600000;
+  } else {
+    return false;
+  }
+  out = std::chrono::milliseconds(value * scale);
+  return true;
+}
+
 }  // namespace haserf::cli

@@ -2,6 +2,7 @@
 // flags, and errors that name the offending option. Enough for haserf's subcommands.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -10,8 +11,8 @@
 namespace haserf::cli {
 
 struct OptionSpec {
-  std::string long_name;   // "template"
-  char short_name = 0;     // 't'
+  std::string long_name;  // "template"
+  char short_name = 0;    // 't'
   bool takes_value = true;
   bool repeatable = false;
 };
@@ -34,6 +35,10 @@ class Args {
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };
+
+// "500ms", "30s", "2m", "1h", or a plain number of seconds. False on anything else or a
+// negative value.
+bool parse_duration(const std::string& text, std::chrono::milliseconds& out);
 
 // Exit codes shared by every subcommand.
 constexpr int kExitOk = 0;

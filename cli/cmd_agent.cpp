@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -28,7 +29,11 @@ constexpr const char* kHelp =
     "\n"
     "options:\n"
     "      --tags-file FILE   more tags, one KEY=VALUE per line ('#' comments); re-read on\n"
-    "                         SIGHUP and gossiped (a live tag change, like `serf tags`)\n";
+    "                         SIGHUP and gossiped (a live tag change, like `serf tags`)\n"
+    "      --retry-join IP[:PORT]  like serf's -retry-join: joined at start and again every\n"
+    "                         --retry-interval until one answers (repeatable)\n"
+    "      --retry-interval DURATION  between retry-join attempts (default 30s; ms, s, m, h)\n"
+    "      --retry-max N      give up and exit 1 after N failed attempts (default 0: never)\n";
 
 // KEY=VALUE lines; '#' starts a comment. False with "FILE:LINE: ..." on a malformed line.
 bool read_tags_file(const std::string& path, table::Tags& tags, std::string& error) {
@@ -70,6 +75,9 @@ int cmd_agent(int argc, char** argv) {
   std::string error;
   auto specs = agent_option_specs();
   specs.push_back({"tags-file", 0, true, false});
+  specs.push_back({"retry-join", 0, true, true});
+  specs.push_back({"retry-interval", 0, true, false});
+  specs.push_back({"retry-max", 0, true, false});
   if (!args.parse(argc, argv, 2, specs, error)) {
     std::fprintf(stderr, "haserf agent: %s (see 'haserf agent --help')\n", error.c_str());
     return kExitUsage;
@@ -88,6 +96,26 @@ int cmd_agent(int argc, char** argv) {
     return kExitUsage;
   }
 
+  config.retry_join = args.all("retry-join");
+  if (auto v = args.get("retry-interval");
+      v && (!parse_duration(*v, config.retry_interval) || config.retry_interval.count() == 0)) {
+    std::fprintf(stderr,
+                 "haserf agent: --retry-interval must be a positive duration (30s, 500ms)\n");
+    return kExitUsage;
+  }
+  if (auto v = args.get("retry-max")) {
+    char* end = nullptr;
+    const long n = std::strtol(v->c_str(), &end, 10);
+    if (v->empty() || *end != '\0' || n < 0 || n > 1000000) {
+      std::fprintf(stderr, "haserf agent: --retry-max must be a number >= 0\n");
+      return kExitUsage;
+    }
+    config.retry_max = static_cast<int>(n);
+  }
+  if (config.retry_join.empty() && (args.has("retry-interval") || args.has("retry-max"))) {
+    std::fprintf(stderr, "haserf agent: --retry-interval and --retry-max need --retry-join\n");
+    return kExitUsage;
+  }
   const auto tags_file = args.get("tags-file");
   const table::Tags flag_tags = config.tags;
   if (tags_file && !read_tags_file(*tags_file, config.tags, error)) {
@@ -101,6 +129,7 @@ int cmd_agent(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);  // from the loop thread: retry-join gave up
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A reader that goes away is an error on the write (counted), not the end of the member.
   ::signal(SIGPIPE, SIG_IGN);
@@ -113,6 +142,21 @@ int cmd_agent(int argc, char** argv) {
     emit(out, nlohmann::ordered_json{{"event", std::string(table::to_string(e.kind))},
                                      {"member", table::member_to_json(*e.member)}});
   });
+  const pthread_t main_thread = pthread_self();
+  const auto interval_s = std::chrono::duration<double>(config.retry_interval).count();
+  config.on_retry_join = [main_thread, interval_s, max = config.retry_max](int attempt, int joined,
+                                                                           const std::string& err) {
+    if (joined > 0) {
+      std::fprintf(stderr, "haserf agent: retry-join: attempt %d joined %d\n", attempt, joined);
+    } else if (max > 0 && attempt >= max) {
+      std::fprintf(stderr, "haserf agent: retry-join: attempt %d of %d failed (%s); giving up\n",
+                   attempt, max, err.c_str());
+      pthread_kill(main_thread, SIGUSR1);
+    } else {
+      std::fprintf(stderr, "haserf agent: retry-join: attempt %d failed (%s); next in %gs\n",
+                   attempt, err.c_str(), interval_s);
+    }
+  };
   net::Agent agent(config, members);
   agent.on_user_event([&out](const serf::UserEvent& e) {
     emit(out, nlohmann::ordered_json{{"event", "user"},
@@ -154,6 +198,12 @@ int cmd_agent(int argc, char** argv) {
       std::fprintf(stderr, "haserf agent: SIGHUP: tags now from %s (%zu tags)\n",
                    tags_file->c_str(), tags.size());
     }
+  }
+  if (sig == SIGUSR1) {  // retry-join exhausted: alone, nothing to leave (serf exits 1 too)
+    agent.stop();
+    out.close();
+    std::fprintf(stderr, "haserf agent: stopped: no --retry-join address answered\n");
+    return kExitFailure;
   }
   std::fprintf(stderr, "haserf agent: %s, leaving the cluster\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM");

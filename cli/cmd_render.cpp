@@ -84,28 +84,6 @@ bool read_input(const std::string& path, std::string& out, std::string& error) {
   return render::read_file(path, out, &error);
 }
 
-bool parse_duration(const std::string& text, Ms& out) {
-  std::size_t pos = 0;
-  long value = 0;
-  try {
-    value = std::stol(text, &pos);
-  } catch (...) {
-    return false;
-  }
-  const std::string unit = text.substr(pos);
-  if (value < 0) return false;
-  if (unit == "ms") {
-    out = Ms(value);
-  } else if (unit == "s" || unit.empty()) {
-    out = Ms(value * 1000);
-  } else if (unit == "m") {
-    out = Ms(value * 60000);
-  } else {
-    return false;
-  }
-  return true;
-}
-
 struct RenderJob {
   std::shared_ptr<const render::LoadedTemplate> tmpl;  // with its partials, loaded once
   render::Vars vars;

@@ -211,6 +211,11 @@ bool to_agent_config(const StartOptions& options, net::AgentConfig& config, std:
   config.keyring_file = options.keyring_file;
   config.profile = options.profile.empty() ? "lan" : options.profile;
   config.join = options.join;
+  if (options.join_retry.count() > 0 && !options.join.empty()) {
+    config.retry_join = std::move(config.join);  // the first attempt is at once
+    config.join.clear();
+    config.retry_interval = options.join_retry;
+  }
   if (!net::parse_handover_policy(options.handover, config.handover)) {
     error = "handover must be off, sibling or same-user, got '" + options.handover + "'";
     return false;

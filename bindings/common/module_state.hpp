@@ -51,6 +51,9 @@ struct StartOptions {
   std::string handover = "off";
   // How long a stopping member waits for a successor to take over before it leaves.
   std::chrono::milliseconds handover_wait{10000};
+  // When > 0 and nobody in `join` answers, join them again this often until one does (serf's
+  // -retry-join). 0: join once.
+  std::chrono::milliseconds join_retry{0};
   // Which members may be routed and rendered (core/table/member_policy.hpp).
   table::MemberPolicy policy;
 };

@@ -161,6 +161,16 @@ bool read_start_options(lua_State* L, const char* fn, StartOptions& opts, std::s
     opts.handover_wait = std::chrono::milliseconds(lua_tointeger(L, -1));
   }
   lua_pop(L, 1);
+  raw_field(L, 1, "join_retry_ms");
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0) {
+      lua_pop(L, 1);
+      err = std::string(fn) + ": 'join_retry_ms' must be a non-negative integer";
+      return false;
+    }
+    opts.join_retry = std::chrono::milliseconds(lua_tointeger(L, -1));
+  }
+  lua_pop(L, 1);
   raw_field(L, 1, "join");
   if (lua_type(L, -1) == LUA_TSTRING) {
     opts.join.emplace_back(lua_tostring(L, -1));

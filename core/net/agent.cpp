@@ -141,13 +141,19 @@ bool check_config(const AgentConfig& config, std::string* err, swim::Address* bi
   if (!initial_keyring(config.encrypt_key, config.keyring_file, keyring, nullptr, err, notice)) {
     return false;
   }
-  for (const auto& seed : config.join) {
-    swim::Address a;
-    std::string jerr;
-    if (!swim::parse_address(seed, 7946, a, &jerr)) {
-      if (err) *err = "join address '" + seed + "': " + jerr;
-      return false;
+  for (const auto* seeds : {&config.join, &config.retry_join}) {
+    for (const auto& seed : *seeds) {
+      swim::Address a;
+      std::string jerr;
+      if (!swim::parse_address(seed, 7946, a, &jerr)) {
+        if (err) *err = "join address '" + seed + "': " + jerr;
+        return false;
+      }
     }
+  }
+  if (!config.retry_join.empty() && (config.retry_interval.count() <= 0 || config.retry_max < 0)) {
+    if (err) *err = "retry-join: the interval must be positive and the maximum not negative";
+    return false;
   }
   const auto meta = wire::encode_tags(config.tags);
   if (meta.size() > config.serf.meta_size_limit) {
@@ -231,7 +237,7 @@ bool Agent::bind_and_start(std::string* err) {
   // Listening before "running" is announced: whoever sees us running can also reach us.
   if (config_.handover != HandoverPolicy::kOff || config_.app_state) listen_for_successor();
   set_phase(AgentPhase::kRunning);
-  if (config_.join.empty()) {
+  if (config_.join.empty() && config_.retry_join.empty()) {
     update_status([](AgentStatus& s) { s.join_done = true; });
   } else {
     join(config_.join, [this](int joined, const std::string& error) {
@@ -242,7 +248,32 @@ bool Agent::bind_and_start(std::string* err) {
       });
     });
   }
+  if (!config_.retry_join.empty()) retry_join_attempt();
   return true;
+}
+
+void Agent::retry_join_attempt() {
+  join(config_.retry_join, [this](int joined, const std::string& error) {
+    int attempt = 0;
+    bool exhausted = false;
+    update_status([&](AgentStatus& s) {
+      attempt = ++s.retry_join_attempts;
+      s.retry_joined = joined > 0;
+      exhausted = joined == 0 && config_.retry_max > 0 && attempt >= config_.retry_max;
+      s.retry_join_exhausted = exhausted;
+      if (joined == 0) s.join_error = error;
+      if (config_.join.empty() && attempt == 1) {  // the start-up join, as far as callers care
+        s.joined = joined;
+        s.join_done = true;
+      }
+    });
+    if (config_.on_retry_join) config_.on_retry_join(attempt, joined, error);
+    if (joined > 0 || exhausted || status().phase != AgentPhase::kRunning) return;
+    retry_join_timer_ = timers_->schedule(config_.retry_interval, [this] {
+      retry_join_timer_ = 0;
+      if (status().phase == AgentPhase::kRunning) retry_join_attempt();
+    });
+  });
 }
 
 void Agent::start_member(const HandoverState* from) {
@@ -455,6 +486,7 @@ void Agent::shut_loop() {
     posted_.clear();
   }
   if (handover_retry_ != 0) timers_->cancel(handover_retry_);
+  if (retry_join_timer_ != 0) timers_->cancel(retry_join_timer_);
   if (memberlist_) memberlist_->shutdown();
   if (handover_) handover_->close();
   if (transport_) transport_->close();

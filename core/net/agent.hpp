@@ -53,6 +53,14 @@ struct AgentConfig {
   // Seeds joined as soon as the member runs (not after taking over from a predecessor, which
   // already knows the cluster). The outcome is in AgentStatus.
   std::vector<std::string> join;
+  // serf's -retry-join: joined as soon as the member runs (after a fresh start, not after a
+  // takeover) and again every retry_interval until one of them answers. After retry_max
+  // failed attempts (0: no limit) it gives up: status().retry_join_exhausted.
+  std::vector<std::string> retry_join;
+  std::chrono::milliseconds retry_interval{30000};
+  int retry_max = 0;
+  // Called on the loop thread after each retry-join attempt: keep it short.
+  std::function<void(int attempt, int joined, const std::string& error)> on_retry_join;
   // Who may take this member over, and whether start() first tries to take over from a
   // predecessor bound to the same address (core/net/handover.hpp). kOff: start() binds
   // synchronously and reports an address in use at once.
@@ -87,6 +95,9 @@ struct AgentStatus {
   std::string join_error;
   std::uint64_t handovers_refused = 0;
   std::string notice;  // set at start: worth a log line, not an error (see check_config)
+  int retry_join_attempts = 0;
+  bool retry_joined = false;          // a retry-join attempt reached a member
+  bool retry_join_exhausted = false;  // retry_max attempts failed; no more attempts
 };
 
 struct AgentStats {
@@ -158,6 +169,7 @@ class Agent {
   bool take_over();  // loop thread: true when a predecessor handed over
   void make_handover_server();
   void listen_for_successor();
+  void retry_join_attempt();  // loop thread
   bool offer_handover(const HandoverRequest& req, HandoverServer::Offer& offer,
                       std::string& refusal);
   void finish_handover(pid_t successor);
@@ -186,6 +198,7 @@ class Agent {
   std::unique_ptr<swim::Memberlist> memberlist_;
   std::unique_ptr<HandoverServer> handover_;
   swim::TimerId handover_retry_ = 0;
+  swim::TimerId retry_join_timer_ = 0;  // loop thread
   // The gossip keys: read by the transport and memberlist, changed by serf's key queries, all
   // on the loop thread. Its address never changes (they hold pointers).
   wire::Keyring keyring_;

@@ -39,6 +39,7 @@ M.KNOBS = {
   HASERF_PEERS_FILE = {nil, "file of known peers"},
   HASERF_HANDOVER = {"sibling", "who may take the member over"},
   HASERF_HANDOVER_WAIT_MS = {"10000", "stopping member's wait for a successor"},
+  HASERF_JOIN_RETRY_MS = {"10000", "join again this often while nobody answered (0: once)"},
   HASERF_DRAIN_MS = {"5000", "grace of a leaving member's sessions"},
   HASERF_READY_GRACE_MS = {"10000", "how long restored slots wait for the cluster view"},
 }
@@ -189,6 +190,7 @@ function M.load(env, haserf, opts)
     cfg.default_port = integer("HASERF_DEFAULT_PORT", default_port, 1, 65535)
   end
   cfg.handover_wait_ms = integer("HASERF_HANDOVER_WAIT_MS", get("HASERF_HANDOVER_WAIT_MS"), 0, 600000, "ms")
+  cfg.join_retry_ms = integer("HASERF_JOIN_RETRY_MS", get("HASERF_JOIN_RETRY_MS"), 0, 3600000, "ms")
 
   -- Everything the member itself would refuse, refused now, in its own words.
   local start_opts = M.start_options(cfg)
@@ -266,7 +268,8 @@ end
 function M.start_options(cfg, join)
   return {bind = cfg.bind, advertise = cfg.advertise, join = join or cfg.join, node = cfg.node,
           tags = cfg.tags, encrypt = cfg.encrypt, keyring_file = cfg.keyring_file, profile = cfg.profile, handover = cfg.handover,
-          handover_wait_ms = cfg.handover_wait_ms, port_tag = cfg.port_tag,
+          handover_wait_ms = cfg.handover_wait_ms, join_retry_ms = cfg.join_retry_ms,
+          port_tag = cfg.port_tag,
           weight_tag = cfg.weight_tag, require_port = cfg.default_port == nil}
 end
 

@@ -3,13 +3,16 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "cli/agent_options.hpp"
 #include "cli/commands.hpp"
+#include "cli/event_handlers.hpp"
 #include "cli/line_writer.hpp"
 #include "core/render/atomic_write.hpp"
 #include "core/table/table.hpp"
@@ -33,7 +36,11 @@ constexpr const char* kHelp =
     "      --retry-join IP[:PORT]  like serf's -retry-join: joined at start and again every\n"
     "                         --retry-interval until one answers (repeatable)\n"
     "      --retry-interval DURATION  between retry-join attempts (default 30s; ms, s, m, h)\n"
-    "      --retry-max N      give up and exit 1 after N failed attempts (default 0: never)\n";
+    "      --retry-max N      give up and exit 1 after N failed attempts (default 0: never)\n"
+    "      --event-handler [FILTER=]SCRIPT  run SCRIPT (/bin/sh -c) for events, as serf agent\n"
+    "                         -event-handler does: same filters (member-join, user:NAME,\n"
+    "                         query:NAME, ...), environment and stdin; a query handler's\n"
+    "                         output is the response (repeatable)\n";
 
 // KEY=VALUE lines; '#' starts a comment. False with "FILE:LINE: ..." on a malformed line.
 bool read_tags_file(const std::string& path, table::Tags& tags, std::string& error) {
@@ -78,6 +85,7 @@ int cmd_agent(int argc, char** argv) {
   specs.push_back({"retry-join", 0, true, true});
   specs.push_back({"retry-interval", 0, true, false});
   specs.push_back({"retry-max", 0, true, false});
+  specs.push_back({"event-handler", 0, true, true});
   if (!args.parse(argc, argv, 2, specs, error)) {
     std::fprintf(stderr, "haserf agent: %s (see 'haserf agent --help')\n", error.c_str());
     return kExitUsage;
@@ -116,6 +124,13 @@ int cmd_agent(int argc, char** argv) {
     std::fprintf(stderr, "haserf agent: --retry-interval and --retry-max need --retry-join\n");
     return kExitUsage;
   }
+  std::vector<EventScript> scripts;
+  for (const auto& spec : args.all("event-handler")) {
+    if (!parse_event_handler(spec, scripts, error)) {
+      std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
+      return kExitUsage;
+    }
+  }
   const auto tags_file = args.get("tags-file");
   const table::Tags flag_tags = config.tags;
   if (tags_file && !read_tags_file(*tags_file, config.tags, error)) {
@@ -136,11 +151,31 @@ int cmd_agent(int argc, char** argv) {
 
   std::fflush(stdout);
   LineWriter out(STDOUT_FILENO);
+  // Declared before the agent: the agent's loop thread feeds it until agent.stop().
+  std::unique_ptr<EventHandlerRunner> handlers;
+  std::atomic<net::Agent*> responder{nullptr};  // set once the agent exists, before it starts
+  if (!scripts.empty()) {
+    EventHandlerRunner::Options hopts;
+    hopts.scripts = scripts;
+    hopts.log = [](const std::string& line) {
+      std::fprintf(stderr, "haserf agent: %s\n", line.c_str());
+    };
+    hopts.respond = [&responder](const serf::Query& q, std::string payload) {
+      if (auto* a = responder.load()) {
+        a->respond(q, std::move(payload), [name = q.name](bool ok, const std::string& err) {
+          if (!ok)
+            std::fprintf(stderr, "haserf agent: query '%s': %s\n", name.c_str(), err.c_str());
+        });
+      }
+    };
+    handlers = std::make_unique<EventHandlerRunner>(std::move(hopts));
+  }
   table::MembershipTable members;
-  members.subscribe([&out](const table::ChangeEvent& e) {
+  members.subscribe([&out, &handlers](const table::ChangeEvent& e) {
     if (e.kind == table::ChangeKind::kStatus) return;  // leaving/suspect: no serf event either
     emit(out, nlohmann::ordered_json{{"event", std::string(table::to_string(e.kind))},
                                      {"member", table::member_to_json(*e.member)}});
+    if (handlers) handlers->member_event(e.kind, *e.member);
   });
   const pthread_t main_thread = pthread_self();
   const auto interval_s = std::chrono::duration<double>(config.retry_interval).count();
@@ -158,7 +193,12 @@ int cmd_agent(int argc, char** argv) {
     }
   };
   net::Agent agent(config, members);
-  agent.on_user_event([&out](const serf::UserEvent& e) {
+  responder = &agent;
+  if (handlers && handlers->wants_queries()) {
+    agent.on_query([&handlers](const serf::Query& q) { handlers->query(q); });
+  }
+  agent.on_user_event([&out, &handlers](const serf::UserEvent& e) {
+    if (handlers) handlers->user_event(e);
     emit(out, nlohmann::ordered_json{{"event", "user"},
                                      {"name", e.name},
                                      {"payload", std::string(e.payload.begin(), e.payload.end())},
@@ -171,6 +211,7 @@ int cmd_agent(int argc, char** argv) {
   }
   std::fprintf(stderr, "haserf agent: %s listening on %s (port %u)\n", agent.node_name().c_str(),
                config.bind.c_str(), agent.port());
+  if (handlers) handlers->set_self(agent.node_name(), config.tags);
   if (const auto st = agent.status(); !st.notice.empty()) {
     std::fprintf(stderr, "haserf agent: %s\n", st.notice.c_str());
   }
@@ -195,11 +236,13 @@ int cmd_agent(int argc, char** argv) {
     } else if (!agent.set_tags(tags, &error)) {
       std::fprintf(stderr, "haserf agent: SIGHUP: %s; tags unchanged\n", error.c_str());
     } else {
+      if (handlers) handlers->set_self(agent.node_name(), tags);
       std::fprintf(stderr, "haserf agent: SIGHUP: tags now from %s (%zu tags)\n",
                    tags_file->c_str(), tags.size());
     }
   }
   if (sig == SIGUSR1) {  // retry-join exhausted: alone, nothing to leave (serf exits 1 too)
+    if (handlers) handlers->close();
     agent.stop();
     out.close();
     std::fprintf(stderr, "haserf agent: stopped: no --retry-join address answered\n");
@@ -209,6 +252,16 @@ int cmd_agent(int argc, char** argv) {
                sig == SIGINT ? "SIGINT" : "SIGTERM");
   const bool left = agent.leave_sync(std::chrono::seconds(10));
   const auto st = agent.stats();
+  if (handlers) {
+    handlers->close();  // pending handlers run; one still running after 5 s is killed
+    const auto hs = handlers->stats();
+    std::fprintf(
+        stderr,
+        "haserf agent: event handlers: %llu runs, %llu failed, %llu query responses, "
+        "%llu events dropped\n",
+        static_cast<unsigned long long>(hs.invoked), static_cast<unsigned long long>(hs.failed),
+        static_cast<unsigned long long>(hs.responses), static_cast<unsigned long long>(hs.dropped));
+  }
   agent.stop();
   std::fprintf(stderr, "haserf agent: %s\n", left ? "left" : "leave timed out, stopped");
   out.close();

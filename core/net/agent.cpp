@@ -307,6 +307,9 @@ void Agent::start_member(const HandoverState* from) {
   serf_->set_event_handler([this](const serf::UserEvent& e) {
     if (user_event_handler_) user_event_handler_(e);
   });
+  if (query_handler_) {  // set before start(); without one, queries count as unhandled
+    serf_->set_query_handler([this](const serf::Query& q) { query_handler_(q); });
+  }
   transport_->set_handlers(
       [this](const swim::Address& from_addr, std::span<const std::uint8_t> data) {
         timers_->set_now(swim::Clock::now());
@@ -560,6 +563,18 @@ void Agent::run_posted() {
 
 // ---------------------------------------------------------------------------------------
 // actions
+
+void Agent::respond(const serf::Query& query, std::string payload,
+                    std::function<void(bool, const std::string&)> done) {
+  post([this, query, payload = std::move(payload), done = std::move(done)] {
+    std::string err = "not running";
+    bool ok = false;
+    if (serf_ && status().phase == AgentPhase::kRunning) {
+      ok = serf_->respond(query, wire::Bytes(payload.begin(), payload.end()), &err);
+    }
+    if (done) done(ok, ok ? std::string() : err);
+  });
+}
 
 void Agent::join(const std::vector<std::string>& seeds,
                  std::function<void(int, const std::string&)> done) {

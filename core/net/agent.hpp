@@ -113,6 +113,8 @@ struct AgentStats {
 class Agent {
  public:
   using UserEventHandler = std::function<void(const serf::UserEvent&)>;
+  // Application queries (not serf's internal `_serf_*` ones), after the ack went out.
+  using QueryHandler = std::function<void(const serf::Query&)>;
 
   Agent(AgentConfig config, table::MembershipTable& table);
   ~Agent();  // stop()
@@ -145,6 +147,12 @@ class Agent {
                   std::string* err = nullptr);
   // Handlers are set before start() (they are read on the loop thread).
   void on_user_event(UserEventHandler handler) { user_event_handler_ = std::move(handler); }
+  void on_query(QueryHandler handler) { query_handler_ = std::move(handler); }
+  // Answers a query delivered to on_query (any thread; the send happens on the loop thread).
+  // Serf's rules apply: once, before the query's deadline, within the size limit; a refusal
+  // reaches `done` (on the loop thread) with the reason.
+  void respond(const serf::Query& query, std::string payload,
+               std::function<void(bool ok, const std::string& error)> done = {});
 
   // Blocking variants for command-line tools. Return false on timeout.
   int join_sync(const std::vector<std::string>& seeds, std::chrono::milliseconds timeout,
@@ -185,6 +193,7 @@ class Agent {
   AgentConfig config_;
   table::MembershipTable& table_;
   UserEventHandler user_event_handler_;
+  QueryHandler query_handler_;
   swim::Address bind_addr_;
   swim::Address advertise_addr_;
 

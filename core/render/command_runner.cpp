@@ -37,7 +37,7 @@ std::string CommandResult::describe() const {
 
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                           const std::map<std::string, std::string>& env,
-                          const std::atomic<bool>* cancel) {
+                          const std::atomic<bool>* cancel, const CommandIo& io) {
   CommandResult result;
   if (argv.empty()) {
     result.output = "empty command";
@@ -46,6 +46,13 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     result.output = std::strerror(errno);
+    return result;
+  }
+  int in_fds[2] = {-1, -1};
+  if (io.input != nullptr && ::pipe2(in_fds, O_CLOEXEC) != 0) {
+    result.output = std::strerror(errno);
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
     return result;
   }
   std::vector<std::string> env_strings;
@@ -67,7 +74,11 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (io.input != nullptr) {
+    posix_spawn_file_actions_adddup2(&actions, in_fds[0], STDIN_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  }
   // Everything else the host has open (HAProxy's listeners, the master's socketpair) stays
   // behind, CLOEXEC or not.
   posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
@@ -87,12 +98,22 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(pipe_fds[1]);
+  if (in_fds[0] >= 0) ::close(in_fds[0]);
+  int in_fd = in_fds[1];  // ours: written without blocking, closed once all is written
+  if (in_fd >= 0) ::fcntl(in_fd, F_SETFL, ::fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+  const auto close_input = [&] {
+    if (in_fd >= 0) ::close(in_fd);
+    in_fd = -1;
+  };
   if (rc != 0) {
     ::close(pipe_fds[0]);
+    close_input();
     result.output = argv[0] + ": " + std::strerror(rc);
     return result;
   }
   result.started = true;
+  std::size_t written = 0;
+  if (in_fd >= 0 && io.input->empty()) close_input();
 
   auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
@@ -116,20 +137,32 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
         std::min<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 (killed ? kill_deadline : deadline) - now),
                                             std::chrono::milliseconds(50));
-    pollfd p{pipe_fds[0], POLLIN, 0};
-    const int pr = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(wait_ms.count(), 1)));
+    pollfd p[2] = {{pipe_fds[0], POLLIN, 0}, {in_fd, POLLOUT, 0}};
+    const int pr =
+        ::poll(p, in_fd >= 0 ? 2 : 1, static_cast<int>(std::max<std::int64_t>(wait_ms.count(), 1)));
     if (pr < 0 && errno != EINTR) break;
-    if (pr > 0) {
+    if (pr > 0 && in_fd >= 0 && p[1].revents != 0) {
+      const ssize_t n = ::write(in_fd, io.input->data() + written, io.input->size() - written);
+      if (n > 0) written += static_cast<std::size_t>(n);
+      // Done, or the command closed its stdin (EPIPE): either way, no more input.
+      if (written == io.input->size() || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        close_input();
+      }
+    }
+    if (pr > 0 && p[0].revents != 0) {
       const ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
       if (n <= 0) {
         pipe_open = false;
       } else {
         result.output.append(buf, static_cast<std::size_t>(n));
-        if (result.output.size() > 65536) result.output.erase(0, result.output.size() - 65536);
+        if (result.output.size() > io.max_output) {
+          result.output.erase(0, result.output.size() - io.max_output);
+        }
       }
     }
   }
   ::close(pipe_fds[0]);
+  close_input();
   int status = 0;
   // The pipe closes when the command exits (or a grandchild keeps it: bounded above).
   while (true) {
@@ -153,8 +186,8 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
 
 CommandResult run_shell(const std::string& command, std::chrono::milliseconds timeout,
                         const std::map<std::string, std::string>& env,
-                        const std::atomic<bool>* cancel) {
-  return run_command({"/bin/sh", "-c", command}, timeout, env, cancel);
+                        const std::atomic<bool>* cancel, const CommandIo& io) {
+  return run_command({"/bin/sh", "-c", command}, timeout, env, cancel, io);
 }
 
 }  // namespace haserf::render

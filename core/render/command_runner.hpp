@@ -20,18 +20,27 @@ struct CommandResult {
   std::string describe() const;
 };
 
+// What a command reads and how much of what it prints is kept.
+struct CommandIo {
+  // Written to the command's stdin (a pipe), which is then closed; without it stdin is
+  // /dev/null. A command that exits without reading it is fine. The caller must ignore
+  // SIGPIPE (haserf agent and the HAProxy module do).
+  const std::string* input = nullptr;
+  std::size_t max_output = 65536;  // the tail is kept
+};
+
 // Runs `argv` (argv[0] looked up in PATH). Extra environment variables are added to ours.
-// The command inherits no descriptor but stdin (/dev/null), stdout and stderr (a pipe to us):
-// inside HAProxy, a listener or socket of the host must never leak into a child.
+// The command inherits no descriptor but stdin (/dev/null or our pipe), stdout and stderr (a
+// pipe to us): inside HAProxy, a listener or socket of the host must never leak into a child.
 // On timeout, or as soon as `*cancel` becomes true (checked every 50 ms), the process group
 // gets SIGTERM, then SIGKILL one second later.
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                           const std::map<std::string, std::string>& env = {},
-                          const std::atomic<bool>* cancel = nullptr);
+                          const std::atomic<bool>* cancel = nullptr, const CommandIo& io = {});
 
 // Runs `command` with /bin/sh -c.
 CommandResult run_shell(const std::string& command, std::chrono::milliseconds timeout,
                         const std::map<std::string, std::string>& env = {},
-                        const std::atomic<bool>* cancel = nullptr);
+                        const std::atomic<bool>* cancel = nullptr, const CommandIo& io = {});
 
 }  // namespace haserf::render

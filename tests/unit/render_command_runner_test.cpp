@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <thread>
 
@@ -55,4 +57,30 @@ TEST_CASE("command runner: cancellation kills the command at once", "[render][co
   canceller.join();
   CHECK(r.timed_out);
   CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("command runner: input goes to stdin; a command that ignores it is no problem",
+          "[render][command]") {
+  ::signal(SIGPIPE, SIG_IGN);  // as haserf agent and the HAProxy module do
+  const std::string text = "line 1\nline 2\n";
+  render::CommandIo io;
+  io.input = &text;
+  auto r = render::run_shell("cat", 10s, {}, nullptr, io);
+  REQUIRE(r.ok());
+  CHECK(r.output == text);
+  // 4 MiB to a command that never reads: no hang, no crash.
+  const std::string big(4u << 20, 'x');
+  io.input = &big;
+  r = render::run_shell("exit 0", 10s, {}, nullptr, io);
+  CHECK(r.ok());
+  // And one that reads all of it; only the tail of its output is kept.
+  io.max_output = 100;
+  r = render::run_shell("cat", 20s, {}, nullptr, io);
+  CHECK(r.ok());
+  CHECK(r.output == std::string(100, 'x'));
+  // Empty input: stdin is at end of file at once.
+  const std::string none;
+  io.input = &none;
+  r = render::run_shell("wc -c", 10s, {}, nullptr, io);
+  CHECK(r.output.find('0') != std::string::npos);
 }

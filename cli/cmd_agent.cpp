@@ -145,6 +145,7 @@ int cmd_agent(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   sigaddset(&signals, SIGUSR1);  // from the loop thread: retry-join gave up
+  sigaddset(&signals, SIGUSR2);  // from the loop thread: the member stopped itself
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A reader that goes away is an error on the write (counted), not the end of the member.
   ::signal(SIGPIPE, SIG_IGN);
@@ -191,6 +192,10 @@ int cmd_agent(int argc, char** argv) {
       std::fprintf(stderr, "haserf agent: retry-join: attempt %d failed (%s); next in %gs\n",
                    attempt, err.c_str(), interval_s);
     }
+  };
+  config.on_stopped = [main_thread](const std::string& why) {
+    std::fprintf(stderr, "haserf agent: %s; stopping\n", why.c_str());
+    pthread_kill(main_thread, SIGUSR2);
   };
   net::Agent agent(config, members);
   responder = &agent;
@@ -240,6 +245,12 @@ int cmd_agent(int argc, char** argv) {
       std::fprintf(stderr, "haserf agent: SIGHUP: tags now from %s (%zu tags)\n",
                    tags_file->c_str(), tags.size());
     }
+  }
+  if (sig == SIGUSR2) {  // lost a name conflict: serf quits without a leave, exit 1
+    if (handlers) handlers->close();
+    agent.stop();
+    out.close();
+    return kExitFailure;
   }
   if (sig == SIGUSR1) {  // retry-join exhausted: alone, nothing to leave (serf exits 1 too)
     if (handlers) handlers->close();

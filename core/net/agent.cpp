@@ -282,6 +282,8 @@ void Agent::start_member(const HandoverState* from) {
   config_.swim.keyring = &keyring_;
   config_.serf.node_name = config_.node_name;
   config_.serf.tags = config_.tags;
+  config_.serf.gossip_interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.swim.gossip_interval);
   if (from != nullptr && !from->keys.empty() && keyring_.enabled()) {
     // The predecessor's keys are the ones the cluster uses now: key queries may have rotated
     // them since our configuration was written.
@@ -306,6 +308,15 @@ void Agent::start_member(const HandoverState* from) {
   serf_->attach(memberlist_.get());
   serf_->set_event_handler([this](const serf::UserEvent& e) {
     if (user_event_handler_) user_event_handler_(e);
+  });
+  serf_->set_conflict_lost_handler([this](const std::string& why) {
+    // Not from inside serf's timer: stopping cancels timers.
+    post([this, why] {
+      if (status().phase != AgentPhase::kRunning) return;
+      set_phase(AgentPhase::kFailed, why);
+      if (config_.on_stopped) config_.on_stopped(why);
+      shut_loop();
+    });
   });
   if (query_handler_) {  // set before start(); without one, queries count as unhandled
     serf_->set_query_handler([this](const serf::Query& q) { query_handler_(q); });

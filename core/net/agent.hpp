@@ -59,6 +59,10 @@ struct AgentConfig {
   std::vector<std::string> retry_join;
   std::chrono::milliseconds retry_interval{30000};
   int retry_max = 0;
+  // Called on the loop thread when the member stopped itself: it lost a name conflict
+  // resolution (another node has our name and the cluster sides with it; serf quits then).
+  // status() is kFailed with the reason.
+  std::function<void(const std::string& why)> on_stopped;
   // Called on the loop thread after each retry-join attempt: keep it short.
   std::function<void(int attempt, int joined, const std::string& error)> on_retry_join;
   // Who may take this member over, and whether start() first tries to take over from a

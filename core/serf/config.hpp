@@ -44,6 +44,16 @@ struct Config {
   std::size_t query_response_size_limit = 1024;  // encoded response message
   std::size_t meta_size_limit = 512;             // memberlist MetaMaxSize: our encoded tags
   int retransmit_mult = 4;
+  // Default query timeout = gossip_interval x query_timeout_mult x ceil(log10(N + 1)), N the
+  // members memberlist counts (serf DefaultQueryTimeout). core/net copies memberlist's interval.
+  std::chrono::milliseconds gossip_interval = 200ms;
+  int query_timeout_mult = 16;
+  // Another node claims our name: ask the cluster who is right and stand down when in the
+  // minority (serf EnableNameConflictResolution). At most one resolution per interval.
+  bool enable_name_conflict_resolution = true;
+  std::chrono::milliseconds conflict_resolution_interval = 10s;
+  // Open queries of ours (each holds its callbacks until its timeout).
+  std::size_t max_open_queries = 64;
   // `serf join` without -replay: on our own join, skip events older than the remote's
   // EventLTime (§7.6 MergeRemoteState step 4). Applies between begin_join() and end_join().
   bool ignore_old_events = true;

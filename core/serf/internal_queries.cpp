@@ -165,4 +165,69 @@ void Serf::handle_list_keys(const Query& q) {
   }
 }
 
+// serf handleNodeConflict / resolveNodeConflict: ask everyone what they know under our name;
+// if fewer than a majority of the answers hold our address, we are the impostor.
+void Serf::notify_conflict(const swim::NodeInfo& existing, const swim::NodeInfo& other) {
+  if (existing.name != config_.node_name) {
+    ++stats_.name_conflicts_others;
+    return;
+  }
+  ++stats_.name_conflicts;
+  if (!config_.enable_name_conflict_resolution || resolving_conflict_ ||
+      state_ != SerfState::kAlive) {
+    return;
+  }
+  const auto now = sched_.now();
+  if (stats_.conflict_resolutions > 0 &&
+      now - last_conflict_resolution_ < config_.conflict_resolution_interval) {
+    return;
+  }
+  resolving_conflict_ = true;
+  last_conflict_resolution_ = now;
+  ++stats_.conflict_resolutions;
+  const swim::NodeInfo local = memberlist_ != nullptr ? memberlist_->local_node() : existing;
+  const std::string claimant = swim::to_string(other.address());
+  auto counts = std::make_shared<std::pair<int, int>>(0, 0);  // (responses, matching)
+  QueryCallbacks cb;
+  cb.response = [counts, local](const std::string&, const wire::Bytes& payload) {
+    if (payload.empty() ||
+        payload[0] != static_cast<std::uint8_t>(wire::SerfMsgType::kConflictResponse)) {
+      return;
+    }
+    // `06 c0` (the node knows nobody by that name) counts as an answer that is not ours: Go
+    // decodes nil into an empty Member without error.
+    if (payload.size() == 2 && payload[1] == 0xc0) {
+      ++counts->first;
+      return;
+    }
+    wire::mp::Reader r(std::span<const std::uint8_t>(payload).subspan(1));
+    wire::Bytes addr;
+    std::uint64_t port = 0;
+    static constexpr std::string_view kOrder[] = {"Name", "Addr", "Port"};
+    const bool ok = wire::mp::read_struct(r, "Member", kOrder, [&](std::string_view k) {
+      if (k == "Addr") return r.read_bytes(addr, k) ? 1 : -1;
+      if (k == "Port") return r.read_u64(port, k) ? 1 : -1;
+      return 0;
+    });
+    if (!ok) return;  // undecodable: not counted (Go logs and skips it)
+    ++counts->first;
+    if (addr == local.addr && port == local.port) ++counts->second;
+  };
+  cb.done = [this, counts, claimant](int, int) {
+    resolving_conflict_ = false;
+    const int responses = counts->first, matching = counts->second;
+    if (matching >= responses / 2 + 1) return;  // the majority knows us: the other one goes
+    if (conflict_lost_) {
+      conflict_lost_("name conflict: " + claimant + " also claims the name '" + config_.node_name +
+                     "', and the cluster sides with it (" + std::to_string(matching) + " of " +
+                     std::to_string(responses) + " answers know our address)");
+    }
+  };
+  const std::string& name = config_.node_name;
+  if (!query("_serf_conflict", wire::Bytes(name.begin(), name.end()), QueryParams{},
+             std::move(cb))) {
+    resolving_conflict_ = false;
+  }
+}
+
 }  // namespace haserf::serf

@@ -1,9 +1,13 @@
 // Queries received (§7.10): dedupe, re-broadcast, filters, ack, delivery, responses.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <random>
 
+#include "core/serf/filters.hpp"
 #include "core/serf/serf.hpp"
 #include "core/wire/codec.hpp"
+#include "core/wire/go_traps.hpp"
 
 namespace haserf::serf {
 
@@ -139,6 +143,84 @@ bool Serf::send_response(const Query& q, std::optional<wire::Bytes> payload, std
   *q.responded = true;
   ++stats_.queries_answered;
   return true;
+}
+
+std::chrono::milliseconds Serf::default_query_timeout() const {
+  const std::size_t n = memberlist_ != nullptr ? memberlist_->num_members() : 1;
+  const int scale =
+      std::max(1, static_cast<int>(std::ceil(std::log10(static_cast<double>(n) + 1))));
+  return config_.gossip_interval * config_.query_timeout_mult * scale;
+}
+
+bool Serf::query(const std::string& name, wire::Bytes payload, const QueryParams& params,
+                 QueryCallbacks callbacks, std::string* err) {
+  const auto fail = [&](std::string why) {
+    if (err) *err = std::move(why);
+    return false;
+  };
+  if (memberlist_ == nullptr) return fail("not running");
+  if (open_queries_.size() >= config_.max_open_queries) {
+    return fail("too many queries in flight (" + std::to_string(open_queries_.size()) + ")");
+  }
+  const auto timeout = params.timeout.count() > 0 ? params.timeout : default_query_timeout();
+  const swim::NodeInfo local = memberlist_->local_node();
+  wire::SerfQuery q;
+  q.LTime = query_clock_.time();
+  std::uniform_int_distribution<std::uint32_t> id(0, 0x7fffffff);  // Go's rand.Int31
+  q.ID = id(sched_.rng());
+  q.Addr = local.addr;
+  q.Port = local.port;
+  q.SourceNode = config_.node_name;
+  if (!params.filter_nodes.empty()) q.Filters.push_back(encode_node_filter(params.filter_nodes));
+  for (const auto& [tag, expr] : params.filter_tags)
+    q.Filters.push_back(encode_tag_filter(tag, expr));
+  q.Flags = params.request_ack ? kFlagAck : 0;
+  q.Timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+  q.Name = name;
+  q.Payload = std::move(payload);
+  // Nothing we send may crash a Go peer (a key query without a key request would).
+  if (const auto trap = wire::go_trap(q)) return fail("refused: " + *trap);
+  const wire::Bytes raw = wire::serf_message(wire::SerfMsgType::kQuery, q);
+  if (raw.size() > config_.query_size_limit) {
+    return fail("query exceeds limit of " + std::to_string(config_.query_size_limit) + " bytes");
+  }
+  // Registered before the local delivery: our own handler's answer comes back to us.
+  OpenQuery& open = open_queries_[q.LTime];
+  open = OpenQuery{q.ID, {}, {}, std::move(callbacks)};
+  const LamportTime ltime = q.LTime;
+  after(timeout, [this, ltime] {
+    const auto it = open_queries_.find(ltime);
+    if (it == open_queries_.end()) return;
+    auto done = std::move(it->second.callbacks.done);
+    const int acks = static_cast<int>(it->second.acks.size());
+    const int responses = static_cast<int>(it->second.responses.size());
+    open_queries_.erase(it);
+    if (done) done(acks, responses);
+  });
+  ++stats_.queries_sent;
+  handle_query(q);
+  query_queue_.queue(raw);
+  return true;
+}
+
+// serf handleQueryResponse: for an open query of ours with the same ID; one ack and one
+// response per node.
+void Serf::handle_query_response(const wire::SerfQueryResponse& msg) {
+  const auto it = open_queries_.find(msg.LTime);
+  if (it == open_queries_.end() || it->second.id != msg.ID) {
+    ++stats_.query_responses_ignored;
+    return;
+  }
+  OpenQuery& q = it->second;
+  if ((msg.Flags & kFlagAck) != 0) {
+    if (!q.acks.insert(msg.From).second) return;
+    ++stats_.query_acks_received;
+    if (q.callbacks.ack) q.callbacks.ack(msg.From);
+    return;
+  }
+  if (!q.responses.insert(msg.From).second) return;
+  ++stats_.query_answers_received;
+  if (q.callbacks.response) q.callbacks.response(msg.From, msg.Payload.value_or(wire::Bytes{}));
 }
 
 }  // namespace haserf::serf

@@ -159,8 +159,7 @@ void Serf::dispatch(std::span<const std::uint8_t> msg) {
     case wire::SerfMsgType::kQueryResponse: {
       wire::SerfQueryResponse m;
       decoded = wire::decode(body, m);
-      // TODO(serf): collect responses once we originate queries; until then none is ours.
-      if (decoded) ++stats_.query_responses_ignored;
+      if (decoded) handle_query_response(m);
       break;
     }
     case wire::SerfMsgType::kRelay:

@@ -98,6 +98,21 @@ struct SerfSnapshot {
   std::vector<QuerySlot> queries;  // used slots only
 };
 
+// How a query we originate is sent (serf QueryParam).
+struct QueryParams {
+  std::vector<std::string> filter_nodes;  // only these nodes answer (empty: no node filter)
+  std::vector<std::pair<std::string, std::string>> filter_tags;  // (tag, regexp), all must match
+  bool request_ack = false;
+  std::chrono::milliseconds timeout{0};  // 0: serf's default (gossip interval x 16 x log10 N)
+};
+
+// What comes back, on the scheduler's thread. `done` runs once, at the timeout.
+struct QueryCallbacks {
+  std::function<void(const std::string& from)> ack;
+  std::function<void(const std::string& from, const wire::Bytes& payload)> response;
+  std::function<void(int acks, int responses)> done;
+};
+
 class Serf : public swim::Delegate {
  public:
   using EventHandler = std::function<void(const UserEvent&)>;
@@ -115,6 +130,11 @@ class Serf : public swim::Delegate {
   void set_event_handler(EventHandler handler) { event_handler_ = std::move(handler); }
   // Without a handler, application queries are acked (if asked) but never answered.
   void set_query_handler(QueryHandler handler) { query_handler_ = std::move(handler); }
+  // Name conflict resolution lost (serf: "minority in name conflict resolution, quitting"):
+  // the owner must stop this member. Runs on the scheduler's thread.
+  void set_conflict_lost_handler(std::function<void(const std::string& why)> handler) {
+    conflict_lost_ = std::move(handler);
+  }
 
   // ---- our own actions ----
 
@@ -142,6 +162,13 @@ class Serf : public swim::Delegate {
   // Answers an application query (serf Query.Respond): once, before its deadline, encoded
   // response within query_response_size_limit.
   bool respond(const Query& query, wire::Bytes payload, std::string* err = nullptr);
+  // Originates a query (serf Query): LTime = query clock, a random ID, our address for the
+  // answers; handled locally first (our own handlers may answer), then gossiped. Responses
+  // and acks are collected until the timeout, one per node. False if it is too large.
+  bool query(const std::string& name, wire::Bytes payload, const QueryParams& params,
+             QueryCallbacks callbacks, std::string* err = nullptr);
+  // The default query timeout for the current cluster size (serf DefaultQueryTimeout).
+  std::chrono::milliseconds default_query_timeout() const;
 
   // ---- handover (core/net/handover.hpp) ----
   SerfSnapshot export_state() const;
@@ -172,6 +199,7 @@ class Serf : public swim::Delegate {
   void merge_remote_state(std::span<const std::uint8_t> state, bool join) override;
   void notify_join(const swim::NodeInfo& node) override;
   void notify_leave(const swim::NodeInfo& node) override;
+  void notify_conflict(const swim::NodeInfo& existing, const swim::NodeInfo& other) override;
   void notify_update(const swim::NodeInfo& node) override;
 
  private:
@@ -213,6 +241,7 @@ class Serf : public swim::Delegate {
   bool should_process(const std::vector<wire::Bytes>& filters);
   void handle_internal_query(const Query& q);
   bool send_response(const Query& q, std::optional<wire::Bytes> payload, std::string* err);
+  void handle_query_response(const wire::SerfQueryResponse& msg);
 
   Config config_;
   table::MembershipTable& table_;
@@ -220,6 +249,9 @@ class Serf : public swim::Delegate {
   swim::MemberlistApi* memberlist_ = nullptr;
   EventHandler event_handler_;
   QueryHandler query_handler_;
+  std::function<void(const std::string&)> conflict_lost_;
+  bool resolving_conflict_ = false;
+  swim::TimePoint last_conflict_resolution_{};
   SerfState state_ = SerfState::kAlive;
   Stats stats_;
 
@@ -236,6 +268,13 @@ class Serf : public swim::Delegate {
   std::vector<EventSlot> event_ring_;
   std::size_t event_ring_bytes_ = 0;
   std::vector<QuerySlot> query_ring_;
+  // Queries we originated and still collect answers for, by LTime (serf queryResponse).
+  struct OpenQuery {
+    std::uint32_t id = 0;
+    std::set<std::string> acks, responses;
+    QueryCallbacks callbacks;
+  };
+  std::map<LamportTime, OpenQuery> open_queries_;
 
   swim::BroadcastQueue intent_queue_;
   swim::BroadcastQueue event_queue_;

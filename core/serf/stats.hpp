@@ -44,7 +44,13 @@ struct Stats {
   std::uint64_t queries_delivered = 0;        // handed to the application callback
   std::uint64_t queries_unhandled = 0;        // unknown _serf_ query, or no callback set
   std::uint64_t bad_query_addr = 0;           // Addr not 4/16 bytes or Port 0: nothing sent
-  std::uint64_t query_responses_ignored = 0;  // we do not originate queries (yet)
+  std::uint64_t query_responses_ignored = 0;  // not for an open query of ours (late, unknown)
+  std::uint64_t queries_sent = 0;             // queries we originated
+  std::uint64_t name_conflicts = 0;           // another address claimed our name
+  std::uint64_t name_conflicts_others = 0;    // ... someone else's name
+  std::uint64_t conflict_resolutions = 0;     // _serf_conflict queries we ran
+  std::uint64_t query_acks_received = 0;      // for our queries, one per node
+  std::uint64_t query_answers_received = 0;   // for our queries, one per node
   std::uint64_t relays_ignored = 0;           // relay (type 9) forwarding not implemented
 
   // Members (§7.7).

@@ -21,7 +21,7 @@ struct Address {
   std::uint16_t port = 0;
   bool operator==(const Address&) const = default;
 };
-std::string to_string(const Address& a);        // "10.0.0.1:7946", "[::1]:7946"
+std::string to_string(const Address& a);          // "10.0.0.1:7946", "[::1]:7946"
 std::string ip_to_string(const wire::Bytes& ip);  // "10.0.0.1", "::1"; "" if malformed
 bool parse_address(const std::string& host_port, std::uint16_t default_port, Address& out,
                    std::string* err = nullptr);
@@ -56,6 +56,12 @@ class Delegate {
   virtual void notify_join(const NodeInfo& node) = 0;
   virtual void notify_leave(const NodeInfo& node) = 0;
   virtual void notify_update(const NodeInfo& node) = 0;
+  // Someone claims a known node's name from another address (memberlist's ConflictDelegate);
+  // `existing` may be ourselves. The claim itself is refused by memberlist.
+  virtual void notify_conflict(const NodeInfo& existing, const NodeInfo& other) {
+    (void)existing;
+    (void)other;
+  }
 };
 
 class MemberlistApi {

@@ -364,6 +364,11 @@ void Memberlist::alive_node(wire::Alive a, bool bootstrap, std::function<void()>
                to_string(Address{state->info.addr, state->info.port}) + " vs " +
                to_string(Address{a.Addr, a.Port}),
            false);
+      NodeInfo other = state->info;
+      other.addr = a.Addr;
+      other.port = a.Port;
+      other.incarnation = a.Incarnation;
+      delegate_.notify_conflict(state->info, other);
       return;
     }
   }

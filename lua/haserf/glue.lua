@@ -199,6 +199,17 @@ function Glue:check_stop(now)
   self.haserf.soft_stop()
 end
 
+-- The member stopped itself because another node has its name and the cluster sides with the
+-- other one (serf's conflict resolution): starting it again would only repeat that. The slots
+-- keep their last state; the operator must pick a unique HASERF_NODE and reload.
+function Glue:name_conflict(err)
+  if not (err and tostring(err):find("^name conflict")) then return false end
+  self:log("err", "%s: the member is stopped; set HASERF_NODE to a name of its own and reload " ..
+           "(the servers keep their last state)", tostring(err))
+  self.phase = "conflict"
+  return true
+end
+
 -- One tick of the task. Returns false once this worker's member is gone for good (handed
 -- over to the next worker, or left at a stop): the task may end.
 function Glue:tick(now)
@@ -224,6 +235,7 @@ function Glue:tick(now)
       self.phase = state == "handed-over" and "handed-over" or "stopped"
       return false
     end
+    if state == "failed" and self:name_conflict(err) then return false end
     if state ~= "running" then
       self:log("warn", "cannot start the member: %s (retrying)", tostring(err or state))
       self.start_error, self.phase, self.next_start = err or state, "starting", now + self.cfg.start_retry_ms
@@ -245,6 +257,7 @@ function Glue:tick(now)
     self.phase = "handed-over"
     return false
   elseif state == "left" or state == "stopped" or state == "failed" then
+    if state == "failed" and self:name_conflict(err) then return false end
     if self.stopping then
       self.phase = "stopped"
       return false

@@ -352,3 +352,128 @@ TEST_CASE("serf: queries outside the window or duplicated are dropped", "[serf]"
   CHECK(h.serf.stats().queries_dropped == 1);
   CHECK(h.queries.size() == 2);
 }
+
+TEST_CASE("serf: a query we originate is handled locally, gossiped, and collects answers",
+          "[serf]") {
+  Harness h;
+  h.serf.notify_join(node("s1", 3));
+  std::vector<std::string> acks, answers;
+  int done_acks = -1, done_answers = -1;
+  serf::QueryCallbacks cb;
+  cb.ack = [&](const std::string& from) { acks.push_back(from); };
+  cb.response = [&](const std::string& from, const Bytes& p) {
+    answers.push_back(from + ":" + std::string(p.begin(), p.end()));
+  };
+  cb.done = [&](int a, int r) {
+    done_acks = a;
+    done_answers = r;
+  };
+  serf::QueryParams params;
+  params.request_ack = true;
+  params.timeout = 2s;
+  REQUIRE(h.serf.query("whoami", bytes("ping"), params, cb));
+  // Our own handler saw it first, and our ack went to our own address.
+  REQUIRE(h.queries.size() == 1);
+  CHECK(h.queries[0].name == "whoami");
+  REQUIRE(h.ml.sent.size() == 1);
+  CHECK(h.ml.sent[0].to == swim::Address{{10, 0, 0, 2}, 7946});
+  const auto gossiped = h.drain();
+  REQUIRE(gossiped.size() == 1);
+  wire::SerfQuery q;
+  REQUIRE(wire::decode(wire::ByteSpan(gossiped[0]).subspan(1), q));
+  CHECK(q.SourceNode == "cpp1");
+  CHECK(q.Flags == 1);
+  CHECK(q.Timeout == 2'000'000'000);
+  CHECK(q.ID <= 0x7fffffffu);
+  // Answers: acks and responses once per node; wrong IDs and late ones are ignored.
+  auto answer = [&](const std::string& from, std::uint32_t id, std::uint32_t flags,
+                    const std::string& payload) {
+    const wire::SerfQueryResponse r{
+        q.LTime, id, from, flags,
+        flags ? std::optional<Bytes>() : std::optional<Bytes>(bytes(payload))};
+    h.serf.notify_msg(wire::serf_message(wire::SerfMsgType::kQueryResponse, r));
+  };
+  h.serf.notify_msg(h.ml.sent[0].msg);  // our own ack comes back
+  answer("s1", q.ID, 1, "");
+  answer("s1", q.ID, 1, "");
+  answer("s1", q.ID, 0, "pong");
+  answer("s1", q.ID, 0, "again");
+  answer("s2", q.ID + 1, 0, "wrong id");
+  CHECK(acks == std::vector<std::string>{"cpp1", "s1"});
+  CHECK(answers == std::vector<std::string>{"s1:pong"});
+  CHECK(done_acks == -1);
+  h.advance(2s);
+  CHECK(done_acks == 2);
+  CHECK(done_answers == 1);
+  answer("s3", q.ID, 0, "late");
+  CHECK(answers.size() == 1);
+  CHECK(h.serf.stats().query_responses_ignored == 2);
+}
+
+TEST_CASE("serf: queries we could not send safely or that are too large are refused", "[serf]") {
+  Harness h;
+  std::string err;
+  CHECK_FALSE(h.serf.query("_serf_install-key", {}, {}, {}, &err));
+  CHECK(err.starts_with("refused: "));
+  CHECK_FALSE(h.serf.query("big", Bytes(2000, 'x'), {}, {}, &err));
+  CHECK(err == "query exceeds limit of 1024 bytes");
+  CHECK(h.serf.default_query_timeout() == 3200ms);  // 200 ms x 16 x ceil(log10(1 + 1))
+}
+
+TEST_CASE("serf: a name conflict about us runs _serf_conflict; the minority stands down",
+          "[serf]") {
+  Harness h;
+  h.serf.notify_join(node("s1", 3));
+  h.serf.notify_join(node("s2", 4));
+  std::string lost;
+  h.serf.set_conflict_lost_handler([&](const std::string& why) { lost = why; });
+  swim::NodeInfo other = h.ml.self;
+  other.addr = {10, 0, 0, 99};
+  h.serf.notify_conflict(h.ml.self, other);
+  h.serf.notify_conflict(h.ml.self, other);  // one resolution at a time
+  const auto gossiped = h.drain();
+  REQUIRE(gossiped.size() == 1);
+  wire::SerfQuery q;
+  REQUIRE(wire::decode(wire::ByteSpan(gossiped[0]).subspan(1), q));
+  CHECK(q.Name == "_serf_conflict");
+  CHECK(q.Payload == bytes("cpp1"));
+  // Both peers know "cpp1" at 10.0.0.99: we are the impostor.
+  auto member_at = [](std::uint8_t last) {
+    Bytes p{0x06};
+    wire::mp::Writer w(p);
+    w.map(3);
+    w.str("Addr");
+    w.bytes(Bytes{10, 0, 0, last});
+    w.str("Name");
+    w.str("cpp1");
+    w.str("Port");
+    w.uint(7946);
+    return p;
+  };
+  for (const char* from : {"s1", "s2"}) {
+    const wire::SerfQueryResponse r{q.LTime, q.ID, from, 0, member_at(99)};
+    h.serf.notify_msg(wire::serf_message(wire::SerfMsgType::kQueryResponse, r));
+  }
+  h.advance(10s);
+  CHECK(lost.find("name conflict: 10.0.0.99:7946 also claims the name 'cpp1'") == 0);
+  CHECK(lost.find("0 of 2 answers") != std::string::npos);
+  CHECK(h.serf.stats().name_conflicts == 2);
+  CHECK(h.serf.stats().conflict_resolutions == 1);
+
+  // The majority knows our address: nothing happens.
+  Harness k;
+  k.serf.notify_join(node("s1", 3));
+  bool k_lost = false;
+  k.serf.set_conflict_lost_handler([&](const std::string&) { k_lost = true; });
+  k.serf.notify_conflict(k.ml.self, other);
+  wire::SerfQuery kq;
+  REQUIRE(wire::decode(wire::ByteSpan(k.drain().at(0)).subspan(1), kq));
+  const wire::SerfQueryResponse r{kq.LTime, kq.ID, "s1", 0, member_at(2)};
+  k.serf.notify_msg(wire::serf_message(wire::SerfMsgType::kQueryResponse, r));
+  k.advance(10s);
+  CHECK_FALSE(k_lost);
+  // Someone else's conflict is only counted.
+  swim::NodeInfo s1 = node("s1", 3), s1_elsewhere = node("s1", 77);
+  k.serf.notify_conflict(s1, s1_elsewhere);
+  CHECK(k.serf.stats().name_conflicts_others == 1);
+}

@@ -7,5 +7,6 @@ int cmd_render(int argc, char** argv);
 int cmd_members(int argc, char** argv);
 int cmd_agent(int argc, char** argv);
 int cmd_event(int argc, char** argv);
+int cmd_query(int argc, char** argv);
 
 }  // namespace haserf::cli

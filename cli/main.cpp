@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "  members   join a cluster, print its members, leave\n"
     "  agent     run a Serf member that prints membership events as JSON lines\n"
     "  event     join a cluster, send a user event, leave\n"
+    "  query     join a cluster, send a query, print acks and responses, leave\n"
     "  version   print the version\n"
     "\n"
     "Run 'haserf <command> --help' for the options of a command.\n";
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     if (cmd == "members") return cmd_members(argc, argv);
     if (cmd == "agent") return cmd_agent(argc, argv);
     if (cmd == "event") return cmd_event(argc, argv);
+    if (cmd == "query") return cmd_query(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "haserf %s: internal error: %s\n", cmd.c_str(), e.what());
     return kExitFailure;

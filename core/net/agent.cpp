@@ -587,6 +587,21 @@ void Agent::respond(const serf::Query& query, std::string payload,
   });
 }
 
+void Agent::query(std::string name, std::string payload, serf::QueryParams params,
+                  serf::QueryCallbacks callbacks,
+                  std::function<void(bool, const std::string&)> started) {
+  post([this, name = std::move(name), payload = std::move(payload), params = std::move(params),
+        callbacks = std::move(callbacks), started = std::move(started)]() mutable {
+    std::string err = "not running";
+    bool ok = false;
+    if (serf_ && status().phase == AgentPhase::kRunning) {
+      ok = serf_->query(name, wire::Bytes(payload.begin(), payload.end()), params,
+                        std::move(callbacks), &err);
+    }
+    if (started) started(ok, ok ? std::string() : err);
+  });
+}
+
 void Agent::join(const std::vector<std::string>& seeds,
                  std::function<void(int, const std::string&)> done) {
   std::vector<swim::Address> addrs;

@@ -157,6 +157,12 @@ class Agent {
   // reaches `done` (on the loop thread) with the reason.
   void respond(const serf::Query& query, std::string payload,
                std::function<void(bool ok, const std::string& error)> done = {});
+  // Originates a query (serf::Serf::query), from any thread. `started(ok, error)` and the
+  // callbacks run on the loop thread; callbacks.done runs once at the timeout (not at all
+  // when `started` reports a refusal).
+  void query(std::string name, std::string payload, serf::QueryParams params,
+             serf::QueryCallbacks callbacks,
+             std::function<void(bool ok, const std::string& error)> started);
 
   // Blocking variants for command-line tools. Return false on timeout.
   int join_sync(const std::vector<std::string>& seeds, std::chrono::milliseconds timeout,

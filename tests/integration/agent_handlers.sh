@@ -67,6 +67,22 @@ run rpc 127.0.17.1 query -format=json -timeout 2s fail
   pass "query fail: no response from a handler that exits 3" || fail "query fail: no response" "$OUT"
 wait_for "the failing handler is logged with its exit code" 5 grep -q "handler 'echo no; exit 3' for query:fail: exit 3" "$TMP/h-ours.log"
 
+# haserf query shows the same answers as serf query.
+run timeout 30 "$HASERF" query --join 127.0.17.1:7946 --bind 127.0.17.4:7946 --node h-asker \
+  --query-timeout 3s --format json whoami ping
+expect_rc "haserf query exits 0" 0
+[ "$(jq -r '.Responses["h-ours"] + "|" + .Responses["h-serf1"]' <<<"$OUT" 2>/dev/null)" = "hello from h-ours: ping
+|serf here" ] &&
+  pass "haserf query: both responses, as serf query shows them" || fail "haserf query: both responses" "$OUT $ERR"
+[ "$(jq -r '.Acks | sort | join(",")' <<<"$OUT" 2>/dev/null)" = "h-ours,h-serf1" ] &&
+  pass "haserf query: acks from both members (not from itself)" || fail "haserf query: acks from both members" "$OUT"
+run timeout 30 "$HASERF" query --join 127.0.17.1:7946 --bind 127.0.17.4:7946 --node h-asker2 \
+  --query-timeout 2s --node-filter h-serf1 whoami x
+expect_contains "haserf query --node-filter: only h-serf1 answers" "$OUT" "Response from 'h-serf1': serf here"
+case "$OUT" in *"h-ours"*) fail "haserf query --node-filter: h-ours stays silent" "$OUT" ;;
+  *) pass "haserf query --node-filter: h-ours stays silent" ;; esac
+expect_contains "haserf query: serf's text lines" "$OUT" "Total Responses: 1"
+
 # (d) a slow handler: gossip goes on, other events queue behind it.
 run rpc 127.0.17.1 event slow x
 start_serf h-serf2 127.0.17.3 -join 127.0.17.1:7946
@@ -98,6 +114,7 @@ expect_rc "an unknown event type: usage error" 2
 expect_contains "the error lists the event types" "$ERR" "unknown event type 'member-joined'"
 run timeout 5 "$HASERF" agent --bind 127.0.17.4:7946 --event-handler "user:x="
 expect_rc "an empty script: usage error" 2
-serf_logs_clean
+# serf's RPC server logs a client (the serf CLI) that hung up on a query stream.
+serf_logs_clean 'agent.ipc: Failed to stream'
 stop_all
 finish

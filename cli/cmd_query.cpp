@@ -1,0 +1,158 @@
+// haserf query: join, send a Serf query, print the acks and responses (like `serf query`),
+// leave.
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/agent_options.hpp"
+#include "cli/commands.hpp"
+
+namespace haserf::cli {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: haserf query --join IP[:PORT] [options] NAME [PAYLOAD]\n"
+    "\n"
+    "Joins the cluster as a short-lived member, sends a Serf query (like 'serf query'),\n"
+    "prints the acks and responses that arrive before the timeout, then leaves gracefully.\n"
+    "Exit 0 once the query ran (even without answers), 1 if it could not be sent.\n"
+    "\n"
+    "options:\n"
+    "      --node-filter NAME  only this node answers (repeatable; serf's -node)\n"
+    "      --tag-filter KEY=REGEXP  only nodes whose tag matches (repeatable; serf's -tag)\n"
+    "      --no-ack           do not ask for acks\n"
+    "      --query-timeout DURATION  how long answers are collected (default: serf's, about\n"
+    "                         3 s in small clusters; ms, s, m)\n"
+    "  -f, --format FORMAT    text (default) or json (as 'serf query -format=json')\n";
+
+struct Collected {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  bool started = false;
+  std::string error;
+  std::vector<std::string> acks;
+  std::vector<std::pair<std::string, std::string>> responses;
+};
+
+}  // namespace
+
+int cmd_query(int argc, char** argv) {
+  Args args;
+  std::string error;
+  auto specs = agent_option_specs();
+  specs.push_back({"node-filter", 0, true, true});
+  specs.push_back({"tag-filter", 0, true, true});
+  specs.push_back({"no-ack", 0, false, false});
+  specs.push_back({"query-timeout", 0, true, false});
+  specs.push_back({"format", 'f', true, false});
+  if (!args.parse(argc, argv, 2, specs, error)) {
+    std::fprintf(stderr, "haserf query: %s (see 'haserf query --help')\n", error.c_str());
+    return kExitUsage;
+  }
+  if (args.help()) {
+    std::printf("%s%s", kHelp, kAgentOptionsHelp);
+    return kExitOk;
+  }
+  const auto& pos = args.positional();
+  if (pos.empty() || pos.size() > 2 || args.all("join").empty()) {
+    std::fprintf(stderr,
+                 "haserf query: needs --join and NAME [PAYLOAD] (see 'haserf query --help')\n");
+    return kExitUsage;
+  }
+  const std::string format = args.get("format").value_or("text");
+  if (format != "text" && format != "json") {
+    std::fprintf(stderr, "haserf query: --format must be text or json\n");
+    return kExitUsage;
+  }
+  serf::QueryParams params;
+  params.request_ack = !args.has("no-ack");
+  params.filter_nodes = args.all("node-filter");
+  for (const auto& kv : args.all("tag-filter")) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "haserf query: --tag-filter '%s' must look like KEY=REGEXP\n",
+                   kv.c_str());
+      return kExitUsage;
+    }
+    params.filter_tags.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (auto v = args.get("query-timeout");
+      v && (!parse_duration(*v, params.timeout) || params.timeout.count() == 0)) {
+    std::fprintf(stderr, "haserf query: --query-timeout must be a positive duration (3s, 500ms)\n");
+    return kExitUsage;
+  }
+
+  table::MembershipTable members;
+  int exit_code = kExitOk;
+  auto agent = start_transient_member("query", args, members, std::chrono::seconds(10), exit_code);
+  if (!agent) return exit_code;
+  auto c = std::make_shared<Collected>();
+  serf::QueryCallbacks cb;
+  // We are a member too and see our own query: our own ack is not the cluster's answer.
+  const std::string self = agent->node_name();
+  cb.ack = [c, &format, self](const std::string& from) {
+    if (from == self) return;
+    std::lock_guard<std::mutex> lock(c->mutex);
+    c->acks.push_back(from);
+    if (format == "text") std::printf("Ack from '%s'\n", from.c_str());
+  };
+  cb.response = [c, &format](const std::string& from, const wire::Bytes& payload) {
+    std::lock_guard<std::mutex> lock(c->mutex);
+    c->responses.emplace_back(from, std::string(payload.begin(), payload.end()));
+    if (format == "text") {
+      std::printf("Response from '%s': %s\n", from.c_str(),
+                  std::string(payload.begin(), payload.end()).c_str());
+    }
+  };
+  cb.done = [c](int, int) {
+    std::lock_guard<std::mutex> lock(c->mutex);
+    c->done = true;
+    c->cv.notify_all();
+  };
+  agent->query(pos[0], pos.size() > 1 ? pos[1] : "", params, std::move(cb),
+               [c, &format, name = pos[0]](bool ok, const std::string& err) {
+                 std::lock_guard<std::mutex> lock(c->mutex);
+                 c->started = ok;
+                 if (!ok) {
+                   c->error = err;
+                   c->done = true;
+                   c->cv.notify_all();
+                 } else if (format == "text") {
+                   std::printf("Query '%s' dispatched\n", name.c_str());
+                 }
+               });
+  {
+    std::unique_lock<std::mutex> lock(c->mutex);
+    // Bounded: the query's own timeout ends it; this only guards against a stopped loop.
+    const auto bound = (params.timeout.count() > 0 ? params.timeout : std::chrono::seconds(60)) +
+                       std::chrono::seconds(10);
+    c->cv.wait_for(lock, bound, [&] { return c->done; });
+  }
+  agent->leave_sync(std::chrono::seconds(8));
+  agent->stop();
+  std::lock_guard<std::mutex> lock(c->mutex);
+  if (!c->started) {
+    std::fprintf(stderr, "haserf query: %s\n",
+                 c->error.empty() ? "no answer from the member" : c->error.c_str());
+    return kExitFailure;
+  }
+  if (format == "json") {
+    nlohmann::ordered_json acks = nlohmann::ordered_json::array();
+    for (const auto& a : c->acks) acks.push_back(a);
+    nlohmann::ordered_json responses = nlohmann::ordered_json::object();
+    for (const auto& [from, p] : c->responses) responses[from] = p;
+    std::printf("%s\n", nlohmann::ordered_json{{"Acks", acks}, {"Responses", responses}}
+                            .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+                            .c_str());
+  } else {
+    if (params.request_ack) std::printf("Total Acks: %zu\n", c->acks.size());
+    std::printf("Total Responses: %zu\n", c->responses.size());
+  }
+  return kExitOk;
+}
+
+}  // namespace haserf::cli

@@ -122,6 +122,7 @@ std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& 
   if (config.node_name.empty()) {
     config.node_name = net::default_node_name() + "-" + cmd + "-" + std::to_string(::getpid());
   }
+  config.persist_keyring = false;  // --keyring-file is read only: it may be an agent's
   auto agent = std::make_unique<net::Agent>(config, table);
   if (!agent->start(&error)) {
     std::fprintf(stderr, "haserf %s: %s\n", cmd, error.c_str());

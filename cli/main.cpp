@@ -18,6 +18,7 @@ constexpr const char* kUsage =
     "  agent     run a Serf member that prints membership events as JSON lines\n"
     "  event     join a cluster, send a user event, leave\n"
     "  query     join a cluster, send a query, print acks and responses, leave\n"
+    "  keys      install, use, remove or list gossip keys on every member (like serf keys)\n"
     "  version   print the version\n"
     "\n"
     "Run 'haserf <command> --help' for the options of a command.\n";
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     if (cmd == "agent") return cmd_agent(argc, argv);
     if (cmd == "event") return cmd_event(argc, argv);
     if (cmd == "query") return cmd_query(argc, argv);
+    if (cmd == "keys") return cmd_keys(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "haserf %s: internal error: %s\n", cmd.c_str(), e.what());
     return kExitFailure;

@@ -290,7 +290,7 @@ void Agent::start_member(const HandoverState* from) {
     keyring_.keys = from->keys;
   }
   wire::Keyring on_disk;
-  if (!config_.keyring_file.empty() && keyring_.enabled() &&
+  if (!config_.keyring_file.empty() && config_.persist_keyring && keyring_.enabled() &&
       !(load_keyring_file(config_.keyring_file, on_disk, nullptr) &&
         on_disk.keys == keyring_.keys)) {
     std::string err;
@@ -300,7 +300,8 @@ void Agent::start_member(const HandoverState* from) {
   }
   config_.serf.keyring = keyring_.enabled() ? &keyring_ : nullptr;
   config_.serf.keyring_changed = [this](const wire::Keyring& ring, std::string* err) {
-    return config_.keyring_file.empty() || save_keyring_file(config_.keyring_file, ring, err);
+    return config_.keyring_file.empty() || !config_.persist_keyring ||
+           save_keyring_file(config_.keyring_file, ring, err);
   };
 
   serf_ = std::make_unique<serf::Serf>(config_.serf, table_, *timers_);

@@ -46,6 +46,8 @@ struct AgentConfig {
   // serf's -keyring-file (core/net/keyring_file.hpp): when it exists, its keys are used and
   // encrypt_key only tells a first start what to write; rewritten after each key query.
   std::string keyring_file;
+  // False: keyring_file is only read (short-lived members must not rewrite an agent's file).
+  bool persist_keyring = true;
   std::string profile = "lan";  // lan | wan | local: memberlist timings (§6.1)
   swim::Config swim;            // timings; name/advertise/keyring are filled by start()
   serf::Config serf;            // name/tags are filled by start()

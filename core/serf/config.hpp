@@ -29,8 +29,9 @@ struct Config {
   std::chrono::milliseconds recent_intent_timeout = 5min;
   std::chrono::milliseconds broadcast_timeout = 5s;      // wait for our leave intent to go out
   std::chrono::milliseconds leave_propagate_delay = 1s;  // before a Prune erases a leaving node
-  // Our leave intent is also sent straight to each alive member when there are at most this
-  // many (not in Go serf): random gossip may miss a member, which then sees us fail.
+  // Our leave intent and our queries are also sent straight to each alive member when there
+  // are at most this many (not in Go serf): random gossip may miss a member for a while,
+  // which then sees us fail, or answers a query too late.
   std::size_t leave_direct_limit = 256;
   std::chrono::milliseconds queue_check_interval = 30s;
 

@@ -375,8 +375,11 @@ TEST_CASE("serf: a query we originate is handled locally, gossiped, and collects
   // Our own handler saw it first, and our ack went to our own address.
   REQUIRE(h.queries.size() == 1);
   CHECK(h.queries[0].name == "whoami");
-  REQUIRE(h.ml.sent.size() == 1);
+  REQUIRE(h.ml.sent.size() == 2);
   CHECK(h.ml.sent[0].to == swim::Address{{10, 0, 0, 2}, 7946});
+  // A direct copy of the query to the other alive member.
+  CHECK(h.ml.sent[1].to == swim::Address{{10, 0, 0, 3}, 7946});
+  CHECK(h.ml.sent[1].msg.at(0) == static_cast<std::uint8_t>(wire::SerfMsgType::kQuery));
   const auto gossiped = h.drain();
   REQUIRE(gossiped.size() == 1);
   wire::SerfQuery q;

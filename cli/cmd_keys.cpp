@@ -1,0 +1,209 @@
+// haserf keys: serf keys' job from a short-lived member: install, use, remove or list gossip
+// keys on every member, through serf's internal key queries.
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "cli/agent_options.hpp"
+#include "cli/commands.hpp"
+#include "core/wire/crypto.hpp"
+#include "core/wire/msgpack_reader.hpp"
+#include "core/wire/msgpack_writer.hpp"
+
+namespace haserf::cli {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: haserf keys --join IP[:PORT] --encrypt KEY|--keyring-file F\n"
+    "                   (--install KEY | --use KEY | --remove KEY | --list)\n"
+    "\n"
+    "Changes or lists the gossip keys of every member, as 'serf keys' does: joins as a\n"
+    "short-lived member (with a key the cluster knows), asks everyone with serf's key queries,\n"
+    "prints what they answered, leaves. Exit 1 unless every member reported success.\n"
+    "A full rotation: --install NEW, --use NEW, --remove OLD.\n"
+    "\n"
+    "options:\n"
+    "      --install KEY      add KEY (base64) to every keyring\n"
+    "      --use KEY          make KEY the primary (encrypting) key everywhere\n"
+    "      --remove KEY       remove KEY everywhere (not the primary)\n"
+    "      --list             list the keys and how many members have each\n";
+
+struct KeyAnswer {
+  bool result = false;
+  std::string message;
+  std::vector<std::string> keys;
+  std::string primary;
+};
+
+bool decode_key_answer(const wire::Bytes& payload, KeyAnswer& out) {
+  if (payload.empty() || payload[0] != static_cast<std::uint8_t>(wire::SerfMsgType::kKeyResponse)) {
+    return false;
+  }
+  wire::mp::Reader r(std::span<const std::uint8_t>(payload).subspan(1));
+  static constexpr std::string_view kOrder[] = {"Result", "Message", "Keys", "PrimaryKey"};
+  return wire::mp::read_struct(r, "nodeKeyResponse", kOrder, [&](std::string_view k) {
+    if (k == "Result") return r.read_bool(out.result, k) ? 1 : -1;
+    if (k == "Message") return r.read_str(out.message, k) ? 1 : -1;
+    if (k == "PrimaryKey") return r.read_str(out.primary, k) ? 1 : -1;
+    if (k == "Keys") {
+      std::uint32_t n = 0;  // nil reads as an empty array
+      if (!r.read_array_header(n, k)) return -1;
+      out.keys.resize(n);
+      for (auto& key : out.keys) {
+        if (!r.read_str(key, k)) return -1;
+      }
+      return 1;
+    }
+    return 0;
+  });
+}
+
+struct Collected {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false, started = false;
+  std::string error;
+  std::map<std::string, KeyAnswer> answers;  // by node
+};
+
+}  // namespace
+
+int cmd_keys(int argc, char** argv) {
+  Args args;
+  std::string error;
+  auto specs = agent_option_specs();
+  for (const char* op : {"install", "use", "remove"}) specs.push_back({op, 0, true, false});
+  specs.push_back({"list", 0, false, false});
+  if (!args.parse(argc, argv, 2, specs, error)) {
+    std::fprintf(stderr, "haserf keys: %s (see 'haserf keys --help')\n", error.c_str());
+    return kExitUsage;
+  }
+  if (args.help()) {
+    std::printf("%s%s", kHelp, kAgentOptionsHelp);
+    return kExitOk;
+  }
+  std::string op, key_text;
+  int ops = 0;
+  for (const char* o : {"install", "use", "remove", "list"}) {
+    if (args.has(o)) {
+      ++ops;
+      op = o;
+      key_text = args.get(o).value_or("");
+    }
+  }
+  if (ops != 1 || args.all("join").empty() || !args.positional().empty()) {
+    std::fprintf(stderr,
+                 "haserf keys: needs --join and one of --install/--use/--remove KEY or --list "
+                 "(see 'haserf keys --help')\n");
+    return kExitUsage;
+  }
+  if (!args.has("encrypt") && !args.has("keyring-file")) {
+    std::fprintf(stderr,
+                 "haserf keys: give --encrypt or --keyring-file: a key the cluster knows\n");
+    return kExitUsage;
+  }
+  wire::Bytes payload;
+  if (op != "list") {
+    wire::Bytes key;
+    if (!wire::parse_key_base64(key_text, key, &error)) {
+      std::fprintf(stderr, "haserf keys: --%s: %s\n", op.c_str(), error.c_str());
+      return kExitUsage;
+    }
+    payload.push_back(static_cast<std::uint8_t>(wire::SerfMsgType::kKeyRequest));
+    wire::mp::Writer w(payload);
+    w.map(1);
+    w.str("Key");
+    w.bytes(key);
+  }
+
+  table::MembershipTable members;
+  int exit_code = kExitOk;
+  auto agent = start_transient_member("keys", args, members, std::chrono::seconds(10), exit_code);
+  if (!agent) return exit_code;
+  static const std::map<std::string, std::pair<const char*, const char*>> kWords = {
+      {"install", {"Installing key on all members...", "installing key"}},
+      {"use", {"Changing primary key on all members...", "changing primary key"}},
+      {"remove", {"Removing key on all members...", "removing key"}},
+      {"list", {"Asking all members for installed keys...", "listing keys"}}};
+  std::printf("==> %s\n", kWords.at(op).first);
+  std::fflush(stdout);
+  auto c = std::make_shared<Collected>();
+  serf::QueryCallbacks cb;
+  cb.response = [c](const std::string& from, const wire::Bytes& p) {
+    KeyAnswer a;
+    if (!decode_key_answer(p, a)) a.message = "undecodable key response";
+    std::lock_guard<std::mutex> lock(c->mutex);
+    c->answers[from] = std::move(a);
+  };
+  cb.done = [c](int, int) {
+    std::lock_guard<std::mutex> lock(c->mutex);
+    c->done = true;
+    c->cv.notify_all();
+  };
+  std::string payload_text(payload.begin(), payload.end());
+  agent->query("_serf_" + op + (op == "list" ? "-keys" : "-key"), payload_text, {}, std::move(cb),
+               [c](bool ok, const std::string& err) {
+                 std::lock_guard<std::mutex> lock(c->mutex);
+                 c->started = ok;
+                 if (!ok) {
+                   c->error = err;
+                   c->done = true;
+                   c->cv.notify_all();
+                 }
+               });
+  {
+    std::unique_lock<std::mutex> lock(c->mutex);
+    c->cv.wait_for(lock, std::chrono::seconds(70), [&] { return c->done; });
+  }
+  const std::size_t num_nodes = agent->stats().members;  // memberlist's count, us included
+  agent->leave_sync(std::chrono::seconds(8));
+  agent->stop();
+  std::lock_guard<std::mutex> lock(c->mutex);
+  if (!c->started) {
+    std::fprintf(stderr, "haserf keys: %s\n", c->error.c_str());
+    return kExitFailure;
+  }
+  std::size_t failed = 0;
+  std::map<std::string, int> key_counts, primary_counts;
+  for (const auto& [node, a] : c->answers) {
+    if (!a.result) {
+      ++failed;
+      std::printf("failed:  %s  %s\n", node.c_str(), a.message.c_str());
+      continue;
+    }
+    for (const auto& k : a.keys) ++key_counts[k];
+    if (!a.primary.empty()) ++primary_counts[a.primary];
+  }
+  const std::size_t nodes = std::max(num_nodes, c->answers.size());
+  if (c->answers.size() < nodes) {
+    std::string silent;
+    for (const auto& m : members.snapshot()->members()) {
+      if (m->status == table::MemberStatus::kAlive && c->answers.count(m->name) == 0) {
+        silent += (silent.empty() ? "" : ", ") + m->name;
+      }
+    }
+    if (!silent.empty()) std::printf("no answer:  %s\n", silent.c_str());
+  }
+  if (failed > 0 || c->answers.size() != nodes) {
+    std::fprintf(stderr, "\nError %s: %zu/%zu nodes reported %s\n", kWords.at(op).second,
+                 failed > 0 ? failed : c->answers.size(), nodes,
+                 failed > 0 ? "failure" : "success");
+    return kExitFailure;
+  }
+  if (op == "list") {
+    std::printf("==> Keys gathered, listing cluster keys...\n\n");
+    for (const auto& [k, n] : key_counts) std::printf("%s  [%d/%zu]\n", k.c_str(), n, nodes);
+    std::printf("\n==> Primary keys:\n");
+    for (const auto& [k, n] : primary_counts) std::printf("%s  [%d/%zu]\n", k.c_str(), n, nodes);
+  } else {
+    static const std::map<std::string, const char*> kDone = {
+        {"install", "Successfully installed key!"},
+        {"use", "Successfully changed primary key!"},
+        {"remove", "Successfully removed key!"}};
+    std::printf("==> %s\n", kDone.at(op));
+  }
+  return kExitOk;
+}
+
+}  // namespace haserf::cli

@@ -111,7 +111,8 @@ bool agent_config_from_args(const Args& args, net::AgentConfig& config, std::str
 std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& args,
                                                    table::MembershipTable& table,
                                                    std::chrono::seconds join_timeout,
-                                                   int& exit_code) {
+                                                   int& exit_code,
+                                                   std::vector<std::string> extra_keys) {
   std::string error;
   net::AgentConfig config;
   if (!agent_config_from_args(args, config, error)) {
@@ -123,6 +124,7 @@ std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& 
     config.node_name = net::default_node_name() + "-" + cmd + "-" + std::to_string(::getpid());
   }
   config.persist_keyring = false;  // --keyring-file is read only: it may be an agent's
+  config.extra_keys = std::move(extra_keys);
   auto agent = std::make_unique<net::Agent>(config, table);
   if (!agent->start(&error)) {
     std::fprintf(stderr, "haserf %s: %s\n", cmd, error.c_str());

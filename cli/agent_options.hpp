@@ -23,9 +23,11 @@ bool agent_config_from_args(const Args& args, net::AgentConfig& config, std::str
 // For the short-lived members of `members`, `event` and `render --join`: configures from the
 // options (default node name "<host>-<cmd>-<pid>"), starts, and joins every --join address.
 // On failure prints one line "haserf CMD: ..." to stderr, sets `exit_code` and returns null.
+// `extra_keys`: added to the member's keyring as secondaries (haserf keys).
 std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& args,
                                                    table::MembershipTable& table,
                                                    std::chrono::seconds join_timeout,
-                                                   int& exit_code);
+                                                   int& exit_code,
+                                                   std::vector<std::string> extra_keys = {});
 
 }  // namespace haserf::cli

@@ -86,6 +86,7 @@ bool parse_duration(const std::string& text, std::chrono::milliseconds& out) {
     return false;
   }
   if (value < 0 || value > (1LL << 40)) return false;
+  constexpr long long kMaxMs = 365LL * 24 * 3600 * 1000;  // a year: no overflow downstream
   const std::string unit = text.substr(pos);
   long long scale = 0;
   if (unit == "ms") {
@@ -99,6 +100,7 @@ bool parse_duration(const std::string& text, std::chrono::milliseconds& out) {
   } else {
     return false;
   }
+  if (value > kMaxMs / scale) return false;
   out = std::chrono::milliseconds(value * scale);
   return true;
 }

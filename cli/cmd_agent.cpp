@@ -153,8 +153,9 @@ int cmd_agent(int argc, char** argv) {
   std::fflush(stdout);
   LineWriter out(STDOUT_FILENO);
   // Declared before the agent: the agent's loop thread feeds it until agent.stop().
-  std::unique_ptr<EventHandlerRunner> handlers;
+  // Destroyed after the handler runner (declared before it), which may still call it.
   std::atomic<net::Agent*> responder{nullptr};  // set once the agent exists, before it starts
+  std::unique_ptr<EventHandlerRunner> handlers;
   if (!scripts.empty()) {
     EventHandlerRunner::Options hopts;
     hopts.scripts = scripts;

@@ -36,7 +36,8 @@ int cmd_event(int argc, char** argv) {
   }
   const auto& pos = args.positional();
   if (pos.empty() || pos.size() > 2 || args.all("join").empty()) {
-    std::fprintf(stderr, "haserf event: needs --join and NAME [PAYLOAD] (see 'haserf event --help')\n");
+    std::fprintf(stderr,
+                 "haserf event: needs --join and NAME [PAYLOAD] (see 'haserf event --help')\n");
     return kExitUsage;
   }
   table::MembershipTable members;

@@ -119,7 +119,11 @@ int cmd_keys(int argc, char** argv) {
 
   table::MembershipTable members;
   int exit_code = kExitOk;
-  auto agent = start_transient_member("keys", args, members, std::chrono::seconds(10), exit_code);
+  // For --install and --use, we hold the key too: after a --use, the others answer with it.
+  std::vector<std::string> extra;
+  if (op == "install" || op == "use") extra.push_back(key_text);
+  auto agent =
+      start_transient_member("keys", args, members, std::chrono::seconds(10), exit_code, extra);
   if (!agent) return exit_code;
   static const std::map<std::string, std::pair<const char*, const char*>> kWords = {
       {"install", {"Installing key on all members...", "installing key"}},

@@ -1,7 +1,7 @@
 // haserf members: join a cluster, print its members, leave gracefully.
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -75,8 +75,8 @@ int cmd_members(int argc, char** argv) {
   }
   table::MembershipTable members;
   int exit_code = kExitOk;
-  auto agent = start_transient_member("members", args, members, std::chrono::seconds(timeout_s),
-                                      exit_code);
+  auto agent =
+      start_transient_member("members", args, members, std::chrono::seconds(timeout_s), exit_code);
   if (!agent) return exit_code;
   // The join's push/pull reply already holds the whole cluster view.
   std::vector<table::MemberPtr> list;

@@ -311,6 +311,11 @@ void EventHandlerRunner::invoke(const std::string& event, const std::string& nam
   bool answered = false;
   for (const auto& s : options_.scripts) {
     if (s.event != "*" && (s.event != event || (!s.name.empty() && s.name != name))) continue;
+    if (cancel_) {  // shutdown's grace is over: what is left is dropped, not started
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++stats_.dropped;
+      return;
+    }
     const auto started = Clock::now();
     render::CommandIo io;
     io.input = &input;

@@ -5,7 +5,9 @@
 // Ownership: the writer thread is started by the constructor and joined by close() (or the
 // destructor); it never outlives the object. Writes never block it indefinitely: it waits for
 // the descriptor with poll() and writes at most PIPE_BUF bytes when poll says there is room,
-// so close() returns within its bound even if nobody reads.
+// so close() returns within its bound even if nobody reads — for pipes (systemd, shells,
+// supervisors) and files. A blocking socket or a tty stopped with XOFF can still block one
+// write(); the gossip loop never waits for it, but close() then waits for that write.
 #pragma once
 
 #include <chrono>

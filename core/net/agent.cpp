@@ -141,6 +141,15 @@ bool check_config(const AgentConfig& config, std::string* err, swim::Address* bi
   if (!initial_keyring(config.encrypt_key, config.keyring_file, keyring, nullptr, err, notice)) {
     return false;
   }
+  for (const auto& extra : config.extra_keys) {
+    wire::Bytes key;
+    std::string kerr;
+    if (!wire::parse_key_base64(extra, key, &kerr)) {
+      if (err) *err = "encryption key: " + kerr;
+      return false;
+    }
+    if (keyring.enabled()) keyring.add(key);
+  }
   for (const auto* seeds : {&config.join, &config.retry_join}) {
     for (const auto& seed : *seeds) {
       swim::Address a;
@@ -239,7 +248,7 @@ bool Agent::bind_and_start(std::string* err) {
   set_phase(AgentPhase::kRunning);
   if (config_.join.empty() && config_.retry_join.empty()) {
     update_status([](AgentStatus& s) { s.join_done = true; });
-  } else {
+  } else if (!config_.join.empty()) {
     join(config_.join, [this](int joined, const std::string& error) {
       update_status([&](AgentStatus& s) {
         s.joined = joined;
@@ -261,17 +270,36 @@ void Agent::retry_join_attempt() {
       s.retry_joined = joined > 0;
       exhausted = joined == 0 && config_.retry_max > 0 && attempt >= config_.retry_max;
       s.retry_join_exhausted = exhausted;
-      if (joined == 0) s.join_error = error;
-      if (config_.join.empty() && attempt == 1) {  // the start-up join, as far as callers care
+      // Without a plain join list, the retries are the start-up join as far as callers care
+      // (HAProxy's glue, metrics): the first attempt ends "joining", a success counts.
+      if (config_.join.empty() && (attempt == 1 || joined > 0)) {
         s.joined = joined;
         s.join_done = true;
+        s.join_error = joined > 0 ? std::string() : error;
+      } else if (joined == 0) {
+        s.join_error = error;
       }
     });
     if (config_.on_retry_join) config_.on_retry_join(attempt, joined, error);
-    if (joined > 0 || exhausted || status().phase != AgentPhase::kRunning) return;
-    retry_join_timer_ = timers_->schedule(config_.retry_interval, [this] {
+    if (joined > 0 || exhausted) return;
+    // Only a member that is gone stops retrying (a handover in progress may be aborted).
+    const auto gone = [this] {
+      const auto p = status().phase;
+      return p == AgentPhase::kLeaving || p == AgentPhase::kLeft || p == AgentPhase::kStopped ||
+             p == AgentPhase::kFailed || p == AgentPhase::kHandedOver;
+    };
+    if (gone()) return;
+    retry_join_timer_ = timers_->schedule(config_.retry_interval, [this, gone] {
       retry_join_timer_ = 0;
-      if (status().phase == AgentPhase::kRunning) retry_join_attempt();
+      if (gone()) return;
+      if (status().phase == AgentPhase::kRunning) {
+        retry_join_attempt();
+      } else {  // starting or handing over: look again one interval later
+        retry_join_timer_ = timers_->schedule(config_.retry_interval, [this] {
+          retry_join_timer_ = 0;
+          if (status().phase == AgentPhase::kRunning) retry_join_attempt();
+        });
+      }
     });
   });
 }

@@ -46,6 +46,9 @@ struct AgentConfig {
   // serf's -keyring-file (core/net/keyring_file.hpp): when it exists, its keys are used and
   // encrypt_key only tells a first start what to write; rewritten after each key query.
   std::string keyring_file;
+  // More keys (base64), added as secondaries when encryption is on (haserf keys: the key it is
+  // about to install or make primary, so that it can read the answers encrypted with it).
+  std::vector<std::string> extra_keys;
   // False: keyring_file is only read (short-lived members must not rewrite an agent's file).
   bool persist_keyring = true;
   std::string profile = "lan";  // lan | wan | local: memberlist timings (§6.1)

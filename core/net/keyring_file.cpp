@@ -70,9 +70,13 @@ bool save_keyring_file(const std::string& path, const wire::Keyring& keyring, st
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     return fail(err, path, std::string("cannot create ") + tmp + ": " + std::strerror(errno));
-  const bool written = write_all(fd, text) && ::fsync(fd) == 0;
-  const int saved = errno;
-  if (::close(fd) != 0 || !written) {
+  bool written = write_all(fd, text) && ::fsync(fd) == 0;
+  int saved = written ? 0 : errno;
+  if (::close(fd) != 0 && written) {
+    written = false;
+    saved = errno;
+  }
+  if (!written) {
     ::unlink(tmp.c_str());
     return fail(err, path, std::string("cannot write ") + tmp + ": " + std::strerror(saved));
   }
@@ -80,6 +84,14 @@ bool save_keyring_file(const std::string& path, const wire::Keyring& keyring, st
     const int e = errno;
     ::unlink(tmp.c_str());
     return fail(err, path, std::string("cannot replace it: ") + std::strerror(e));
+  }
+  // The rename itself must survive a crash: a removed key must not come back.
+  const auto slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
   return true;
 }

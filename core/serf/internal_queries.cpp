@@ -91,6 +91,21 @@ bool decode_key_request(const wire::Bytes& payload, wire::Bytes& key) {
   });
 }
 
+// Go's net.IP.Equal: a 4-byte IPv4 address equals its 16-byte IPv4-mapped form.
+bool same_ip(const wire::Bytes& a, const wire::Bytes& b) {
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  const auto v4 = [](const wire::Bytes& ip) -> std::optional<wire::Bytes> {
+    if (ip.size() == 4) return ip;
+    if (ip.size() == 16 && std::equal(ip.begin(), ip.begin() + 12, kMapped)) {
+      return wire::Bytes(ip.begin() + 12, ip.end());
+    }
+    return std::nullopt;
+  };
+  const auto a4 = v4(a), b4 = v4(b);
+  if (a4 || b4) return a4 && b4 && *a4 == *b4;
+  return a == b;
+}
+
 }  // namespace
 
 void Serf::handle_internal_query(const Query& q) {
@@ -211,7 +226,7 @@ void Serf::notify_conflict(const swim::NodeInfo& existing, const swim::NodeInfo&
     });
     if (!ok) return;  // undecodable: not counted (Go logs and skips it)
     ++counts->first;
-    if (addr == local.addr && port == local.port) ++counts->second;
+    if (same_ip(addr, local.addr) && port == local.port) ++counts->second;
   };
   cb.done = [this, counts, claimant](int, int) {
     resolving_conflict_ = false;

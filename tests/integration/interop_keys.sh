@@ -89,25 +89,36 @@ expect_contains "restart: the agent says the file overrides --encrypt" "$(cat "$
   "does not hold the configured key; using its 1 key(s)"
 wait_for "4 alive members at the end" 20 is_alive_count 127.0.12.2 4
 
-# haserf keys does the same from a short-lived member (it counts itself, as serf's agent does).
+# haserf keys rotates KEY2 -> KEY3 from short-lived members (each counts itself, as serf's
+# agent counts itself).
 KEY3=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
-run timeout 40 "$HASERF" keys --join 127.0.12.1:7946 --bind 127.0.12.7:7946 --encrypt "$KEY2" --install "$KEY3"
+hkeys() { run timeout 40 "$HASERF" keys --join 127.0.12.1:7946 --bind 127.0.12.7:7946 "$@"; }
+hkeys --encrypt "$KEY2" --install "$KEY3"
 expect_rc "haserf keys --install exits 0" 0
 expect_contains "haserf keys --install: serf's words" "$OUT" "Successfully installed key!"
 run rpc 127.0.12.1 keys -list
 expect_contains "serf keys -list sees haserf's KEY3 on all 4" "$OUT" "$KEY3  [4/4]"
-run timeout 40 "$HASERF" keys --join 127.0.12.1:7946 --bind 127.0.12.7:7946 --encrypt "$KEY2" --list
+hkeys --encrypt "$KEY2" --use "$KEY3"
+expect_rc "haserf keys --use KEY3 (joined with KEY2) exits 0" 0
+expect_contains "haserf keys --use: serf's words" "$OUT" "Successfully changed primary key!"
+hkeys --encrypt "$KEY3" --list
 expect_rc "haserf keys --list exits 0" 0
-expect_contains "haserf keys --list: KEY2 on all 5 (with itself)" "$OUT" "$KEY2  [5/5]"
-expect_contains "haserf keys --list: KEY3 on the 4 others" "$OUT" "$KEY3  [4/5]"
-run timeout 40 "$HASERF" keys --join 127.0.12.1:7946 --bind 127.0.12.7:7946 --encrypt "$KEY2" --remove "$KEY2"
+expect_contains "haserf keys --list: KEY3 on all 5 (with itself)" "$OUT" "$KEY3  [5/5]"
+expect_contains "haserf keys --list: KEY2 on the 4 others" "$OUT" "$KEY2  [4/5]"
+expect_contains "haserf keys --list: KEY3 primary on all 5" "$OUT" "==> Primary keys:
+$KEY3  [5/5]"
+hkeys --encrypt "$KEY3" --remove "$KEY3"
 expect_rc "haserf keys --remove of the primary: exit 1" 1
 expect_contains "haserf keys --remove: each member's refusal" "$OUT" "failed:  k-serf2  Removing the primary key is not allowed"
 expect_contains "haserf keys --remove: serf's summary" "$ERR" "nodes reported failure"
-run timeout 40 "$HASERF" keys --join 127.0.12.1:7946 --bind 127.0.12.7:7946 --encrypt "$KEY2" --remove "$KEY3"
-expect_rc "haserf keys --remove KEY3 exits 0" 0
-[ "$(jq -r 'join(",")' "$TMP/ours2.keyring" 2>/dev/null)" = "$KEY2" ] &&
-  pass "ours2's file followed haserf keys" || fail "ours2's file followed haserf keys" "$(cat "$TMP/ours2.keyring")"
+hkeys --encrypt "$KEY3" --remove "$KEY2"
+expect_rc "haserf keys --remove KEY2 exits 0" 0
+for f in ours1 ours2 serf2; do
+  [ "$(jq -r 'join(",")' "$TMP/$f.keyring" 2>/dev/null)" = "$KEY3" ] &&
+    pass "haserf keys rotation: $f's file holds KEY3 only" ||
+    fail "haserf keys rotation: $f's file holds KEY3 only" "$(cat "$TMP/$f.keyring")"
+done
+wait_for "4 alive members after the second rotation" 10 is_alive_count 127.0.12.2 4
 
 grep -hE 'Suspect k-|EventMemberFailed' "$TMP"/k-serf*.log >"$TMP/suspects.txt"
 [ -s "$TMP/suspects.txt" ] && fail "nobody was suspected or failed during the rotation" "$(cat "$TMP/suspects.txt")" ||

@@ -71,6 +71,22 @@ std::string local_ip_towards(const swim::Address& to) {
 
 }  // namespace
 
+int parse_member_command(const char* cmd, const char* help, int argc, char** argv,
+                         const std::vector<OptionSpec>& extra, Args& args) {
+  auto specs = agent_option_specs();
+  specs.insert(specs.end(), extra.begin(), extra.end());
+  std::string error;
+  if (!args.parse(argc, argv, 2, specs, error)) {
+    std::fprintf(stderr, "haserf %s: %s (see 'haserf %s --help')\n", cmd, error.c_str(), cmd);
+    return kExitUsage;
+  }
+  if (args.help()) {
+    std::printf("%s%s", help, kAgentOptionsHelp);
+    return kExitOk;
+  }
+  return -1;
+}
+
 bool agent_config_from_args(const Args& args, net::AgentConfig& config, std::string& error) {
   if (auto v = args.get("node")) config.node_name = *v;
   if (auto v = args.get("advertise")) config.advertise = *v;

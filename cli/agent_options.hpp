@@ -16,6 +16,12 @@ namespace haserf::cli {
 std::vector<OptionSpec> agent_option_specs();
 extern const char* const kAgentOptionsHelp;
 
+// Parses the options of a member subcommand (`extra` plus the shared ones). Returns -1 to go
+// on; otherwise the exit code, after printing "haserf CMD: ... (see 'haserf CMD --help')" for
+// a usage error, or `help` and the shared options for --help.
+int parse_member_command(const char* cmd, const char* help, int argc, char** argv,
+                         const std::vector<OptionSpec>& extra, Args& args);
+
 // Fills `config` from the options. Without --bind, binds port 0 (any) on the local address
 // that routes to the first --join address. False with a message on bad values.
 bool agent_config_from_args(const Args& args, net::AgentConfig& config, std::string& error);

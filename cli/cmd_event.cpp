@@ -24,15 +24,10 @@ constexpr const char* kHelp =
 int cmd_event(int argc, char** argv) {
   Args args;
   std::string error;
-  auto specs = agent_option_specs();
-  specs.push_back({"coalesce", 0, false, false});
-  if (!args.parse(argc, argv, 2, specs, error)) {
-    std::fprintf(stderr, "haserf event: %s (see 'haserf event --help')\n", error.c_str());
-    return kExitUsage;
-  }
-  if (args.help()) {
-    std::printf("%s%s", kHelp, kAgentOptionsHelp);
-    return kExitOk;
+  if (const int rc =
+          parse_member_command("event", kHelp, argc, argv, {{"coalesce", 0, false, false}}, args);
+      rc >= 0) {
+    return rc;
   }
   const auto& pos = args.positional();
   if (pos.empty() || pos.size() > 2 || args.all("join").empty()) {

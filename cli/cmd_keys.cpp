@@ -72,16 +72,14 @@ struct Collected {
 int cmd_keys(int argc, char** argv) {
   Args args;
   std::string error;
-  auto specs = agent_option_specs();
-  for (const char* op : {"install", "use", "remove"}) specs.push_back({op, 0, true, false});
-  specs.push_back({"list", 0, false, false});
-  if (!args.parse(argc, argv, 2, specs, error)) {
-    std::fprintf(stderr, "haserf keys: %s (see 'haserf keys --help')\n", error.c_str());
-    return kExitUsage;
-  }
-  if (args.help()) {
-    std::printf("%s%s", kHelp, kAgentOptionsHelp);
-    return kExitOk;
+  if (const int rc = parse_member_command("keys", kHelp, argc, argv,
+                                          {{"install", 0, true, false},
+                                           {"use", 0, true, false},
+                                           {"remove", 0, true, false},
+                                           {"list", 0, false, false}},
+                                          args);
+      rc >= 0) {
+    return rc;
   }
   std::string op, key_text;
   int ops = 0;

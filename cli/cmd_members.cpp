@@ -44,16 +44,11 @@ void print_text(const std::vector<table::MemberPtr>& members) {
 int cmd_members(int argc, char** argv) {
   Args args;
   std::string error;
-  auto specs = agent_option_specs();
-  specs.push_back({"format", 'f', true, false});
-  specs.push_back({"timeout", 0, true, false});
-  if (!args.parse(argc, argv, 2, specs, error)) {
-    std::fprintf(stderr, "haserf members: %s (see 'haserf members --help')\n", error.c_str());
-    return kExitUsage;
-  }
-  if (args.help()) {
-    std::printf("%s%s", kHelp, kAgentOptionsHelp);
-    return kExitOk;
+  if (const int rc =
+          parse_member_command("members", kHelp, argc, argv,
+                               {{"format", 'f', true, false}, {"timeout", 0, true, false}}, args);
+      rc >= 0) {
+    return rc;
   }
   const std::string format = args.get("format").value_or("text");
   if (format != "text" && format != "json") {

@@ -43,19 +43,15 @@ struct Collected {
 int cmd_query(int argc, char** argv) {
   Args args;
   std::string error;
-  auto specs = agent_option_specs();
-  specs.push_back({"node-filter", 0, true, true});
-  specs.push_back({"tag-filter", 0, true, true});
-  specs.push_back({"no-ack", 0, false, false});
-  specs.push_back({"query-timeout", 0, true, false});
-  specs.push_back({"format", 'f', true, false});
-  if (!args.parse(argc, argv, 2, specs, error)) {
-    std::fprintf(stderr, "haserf query: %s (see 'haserf query --help')\n", error.c_str());
-    return kExitUsage;
-  }
-  if (args.help()) {
-    std::printf("%s%s", kHelp, kAgentOptionsHelp);
-    return kExitOk;
+  if (const int rc = parse_member_command("query", kHelp, argc, argv,
+                                          {{"node-filter", 0, true, true},
+                                           {"tag-filter", 0, true, true},
+                                           {"no-ack", 0, false, false},
+                                           {"query-timeout", 0, true, false},
+                                           {"format", 'f', true, false}},
+                                          args);
+      rc >= 0) {
+    return rc;
   }
   const auto& pos = args.positional();
   if (pos.empty() || pos.size() > 2 || args.all("join").empty()) {

@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   memberlist.start();
   timers.advance_to(timers.now() + std::chrono::seconds(5));
   (void)net::encode_handover_state(
-      net::HandoverState{memberlist.export_state(), serf.export_state()});
+      net::HandoverState{memberlist.export_state(), serf.export_state(), state.keys});
   memberlist.shutdown();
   return 0;
 }

@@ -103,6 +103,21 @@ ParsedTemplate parse_template(std::string_view text) {
             close.find('=') != std::string::npos) {
           return fail(line, "invalid delimiters in delimiter change");
         }
+        // Printable ASCII only, at most 8 characters, and neither may contain the other
+        // (equal is fine): mstch reads out of bounds on a tag whose opening delimiter holds
+        // the closing one (found by fuzz_template).
+        const auto printable = [](const std::string& d) {
+          return d.size() <= 8 && std::all_of(d.begin(), d.end(), [](char c) {
+                   return c > ' ' && c < 0x7f;
+                 });
+        };
+        if (!printable(open) || !printable(close)) {
+          return fail(line, "delimiters must be 1 to 8 printable ASCII characters");
+        }
+        if (open != close &&
+            (open.find(close) != std::string::npos || close.find(open) != std::string::npos)) {
+          return fail(line, "one delimiter contains the other ('" + open + "', '" + close + "')");
+        }
         tag.kind = TagKind::kDelimiters;
         break;
       }

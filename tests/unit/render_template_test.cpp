@@ -208,3 +208,19 @@ TEST_CASE("render: a false section inside a list leaves no blank line", "[render
   REQUIRE(r.ok());
   REQUIRE(r.output == "server web1:80\n");
 }
+
+TEST_CASE("delimiters: printable, short, and neither inside the other (mstch reads out of bounds)",
+          "[render]") {
+  CHECK(render_data("{{=<% %>=}}<%x%>", R"({"x": 1})").output == "1");
+  CHECK(render_data("{{=| |=}}|x|", R"({"x": 2})").output == "2");  // equal: fine (spec)
+  auto r = render_data("{{=<%%> %>=}}", "{}");
+  CHECK(r.error.find("one delimiter contains the other") != std::string::npos);
+  r = render_data(std::string("{{=<\xff% %>=}}"), "{}");
+  CHECK(r.error.find("delimiters must be 1 to 8 printable ASCII characters") != std::string::npos);
+  r = render_data("{{=<<<<<<<<< >=}}", "{}");
+  CHECK(r.error.find("delimiters must be 1 to 8") != std::string::npos);
+  // The input fuzz_template found: it must be refused, not rendered.
+  const std::string crash("backend \0\0eralive}}{{=<\xff%#members\0\0\0\0\0\0\0\0\0\0\0%>< %>=}}<\xff%#members%><%n",
+                          64);
+  CHECK_FALSE(render_data(crash, "{}").error.empty());
+}

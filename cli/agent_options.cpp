@@ -4,8 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <mutex>
 
 namespace haserf::cli {
 
@@ -156,6 +159,41 @@ std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& 
     return nullptr;
   }
   return agent;
+}
+
+bool query_and_wait(net::Agent& agent, const std::string& name, const std::string& payload,
+                    const serf::QueryParams& params, serf::QueryCallbacks callbacks,
+                    std::string& error, std::function<void()> on_sent) {
+  struct State {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false, sent = false;
+    std::string error;
+  };
+  auto st = std::make_shared<State>();
+  callbacks.done = [st](int, int) {
+    std::lock_guard<std::mutex> lock(st->mutex);
+    st->done = true;
+    st->cv.notify_all();
+  };
+  agent.query(name, payload, params, std::move(callbacks),
+              [st, on_sent = std::move(on_sent)](bool ok, const std::string& err) {
+                if (ok && on_sent) on_sent();
+                std::lock_guard<std::mutex> lock(st->mutex);
+                st->sent = ok;
+                if (!ok) {
+                  st->error = err;
+                  st->done = true;
+                  st->cv.notify_all();
+                }
+              });
+  std::unique_lock<std::mutex> lock(st->mutex);
+  const auto bound =
+      (params.timeout.count() > 0 ? params.timeout : std::chrono::milliseconds(60000)) +
+      std::chrono::seconds(10);
+  st->cv.wait_for(lock, bound, [&] { return st->done; });
+  if (!st->sent) error = st->error.empty() ? "no answer from the member" : st->error;
+  return st->sent;
 }
 
 }  // namespace haserf::cli

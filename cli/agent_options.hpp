@@ -36,4 +36,12 @@ std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& 
                                                    int& exit_code,
                                                    std::vector<std::string> extra_keys = {});
 
+// For the short-lived members of `query` and `keys`: sends a query through `agent` and waits
+// for its timeout (bounded, in case the loop stops). `callbacks.done` is the helper's own;
+// `on_sent` runs on the loop thread once the query is out (before any answer). False with
+// `error` when the member refused to send it.
+bool query_and_wait(net::Agent& agent, const std::string& name, const std::string& payload,
+                    const serf::QueryParams& params, serf::QueryCallbacks callbacks,
+                    std::string& error, std::function<void()> on_sent = {});
+
 }  // namespace haserf::cli

@@ -61,9 +61,6 @@ bool decode_key_answer(const wire::Bytes& payload, KeyAnswer& out) {
 
 struct Collected {
   std::mutex mutex;
-  std::condition_variable cv;
-  bool done = false, started = false;
-  std::string error;
   std::map<std::string, KeyAnswer> answers;  // by node
 };
 
@@ -138,32 +135,15 @@ int cmd_keys(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(c->mutex);
     c->answers[from] = std::move(a);
   };
-  cb.done = [c](int, int) {
-    std::lock_guard<std::mutex> lock(c->mutex);
-    c->done = true;
-    c->cv.notify_all();
-  };
-  std::string payload_text(payload.begin(), payload.end());
-  agent->query("_serf_" + op + (op == "list" ? "-keys" : "-key"), payload_text, {}, std::move(cb),
-               [c](bool ok, const std::string& err) {
-                 std::lock_guard<std::mutex> lock(c->mutex);
-                 c->started = ok;
-                 if (!ok) {
-                   c->error = err;
-                   c->done = true;
-                   c->cv.notify_all();
-                 }
-               });
-  {
-    std::unique_lock<std::mutex> lock(c->mutex);
-    c->cv.wait_for(lock, std::chrono::seconds(70), [&] { return c->done; });
-  }
+  const std::string name = "_serf_" + op + (op == "list" ? "-keys" : "-key");
+  const bool sent = query_and_wait(*agent, name, std::string(payload.begin(), payload.end()), {},
+                                   std::move(cb), error);
   const std::size_t num_nodes = agent->stats().members;  // memberlist's count, us included
   agent->leave_sync(std::chrono::seconds(8));
   agent->stop();
   std::lock_guard<std::mutex> lock(c->mutex);
-  if (!c->started) {
-    std::fprintf(stderr, "haserf keys: %s\n", c->error.c_str());
+  if (!sent) {
+    std::fprintf(stderr, "haserf keys: %s\n", error.c_str());
     return kExitFailure;
   }
   std::size_t failed = 0;

@@ -30,10 +30,6 @@ constexpr const char* kHelp =
 
 struct Collected {
   std::mutex mutex;
-  std::condition_variable cv;
-  bool done = false;
-  bool started = false;
-  std::string error;
   std::vector<std::string> acks;
   std::vector<std::pair<std::string, std::string>> responses;
 };
@@ -104,36 +100,16 @@ int cmd_query(int argc, char** argv) {
                   std::string(payload.begin(), payload.end()).c_str());
     }
   };
-  cb.done = [c](int, int) {
-    std::lock_guard<std::mutex> lock(c->mutex);
-    c->done = true;
-    c->cv.notify_all();
-  };
-  agent->query(pos[0], pos.size() > 1 ? pos[1] : "", params, std::move(cb),
-               [c, &format, name = pos[0]](bool ok, const std::string& err) {
-                 std::lock_guard<std::mutex> lock(c->mutex);
-                 c->started = ok;
-                 if (!ok) {
-                   c->error = err;
-                   c->done = true;
-                   c->cv.notify_all();
-                 } else if (format == "text") {
-                   std::printf("Query '%s' dispatched\n", name.c_str());
-                 }
-               });
-  {
-    std::unique_lock<std::mutex> lock(c->mutex);
-    // Bounded: the query's own timeout ends it; this only guards against a stopped loop.
-    const auto bound = (params.timeout.count() > 0 ? params.timeout : std::chrono::seconds(60)) +
-                       std::chrono::seconds(10);
-    c->cv.wait_for(lock, bound, [&] { return c->done; });
-  }
+  const bool sent = query_and_wait(*agent, pos[0], pos.size() > 1 ? pos[1] : "", params,
+                                   std::move(cb), error, [&format, name = pos[0]] {
+                                     if (format == "text")
+                                       std::printf("Query '%s' dispatched\n", name.c_str());
+                                   });
   agent->leave_sync(std::chrono::seconds(8));
   agent->stop();
   std::lock_guard<std::mutex> lock(c->mutex);
-  if (!c->started) {
-    std::fprintf(stderr, "haserf query: %s\n",
-                 c->error.empty() ? "no answer from the member" : c->error.c_str());
+  if (!sent) {
+    std::fprintf(stderr, "haserf query: %s\n", error.c_str());
     return kExitFailure;
   }
   if (format == "json") {

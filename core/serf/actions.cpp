@@ -61,16 +61,20 @@ bool Serf::leave(std::function<void()> done, std::string* err) {
 // direct copy to each alive member at once closes those windows in clusters small enough
 // for it; bigger ones rely on gossip alone.
 void Serf::send_leave_intent_directly(const wire::SerfLeave& msg) {
-  if (memberlist_ == nullptr) return;
+  stats_.leave_direct_sends +=
+      send_to_alive_members(wire::serf_message(wire::SerfMsgType::kLeave, msg));
+}
+
+std::size_t Serf::send_to_alive_members(const wire::Bytes& raw) {
+  if (memberlist_ == nullptr) return 0;
   std::vector<swim::Address> to;
   for (const auto& [name, m] : members_) {
     if (name == config_.node_name || m.status != MemberStatus::kAlive) continue;
-    if (to.size() == config_.leave_direct_limit) return;  // too many: gossip only
+    if (to.size() == config_.leave_direct_limit) return 0;  // too many: gossip only
     to.push_back(swim::Address{m.addr, m.port});
   }
-  const auto raw = wire::serf_message(wire::SerfMsgType::kLeave, msg);
   for (const auto& a : to) memberlist_->send_to_address(a, raw);
-  stats_.leave_direct_sends += to.size();
+  return to.size();
 }
 
 bool Serf::set_tags(wire::Tags tags, std::string* err) {

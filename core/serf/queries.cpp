@@ -204,16 +204,7 @@ bool Serf::query(const std::string& name, wire::Bytes payload, const QueryParams
   // copies on recently dead nodes), while the answers only count until the timeout. A direct
   // copy to each alive member (small clusters) starts everyone at once; duplicates are
   // dropped by ID.
-  std::vector<swim::Address> to;
-  for (const auto& [member, m] : members_) {
-    if (member == config_.node_name || m.status != MemberStatus::kAlive) continue;
-    if (to.size() == config_.leave_direct_limit) {
-      to.clear();
-      break;
-    }
-    to.push_back(swim::Address{m.addr, m.port});
-  }
-  for (const auto& a : to) memberlist_->send_to_address(a, raw);
+  send_to_alive_members(raw);
   return true;
 }
 

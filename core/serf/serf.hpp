@@ -224,6 +224,9 @@ class Serf : public swim::Delegate {
   bool handle_join_intent(const wire::SerfJoin& msg);
   bool handle_leave_intent(const wire::SerfLeave& msg);
   void send_leave_intent_directly(const wire::SerfLeave& msg);
+  // One direct copy of `raw` to each alive member but us, when there are at most
+  // leave_direct_limit of them (else none); returns the copies sent.
+  std::size_t send_to_alive_members(const wire::Bytes& raw);
   void handle_key_change(const Query& q);
   void handle_list_keys(const Query& q);
   bool upsert_intent(const std::string& node, IntentType type, LamportTime ltime);

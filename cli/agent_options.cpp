@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -84,7 +85,9 @@ int parse_member_command(const char* cmd, const char* help, int argc, char** arg
     return kExitUsage;
   }
   if (args.help()) {
-    std::printf("%s%s", help, kAgentOptionsHelp);
+    const bool rpc = std::any_of(extra.begin(), extra.end(),
+                                 [](const OptionSpec& o) { return o.long_name == "rpc-addr"; });
+    std::printf("%s%s%s", help, rpc ? kRpcOptionsHelp : "", kAgentOptionsHelp);
     return kExitOk;
   }
   return -1;
@@ -194,6 +197,64 @@ bool query_and_wait(net::Agent& agent, const std::string& name, const std::strin
   st->cv.wait_for(lock, bound, [&] { return st->done; });
   if (!st->sent) error = st->error.empty() ? "no answer from the member" : st->error;
   return st->sent;
+}
+
+std::vector<OptionSpec> rpc_option_specs() {
+  return {{"rpc-addr", 0, true, false}, {"rpc-auth", 0, true, false}};
+}
+
+const char* const kRpcOptionsHelp =
+    "\n"
+    "Without --join, asks the local agent over serf's RPC protocol (haserf agent or serf agent):\n"
+    "      --rpc-addr IP:PORT the agent's RPC address (default $HASERF_RPC_ADDR, else\n"
+    "                         $SERF_RPC_ADDR, else 127.0.0.1:7373)\n"
+    "      --rpc-auth KEY     the agent's RPC auth key (default $HASERF_RPC_AUTH or\n"
+    "                         $SERF_RPC_AUTH)\n"
+    "With --join, joins the cluster as a short-lived member instead (every member then sees a\n"
+    "join and a leave).\n";
+
+bool rpc_connect(const char* cmd, const Args& args, rpc::Client& client,
+                 std::chrono::milliseconds timeout) {
+  const std::string addr = args.get("rpc-addr").value_or(rpc::default_rpc_addr());
+  std::string auth;
+  if (auto v = args.get("rpc-auth")) {
+    auth = *v;
+  } else {
+    for (const char* var : {"HASERF_RPC_AUTH", "SERF_RPC_AUTH"}) {
+      if (const char* e = std::getenv(var); e && *e) {
+        auth = e;
+        break;
+      }
+    }
+  }
+  std::string error;
+  if (!client.connect(addr, auth, timeout, &error)) {
+    std::fprintf(stderr, "haserf %s: %s (is an agent running with --rpc-addr %s? or give --join)\n",
+                 cmd, error.c_str(), addr.c_str());
+    return false;
+  }
+  return true;
+}
+
+table::Member member_from_rpc(const wire::rpc::RpcMember& m) {
+  table::Member t;
+  t.name = m.name;
+  if (m.addr.size() == 4 || m.addr.size() == 16) {
+    char buf[INET6_ADDRSTRLEN] = "";
+    ::inet_ntop(m.addr.size() == 4 ? AF_INET : AF_INET6, m.addr.data(), buf, sizeof(buf));
+    t.addr = buf;
+  }
+  t.port = m.port;
+  for (const auto& [k, v] : m.tags) t.tags[k] = v;
+  using S = table::MemberStatus;
+  t.status = m.status == "alive"     ? S::kAlive
+             : m.status == "leaving" ? S::kLeaving
+             : m.status == "left"    ? S::kLeft
+             : m.status == "failed"  ? S::kFailed
+                                     : S::kNone;
+  t.memberlist_protocol = table::ProtocolVersions{m.vsn[0], m.vsn[1], m.vsn[2]};
+  t.protocol = table::ProtocolVersions{m.vsn[3], m.vsn[4], m.vsn[5]};
+  return t;
 }
 
 }  // namespace haserf::cli

@@ -9,6 +9,7 @@
 
 #include "cli/args.hpp"
 #include "core/net/agent.hpp"
+#include "core/rpc/rpc_client.hpp"
 
 namespace haserf::cli {
 
@@ -43,5 +44,17 @@ std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& 
 bool query_and_wait(net::Agent& agent, const std::string& name, const std::string& payload,
                     const serf::QueryParams& params, serf::QueryCallbacks callbacks,
                     std::string& error, std::function<void()> on_sent = {});
+
+// --rpc-addr / --rpc-auth, for the commands that ask a local agent (members, event, query,
+// rtt) unless told to --join as a short-lived member.
+std::vector<OptionSpec> rpc_option_specs();
+extern const char* const kRpcOptionsHelp;
+// Connects to --rpc-addr (default: HASERF_RPC_ADDR, SERF_RPC_ADDR, 127.0.0.1:7373) with
+// --rpc-auth (default: HASERF_RPC_AUTH, SERF_RPC_AUTH). On failure prints "haserf CMD: ..."
+// and returns false.
+bool rpc_connect(const char* cmd, const Args& args, rpc::Client& client,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// A member as the RPC protocol carries it, in the table's shape (for printing).
+table::Member member_from_rpc(const wire::rpc::RpcMember& m);
 
 }  // namespace haserf::cli

@@ -29,6 +29,19 @@ class Args {
   std::optional<std::string> get(const std::string& name) const;
   std::vector<std::string> all(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
+  // Values from elsewhere (a config file): `front` goes before what the command line gave
+  // (repeatable options: the file's values come first, as serf appends); otherwise only
+  // fills an option the command line did not give.
+  void add_defaults(const std::string& name, const std::vector<std::string>& values,
+                    bool repeatable) {
+    auto& slot = values_[name];
+    if (repeatable) {
+      slot.insert(slot.begin(), values.begin(), values.end());
+    } else if (slot.empty()) {
+      slot = values;
+    }
+    if (slot.empty()) values_.erase(name);
+  }
 
  private:
   bool help_ = false;

@@ -3,18 +3,23 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdarg>
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "cli/agent_config_file.hpp"
 #include "cli/agent_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/event_handlers.hpp"
 #include "cli/line_writer.hpp"
 #include "core/render/atomic_write.hpp"
+#include "core/rpc/rpc_server.hpp"
 #include "core/table/table.hpp"
 
 namespace haserf::cli {
@@ -28,7 +33,7 @@ constexpr const char* kHelp =
     "  {\"event\":\"member-join\"|\"member-update\"|\"member-leave\"|\"member-failed\"|\n"
     "   \"member-reap\", \"member\":{...same fields as serf members -format=json...}}\n"
     "  {\"event\":\"user\", \"name\":..., \"payload\":..., \"ltime\":N, \"coalesce\":bool}\n"
-    "Logs go to stderr. SIGINT or SIGTERM: graceful leave, then exit 0.\n"
+    "Logs go to stderr. SIGINT or SIGTERM: graceful leave, then exit 0 (see below).\n"
     "\n"
     "options:\n"
     "      --tags-file FILE   more tags, one KEY=VALUE per line ('#' comments); re-read on\n"
@@ -37,15 +42,49 @@ constexpr const char* kHelp =
     "                         --retry-interval until one answers (repeatable)\n"
     "      --retry-interval DURATION  between retry-join attempts (default 30s; ms, s, m, h)\n"
     "      --retry-max N      give up and exit 1 after N failed attempts (default 0: never)\n"
+    "      --snapshot PATH    serf's -snapshot: members, Lamport clocks and our leave are\n"
+    "                         appended to PATH; a restart witnesses the clocks and, unless\n"
+    "                         the last run left gracefully, joins the members it knew again\n"
+    "      --rejoin           serf's -rejoin: rejoin from the snapshot even after a leave\n"
+    "      --rpc-addr IP:PORT serve serf's RPC protocol there, so that the serf CLI (serf\n"
+    "                         members, event, query, keys, monitor, rtt...) and haserf's\n"
+    "                         members/event/query/rtt talk to this agent (default\n"
+    "                         127.0.0.1:7373; a taken default is a warning, a taken given\n"
+    "                         address an error; 'off' turns it off)\n"
+    "      --rpc-auth KEY     RPC clients must authenticate with KEY (serf's -rpc-auth)\n"
+    "      --config-file FILE serf agent's JSON config (node_name, bind, tags, encrypt_key,\n"
+    "                         event_handlers, retry_join, rpc_addr, ...; repeatable; later\n"
+    "                         files win, lists add up; the command line wins over files)\n"
+    "      --config-dir DIR   every *.json file of DIR, in name order (repeatable)\n"
+    "      --no-leave-on-terminate  SIGTERM stops without a leave (serf's default)\n"
+    "      --skip-leave-on-interrupt  SIGINT stops without a leave\n"
     "      --event-handler [FILTER=]SCRIPT  run SCRIPT (/bin/sh -c) for events, as serf agent\n"
     "                         -event-handler does: same filters (member-join, user:NAME,\n"
     "                         query:NAME, ...), environment and stdin; a query handler's\n"
     "                         output is the response (repeatable)\n";
 
-// KEY=VALUE lines; '#' starts a comment. False with "FILE:LINE: ..." on a malformed line.
+// KEY=VALUE lines ('#' starts a comment), or serf's JSON object. False with "FILE:LINE: ..."
+// on a malformed line.
 bool read_tags_file(const std::string& path, table::Tags& tags, std::string& error) {
   std::string text;
   if (!render::read_file(path, text, &error)) return false;
+  // serf's -tags-file format: a JSON object of strings.
+  if (const auto first = text.find_first_not_of(" \t\r\n");
+      first != std::string::npos && text[first] == '{') {
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      error = path + ": not a JSON object of tags (serf's tags file format)";
+      return false;
+    }
+    for (const auto& [k, v] : j.items()) {
+      if (!v.is_string()) {
+        error = path + ": tag '" + k + "' is not a string";
+        return false;
+      }
+      tags[k] = v.get<std::string>();
+    }
+    return true;
+  }
   std::size_t line_no = 0, start = 0;
   while (start <= text.size()) {
     std::size_t end = text.find('\n', start);
@@ -70,6 +109,29 @@ bool read_tags_file(const std::string& path, table::Tags& tags, std::string& err
   return true;
 }
 
+// The RPC server of this process, once it runs: `serf monitor` clients get our log lines.
+std::atomic<rpc::Server*> g_rpc{nullptr};
+
+// Every log line: stderr ("haserf agent: ..."), and serf's log format for monitor clients.
+[[gnu::format(printf, 2, 3)]] void agent_log(const char* level, const char* fmt, ...) {
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  std::fprintf(stderr, "haserf agent: %s", buf);
+  if (auto* server = g_rpc.load()) {
+    std::string line = buf;
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    char stamp[32];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::localtime_r(&now, &tm);
+    std::strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S", &tm);
+    server->log_line(level, std::string(stamp) + " [" + level + "] agent: " + line);
+  }
+}
+
 // Events are queued from the loop thread and written by the writer's thread (cli/line_writer.hpp).
 void emit(LineWriter& out, const nlohmann::ordered_json& j) {
   out.write_line(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
@@ -86,55 +148,116 @@ int cmd_agent(int argc, char** argv) {
   specs.push_back({"retry-interval", 0, true, false});
   specs.push_back({"retry-max", 0, true, false});
   specs.push_back({"event-handler", 0, true, true});
+  specs.push_back({"snapshot", 0, true, false});
+  specs.push_back({"rejoin", 0, false, false});
+  specs.push_back({"rpc-addr", 0, true, false});
+  specs.push_back({"rpc-auth", 0, true, false});
+  specs.push_back({"config-file", 0, true, true});
+  specs.push_back({"config-dir", 0, true, true});
+  specs.push_back({"no-leave-on-terminate", 0, false, false});
+  specs.push_back({"skip-leave-on-interrupt", 0, false, false});
   if (!args.parse(argc, argv, 2, specs, error)) {
-    std::fprintf(stderr, "haserf agent: %s (see 'haserf agent --help')\n", error.c_str());
+    agent_log("INFO", "%s (see 'haserf agent --help')\n", error.c_str());
     return kExitUsage;
   }
   if (args.help()) {
     std::printf("%s%s", kHelp, kAgentOptionsHelp);
     return kExitOk;
   }
+  // serf's JSON config: files first, then directories (as serf reads them); the command line
+  // wins over both, and lists (join, retry-join, event handlers, tags) add up.
+  AgentFileConfig file_config;
+  for (const auto& f : args.all("config-file")) {
+    if (!read_agent_config_file(f, file_config, error)) {
+      agent_log("ERR", "%s\n", error.c_str());
+      return kExitUsage;
+    }
+  }
+  for (const auto& d : args.all("config-dir")) {
+    if (!read_agent_config_dir(d, file_config, error)) {
+      agent_log("ERR", "%s\n", error.c_str());
+      return kExitUsage;
+    }
+  }
+  for (const auto& [option, values] : file_config.options) {
+    const auto spec = std::find_if(specs.begin(), specs.end(),
+                                   [&](const OptionSpec& o) { return o.long_name == option; });
+    args.add_defaults(option, values, spec != specs.end() && spec->repeatable);
+  }
   if (!args.has("bind")) {
-    std::fprintf(stderr, "haserf agent: --bind is required (see 'haserf agent --help')\n");
+    agent_log("INFO", "--bind is required (see 'haserf agent --help')\n");
     return kExitUsage;
   }
   net::AgentConfig config;
   if (!agent_config_from_args(args, config, error)) {
-    std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
+    agent_log("INFO", "%s\n", error.c_str());
     return kExitUsage;
+  }
+  // What serf's config files set that has no option of ours.
+  if (file_config.query_size_limit) config.serf.query_size_limit = *file_config.query_size_limit;
+  if (file_config.query_response_size_limit) {
+    config.serf.query_response_size_limit = *file_config.query_response_size_limit;
+  }
+  if (file_config.user_event_size_limit) {
+    config.serf.user_event_size_limit = *file_config.user_event_size_limit;
+  }
+  if (file_config.reconnect_interval) config.serf.reconnect_interval = *file_config.reconnect_interval;
+  if (file_config.reconnect_timeout) config.serf.reconnect_timeout = *file_config.reconnect_timeout;
+  if (file_config.tombstone_timeout) config.serf.tombstone_timeout = *file_config.tombstone_timeout;
+  if (file_config.broadcast_timeout) config.serf.broadcast_timeout = *file_config.broadcast_timeout;
+  if (file_config.disable_coordinates) {
+    config.serf.disable_coordinates = *file_config.disable_coordinates;
+  }
+  // serf leaves on SIGINT unless skip_leave_on_interrupt, and on SIGTERM only with
+  // leave_on_terminate; haserf agent leaves on both unless told otherwise (a config file's
+  // explicit leave_on_terminate=false, or --no-leave-on-terminate).
+  const bool leave_on_term = !args.has("no-leave-on-terminate") &&
+                             file_config.leave_on_terminate.value_or(true);
+  const bool leave_on_int = !args.has("skip-leave-on-interrupt") &&
+                            !file_config.skip_leave_on_interrupt.value_or(false);
+  for (const auto& f : file_config.files) agent_log("INFO", "config file %s read\n", f.c_str());
+  if (!file_config.ignored.empty()) {
+    std::string list;
+    for (const auto& k : file_config.ignored) list += (list.empty() ? "" : ", ") + k;
+    agent_log("WARN", "config keys accepted but not used by haserf: %s\n", list.c_str());
   }
 
   config.retry_join = args.all("retry-join");
   if (auto v = args.get("retry-interval");
       v && (!parse_duration(*v, config.retry_interval) || config.retry_interval.count() == 0)) {
-    std::fprintf(stderr,
-                 "haserf agent: --retry-interval must be a positive duration (30s, 500ms)\n");
+    agent_log("INFO",
+                 "--retry-interval must be a positive duration (30s, 500ms)\n");
     return kExitUsage;
   }
   if (auto v = args.get("retry-max")) {
     char* end = nullptr;
     const long n = std::strtol(v->c_str(), &end, 10);
     if (v->empty() || *end != '\0' || n < 0 || n > 1000000) {
-      std::fprintf(stderr, "haserf agent: --retry-max must be a number >= 0\n");
+      agent_log("INFO", "--retry-max must be a number >= 0\n");
       return kExitUsage;
     }
     config.retry_max = static_cast<int>(n);
   }
   if (config.retry_join.empty() && (args.has("retry-interval") || args.has("retry-max"))) {
-    std::fprintf(stderr, "haserf agent: --retry-interval and --retry-max need --retry-join\n");
+    agent_log("INFO", "--retry-interval and --retry-max need --retry-join\n");
     return kExitUsage;
   }
+  config.snapshot_path = args.get("snapshot").value_or("");
+  config.rejoin = args.has("rejoin");
+  config.on_snapshot_log = [](const std::string& line) {
+    agent_log("INFO", "%s\n", line.c_str());
+  };
   std::vector<EventScript> scripts;
   for (const auto& spec : args.all("event-handler")) {
     if (!parse_event_handler(spec, scripts, error)) {
-      std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
+      agent_log("INFO", "%s\n", error.c_str());
       return kExitUsage;
     }
   }
   const auto tags_file = args.get("tags-file");
   const table::Tags flag_tags = config.tags;
   if (tags_file && !read_tags_file(*tags_file, config.tags, error)) {
-    std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
+    agent_log("INFO", "%s\n", error.c_str());
     return kExitFailure;
   }
 
@@ -155,56 +278,89 @@ int cmd_agent(int argc, char** argv) {
   // Declared before the agent: the agent's loop thread feeds it until agent.stop().
   // Destroyed after the handler runner (declared before it), which may still call it.
   std::atomic<net::Agent*> responder{nullptr};  // set once the agent exists, before it starts
+  // Made after the agent, before it starts; stopped after agent.stop() (no feed after that).
+  std::unique_ptr<rpc::Server> rpc_server;
+  std::atomic<bool> left_by_rpc{false};
   std::unique_ptr<EventHandlerRunner> handlers;
   if (!scripts.empty()) {
     EventHandlerRunner::Options hopts;
     hopts.scripts = scripts;
     hopts.log = [](const std::string& line) {
-      std::fprintf(stderr, "haserf agent: %s\n", line.c_str());
+      agent_log("INFO", "%s\n", line.c_str());
     };
     hopts.respond = [&responder](const serf::Query& q, std::string payload) {
       if (auto* a = responder.load()) {
         a->respond(q, std::move(payload), [name = q.name](bool ok, const std::string& err) {
           if (!ok)
-            std::fprintf(stderr, "haserf agent: query '%s': %s\n", name.c_str(), err.c_str());
+            agent_log("INFO", "query '%s': %s\n", name.c_str(), err.c_str());
         });
       }
     };
     handlers = std::make_unique<EventHandlerRunner>(std::move(hopts));
   }
   table::MembershipTable members;
-  members.subscribe([&out, &handlers](const table::ChangeEvent& e) {
+  members.subscribe([&out, &handlers, &rpc_server](const table::ChangeEvent& e) {
     if (e.kind == table::ChangeKind::kStatus) return;  // leaving/suspect: no serf event either
     emit(out, nlohmann::ordered_json{{"event", std::string(table::to_string(e.kind))},
                                      {"member", table::member_to_json(*e.member)}});
     if (handlers) handlers->member_event(e.kind, *e.member);
+    if (rpc_server) rpc_server->member_event(e);
   });
   const pthread_t main_thread = pthread_self();
   const auto interval_s = std::chrono::duration<double>(config.retry_interval).count();
   config.on_retry_join = [main_thread, interval_s, max = config.retry_max](int attempt, int joined,
                                                                            const std::string& err) {
     if (joined > 0) {
-      std::fprintf(stderr, "haserf agent: retry-join: attempt %d joined %d\n", attempt, joined);
+      agent_log("INFO", "retry-join: attempt %d joined %d\n", attempt, joined);
     } else if (max > 0 && attempt >= max) {
-      std::fprintf(stderr, "haserf agent: retry-join: attempt %d of %d failed (%s); giving up\n",
+      agent_log("INFO", "retry-join: attempt %d of %d failed (%s); giving up\n",
                    attempt, max, err.c_str());
       pthread_kill(main_thread, SIGUSR1);
     } else {
-      std::fprintf(stderr, "haserf agent: retry-join: attempt %d failed (%s); next in %gs\n",
+      agent_log("INFO", "retry-join: attempt %d failed (%s); next in %gs\n",
                    attempt, err.c_str(), interval_s);
     }
   };
   config.on_stopped = [main_thread](const std::string& why) {
-    std::fprintf(stderr, "haserf agent: %s; stopping\n", why.c_str());
+    agent_log("INFO", "%s; stopping\n", why.c_str());
     pthread_kill(main_thread, SIGUSR2);
   };
   net::Agent agent(config, members);
   responder = &agent;
-  if (handlers && handlers->wants_queries()) {
-    agent.on_query([&handlers](const serf::Query& q) { handlers->query(q); });
+  const std::string rpc_addr = args.get("rpc-addr").value_or("127.0.0.1:7373");
+  if (rpc_addr != "off") {
+    rpc::ServerConfig rc;
+    rc.addr = rpc_addr;
+    rc.auth_key = args.get("rpc-auth").value_or("");
+    rc.version = HASERF_VERSION;
+    rc.on_leave = [main_thread, &left_by_rpc] {
+      left_by_rpc = true;
+      pthread_kill(main_thread, SIGTERM);
+    };
+    rc.log = [](const std::string& level, const std::string& line) {
+      agent_log(level.c_str(), "%s\n", line.c_str());
+    };
+    auto server = std::make_unique<rpc::Server>(std::move(rc), agent, members);
+    if (server->start(&error)) {
+      rpc_server = std::move(server);
+    } else if (args.has("rpc-addr")) {
+      agent_log("ERR", "%s\n", error.c_str());
+      return kExitFailure;
+    } else {
+      agent_log("WARN", "%s; serving no RPC (serf members etc. cannot reach this agent)\n",
+                error.c_str());
+    }
   }
-  agent.on_user_event([&out, &handlers](const serf::UserEvent& e) {
+  const bool rpc_queries = rpc_server != nullptr;
+  if ((handlers && handlers->wants_queries()) || rpc_queries) {
+    agent.on_query([&handlers, &rpc_server](const serf::Query& q) {
+      if (handlers && handlers->wants_queries()) handlers->query(q);
+      if (rpc_server) rpc_server->query(q);
+    });
+  }
+  agent.on_user_event([&out, &handlers, &rpc_server](const serf::UserEvent& e) {
     if (handlers) handlers->user_event(e);
+    if (rpc_server) rpc_server->user_event(e);
     emit(out, nlohmann::ordered_json{{"event", "user"},
                                      {"name", e.name},
                                      {"payload", std::string(e.payload.begin(), e.payload.end())},
@@ -212,22 +368,31 @@ int cmd_agent(int argc, char** argv) {
                                      {"coalesce", e.coalesce}});
   });
   if (!agent.start(&error)) {
-    std::fprintf(stderr, "haserf agent: %s\n", error.c_str());
+    agent_log("ERR", "%s\n", error.c_str());
     return kExitFailure;
   }
-  std::fprintf(stderr, "haserf agent: %s listening on %s (port %u)\n", agent.node_name().c_str(),
+  if (rpc_server) {
+    g_rpc = rpc_server.get();
+    agent_log("INFO", "RPC on %s (port %u)\n", rpc_addr.c_str(), rpc_server->port());
+  }
+  // After agent.stop(): nothing feeds the RPC server any more.
+  auto stop_rpc = [&rpc_server] {
+    g_rpc = nullptr;
+    if (rpc_server) rpc_server->stop();
+  };
+  agent_log("INFO", "%s listening on %s (port %u)\n", agent.node_name().c_str(),
                config.bind.c_str(), agent.port());
   if (handlers) handlers->set_self(agent.node_name(), config.tags);
   if (const auto st = agent.status(); !st.notice.empty()) {
-    std::fprintf(stderr, "haserf agent: %s\n", st.notice.c_str());
+    agent_log("INFO", "%s\n", st.notice.c_str());
   }
   const auto seeds = args.all("join");
   if (!seeds.empty()) {
     agent.join(seeds, [seeds](int joined, const std::string& err) {
       if (joined > 0) {
-        std::fprintf(stderr, "haserf agent: joined %d of %zu\n", joined, seeds.size());
+        agent_log("INFO", "joined %d of %zu\n", joined, seeds.size());
       } else {
-        std::fprintf(stderr, "haserf agent: join failed: %s\n", err.c_str());
+        agent_log("INFO", "join failed: %s\n", err.c_str());
       }
     });
   }
@@ -236,58 +401,68 @@ int cmd_agent(int argc, char** argv) {
     // Live tag change: --tag values, overridden by the file's current content.
     table::Tags tags = flag_tags;
     if (!tags_file) {
-      std::fprintf(stderr, "haserf agent: SIGHUP ignored (no --tags-file)\n");
+      agent_log("INFO", "SIGHUP ignored (no --tags-file)\n");
     } else if (!read_tags_file(*tags_file, tags, error)) {
-      std::fprintf(stderr, "haserf agent: SIGHUP: %s; tags unchanged\n", error.c_str());
+      agent_log("INFO", "SIGHUP: %s; tags unchanged\n", error.c_str());
     } else if (!agent.set_tags(tags, &error)) {
-      std::fprintf(stderr, "haserf agent: SIGHUP: %s; tags unchanged\n", error.c_str());
+      agent_log("INFO", "SIGHUP: %s; tags unchanged\n", error.c_str());
     } else {
       if (handlers) handlers->set_self(agent.node_name(), tags);
-      std::fprintf(stderr, "haserf agent: SIGHUP: tags now from %s (%zu tags)\n",
+      agent_log("INFO", "SIGHUP: tags now from %s (%zu tags)\n",
                    tags_file->c_str(), tags.size());
     }
   }
   if (sig == SIGUSR2) {  // lost a name conflict: serf quits without a leave, exit 1
     if (handlers) handlers->close();
     agent.stop();
+    stop_rpc();
     out.close();
     return kExitFailure;
   }
   if (sig == SIGUSR1) {  // retry-join exhausted: alone, nothing to leave (serf exits 1 too)
     if (handlers) handlers->close();
     agent.stop();
+    stop_rpc();
     out.close();
-    std::fprintf(stderr, "haserf agent: stopped: no --retry-join address answered\n");
+    agent_log("INFO", "stopped: no --retry-join address answered\n");
     return kExitFailure;
   }
-  std::fprintf(stderr, "haserf agent: %s, leaving the cluster\n",
-               sig == SIGINT ? "SIGINT" : "SIGTERM");
-  const bool left = agent.leave_sync(std::chrono::seconds(10));
+  const bool leave = !left_by_rpc && (sig == SIGINT ? leave_on_int : leave_on_term);
+  if (left_by_rpc) {
+    agent_log("INFO", "left the cluster (RPC leave); stopping\n");
+  } else if (leave) {
+    agent_log("INFO", "%s, leaving the cluster\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  } else {
+    agent_log("INFO", "%s, stopping without a leave (the cluster will see a failure)\n",
+              sig == SIGINT ? "SIGINT" : "SIGTERM");
+  }
+  const bool left = left_by_rpc ? true : leave ? agent.leave_sync(std::chrono::seconds(10)) : false;
   const auto st = agent.stats();
   if (handlers) {
     handlers->close();  // pending handlers run; one still running after 5 s is killed
     const auto hs = handlers->stats();
-    std::fprintf(
-        stderr,
-        "haserf agent: event handlers: %llu runs, %llu failed, %llu query responses, "
+    agent_log(
+        "INFO",
+        "event handlers: %llu runs, %llu failed, %llu query responses, "
         "%llu events dropped\n",
         static_cast<unsigned long long>(hs.invoked), static_cast<unsigned long long>(hs.failed),
         static_cast<unsigned long long>(hs.responses), static_cast<unsigned long long>(hs.dropped));
   }
   agent.stop();
-  std::fprintf(stderr, "haserf agent: %s\n", left ? "left" : "leave timed out, stopped");
+  stop_rpc();
+  agent_log("INFO", "%s\n", left ? "left" : leave ? "leave timed out, stopped" : "stopped");
   out.close();
   if (out.dropped() > 0) {
-    std::fprintf(stderr,
-                 "haserf agent: %llu events not written to stdout (its reader was too slow, "
+    agent_log("INFO",
+                 "%llu events not written to stdout (its reader was too slow, "
                  "or gone); %llu written\n",
                  static_cast<unsigned long long>(out.dropped()),
                  static_cast<unsigned long long>(out.written()));
   }
   // What hostile or broken peers sent us, for the operator (and the trap tests).
-  std::fprintf(
-      stderr,
-      "haserf agent: dropped %llu packets, %llu messages; %llu unsafe for Go peers "
+  agent_log(
+      "INFO",
+      "dropped %llu packets, %llu messages; %llu unsafe for Go peers "
       "(never forwarded)%s%s\n",
       static_cast<unsigned long long>(st.memberlist.packets_dropped),
       static_cast<unsigned long long>(st.memberlist.messages_dropped),

@@ -8,8 +8,7 @@
 #include "cli/agent_options.hpp"
 #include "cli/commands.hpp"
 #include "core/wire/crypto.hpp"
-#include "core/wire/msgpack_reader.hpp"
-#include "core/wire/msgpack_writer.hpp"
+#include "core/serf/key_manager.hpp"
 
 namespace haserf::cli {
 namespace {
@@ -29,39 +28,9 @@ constexpr const char* kHelp =
     "      --remove KEY       remove KEY everywhere (not the primary)\n"
     "      --list             list the keys and how many members have each\n";
 
-struct KeyAnswer {
-  bool result = false;
-  std::string message;
-  std::vector<std::string> keys;
-  std::string primary;
-};
-
-bool decode_key_answer(const wire::Bytes& payload, KeyAnswer& out) {
-  if (payload.empty() || payload[0] != static_cast<std::uint8_t>(wire::SerfMsgType::kKeyResponse)) {
-    return false;
-  }
-  wire::mp::Reader r(std::span<const std::uint8_t>(payload).subspan(1));
-  static constexpr std::string_view kOrder[] = {"Result", "Message", "Keys", "PrimaryKey"};
-  return wire::mp::read_struct(r, "nodeKeyResponse", kOrder, [&](std::string_view k) {
-    if (k == "Result") return r.read_bool(out.result, k) ? 1 : -1;
-    if (k == "Message") return r.read_str(out.message, k) ? 1 : -1;
-    if (k == "PrimaryKey") return r.read_str(out.primary, k) ? 1 : -1;
-    if (k == "Keys") {
-      std::uint32_t n = 0;  // nil reads as an empty array
-      if (!r.read_array_header(n, k)) return -1;
-      out.keys.resize(n);
-      for (auto& key : out.keys) {
-        if (!r.read_str(key, k)) return -1;
-      }
-      return 1;
-    }
-    return 0;
-  });
-}
-
 struct Collected {
   std::mutex mutex;
-  std::map<std::string, KeyAnswer> answers;  // by node
+  std::map<std::string, serf::KeyAnswer> answers;  // by node
 };
 
 }  // namespace
@@ -98,19 +67,16 @@ int cmd_keys(int argc, char** argv) {
                  "haserf keys: give --encrypt or --keyring-file: a key the cluster knows\n");
     return kExitUsage;
   }
-  wire::Bytes payload;
-  if (op != "list") {
-    wire::Bytes key;
-    if (!wire::parse_key_base64(key_text, key, &error)) {
-      std::fprintf(stderr, "haserf keys: --%s: %s\n", op.c_str(), error.c_str());
-      return kExitUsage;
-    }
-    payload.push_back(static_cast<std::uint8_t>(wire::SerfMsgType::kKeyRequest));
-    wire::mp::Writer w(payload);
-    w.map(1);
-    w.str("Key");
-    w.bytes(key);
+  const serf::KeyOp key_op = op == "install" ? serf::KeyOp::kInstall
+                            : op == "use"     ? serf::KeyOp::kUse
+                            : op == "remove"  ? serf::KeyOp::kRemove
+                                              : serf::KeyOp::kList;
+  wire::Bytes key;
+  if (key_op != serf::KeyOp::kList && !wire::parse_key_base64(key_text, key, &error)) {
+    std::fprintf(stderr, "haserf keys: --%s: %s\n", op.c_str(), error.c_str());
+    return kExitUsage;
   }
+  const wire::Bytes payload = serf::key_query_payload(key_op, key);
 
   table::MembershipTable members;
   int exit_code = kExitOk;
@@ -130,13 +96,12 @@ int cmd_keys(int argc, char** argv) {
   auto c = std::make_shared<Collected>();
   serf::QueryCallbacks cb;
   cb.response = [c](const std::string& from, const wire::Bytes& p) {
-    KeyAnswer a;
-    if (!decode_key_answer(p, a)) a.message = "undecodable key response";
+    serf::KeyAnswer a;
+    if (!serf::decode_key_answer(p, a)) a.message = "undecodable key response";
     std::lock_guard<std::mutex> lock(c->mutex);
     c->answers[from] = std::move(a);
   };
-  const std::string name = "_serf_" + op + (op == "list" ? "-keys" : "-key");
-  const bool sent = query_and_wait(*agent, name, std::string(payload.begin(), payload.end()), {},
+  const bool sent = query_and_wait(*agent, serf::key_query_name(key_op), std::string(payload.begin(), payload.end()), {},
                                    std::move(cb), error);
   const std::size_t num_nodes = agent->stats().members;  // memberlist's count, us included
   agent->leave_sync(std::chrono::seconds(8));

@@ -1,5 +1,5 @@
-// haserf query: join, send a Serf query, print the acks and responses (like `serf query`),
-// leave.
+// haserf query: a Serf query sent by the local agent (RPC) or by a short-lived member; prints
+// the acks and responses like `serf query`.
 #include <condition_variable>
 #include <cstdio>
 #include <map>
@@ -14,10 +14,11 @@ namespace haserf::cli {
 namespace {
 
 constexpr const char* kHelp =
-    "usage: haserf query --join IP[:PORT] [options] NAME [PAYLOAD]\n"
+    "usage: haserf query [--rpc-addr IP:PORT | --join IP[:PORT]] [options] NAME [PAYLOAD]\n"
     "\n"
-    "Joins the cluster as a short-lived member, sends a Serf query (like 'serf query'),\n"
-    "prints the acks and responses that arrive before the timeout, then leaves gracefully.\n"
+    "Sends a Serf query (like 'serf query') through the local agent over RPC, or with --join\n"
+    "as a short-lived member, and prints the acks and responses that arrive before the\n"
+    "timeout.\n"
     "Exit 0 once the query ran (even without answers), 1 if it could not be sent.\n"
     "\n"
     "options:\n"
@@ -39,20 +40,19 @@ struct Collected {
 int cmd_query(int argc, char** argv) {
   Args args;
   std::string error;
-  if (const int rc = parse_member_command("query", kHelp, argc, argv,
-                                          {{"node-filter", 0, true, true},
-                                           {"tag-filter", 0, true, true},
-                                           {"no-ack", 0, false, false},
-                                           {"query-timeout", 0, true, false},
-                                           {"format", 'f', true, false}},
-                                          args);
-      rc >= 0) {
+  auto extra = rpc_option_specs();
+  extra.insert(extra.end(), {{"node-filter", 0, true, true},
+                             {"tag-filter", 0, true, true},
+                             {"no-ack", 0, false, false},
+                             {"relay-factor", 0, true, false},
+                             {"query-timeout", 0, true, false},
+                             {"format", 'f', true, false}});
+  if (const int rc = parse_member_command("query", kHelp, argc, argv, extra, args); rc >= 0) {
     return rc;
   }
   const auto& pos = args.positional();
-  if (pos.empty() || pos.size() > 2 || args.all("join").empty()) {
-    std::fprintf(stderr,
-                 "haserf query: needs --join and NAME [PAYLOAD] (see 'haserf query --help')\n");
+  if (pos.empty() || pos.size() > 2) {
+    std::fprintf(stderr, "haserf query: needs NAME [PAYLOAD] (see 'haserf query --help')\n");
     return kExitUsage;
   }
   const std::string format = args.get("format").value_or("text");
@@ -78,11 +78,73 @@ int cmd_query(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (auto v = args.get("relay-factor")) {
+    char* end = nullptr;
+    const long n = std::strtol(v->c_str(), &end, 10);
+    if (v->empty() || *end != '\0' || n < 0 || n > 5) {
+      std::fprintf(stderr, "haserf query: --relay-factor must be 0 to 5\n");
+      return kExitUsage;
+    }
+    params.relay_factor = static_cast<std::uint8_t>(n);
+  }
+  auto c = std::make_shared<Collected>();
+  const auto print_json = [&c] {
+    nlohmann::ordered_json acks = nlohmann::ordered_json::array();
+    for (const auto& a : c->acks) acks.push_back(a);
+    nlohmann::ordered_json responses = nlohmann::ordered_json::object();
+    for (const auto& [from, p] : c->responses) responses[from] = p;
+    std::printf("%s\n", nlohmann::ordered_json{{"Acks", acks}, {"Responses", responses}}
+                            .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+                            .c_str());
+  };
+  if (args.all("join").empty()) {
+    rpc::Client client;
+    if (!rpc_connect("query", args, client)) return kExitFailure;
+    wire::rpc::RequestBody req;
+    req.name = pos[0];
+    const std::string payload = pos.size() > 1 ? pos[1] : "";
+    req.payload.assign(payload.begin(), payload.end());
+    req.filter_nodes = params.filter_nodes;
+    for (const auto& [k, v] : params.filter_tags) req.filter_tags[k] = v;
+    req.request_ack = params.request_ack;
+    req.relay_factor = params.relay_factor;
+    req.timeout_ns = static_cast<std::int64_t>(params.timeout.count()) * 1000000;
+    const bool ok = client.query(
+        req,
+        [&](const wire::rpc::QueryRecord& r) {
+          const std::string text(r.payload.begin(), r.payload.end());
+          if (r.type == "ack") {
+            c->acks.push_back(r.from);
+            if (format == "text") std::printf("Ack from '%s'\n", r.from.c_str());
+          } else if (r.type == "response") {
+            c->responses.emplace_back(r.from, text);
+            if (format == "text") {
+              std::printf("Response from '%s': %s\n", r.from.c_str(), text.c_str());
+            }
+          }
+          std::fflush(stdout);
+        },
+        &error,
+        [&] {
+          if (format == "text") std::printf("Query '%s' dispatched\n", pos[0].c_str());
+        });
+    if (!ok) {
+      std::fprintf(stderr, "haserf query: %s\n", error.c_str());
+      return kExitFailure;
+    }
+    if (format == "json") {
+      print_json();
+    } else {
+      if (params.request_ack) std::printf("Total Acks: %zu\n", c->acks.size());
+      std::printf("Total Responses: %zu\n", c->responses.size());
+    }
+    return kExitOk;
+  }
+
   table::MembershipTable members;
   int exit_code = kExitOk;
   auto agent = start_transient_member("query", args, members, std::chrono::seconds(10), exit_code);
   if (!agent) return exit_code;
-  auto c = std::make_shared<Collected>();
   serf::QueryCallbacks cb;
   // We are a member too and see our own query: our own ack is not the cluster's answer.
   const std::string self = agent->node_name();
@@ -113,13 +175,7 @@ int cmd_query(int argc, char** argv) {
     return kExitFailure;
   }
   if (format == "json") {
-    nlohmann::ordered_json acks = nlohmann::ordered_json::array();
-    for (const auto& a : c->acks) acks.push_back(a);
-    nlohmann::ordered_json responses = nlohmann::ordered_json::object();
-    for (const auto& [from, p] : c->responses) responses[from] = p;
-    std::printf("%s\n", nlohmann::ordered_json{{"Acks", acks}, {"Responses", responses}}
-                            .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-                            .c_str());
+    print_json();
   } else {
     if (params.request_ack) std::printf("Total Acks: %zu\n", c->acks.size());
     std::printf("Total Responses: %zu\n", c->responses.size());

@@ -9,5 +9,6 @@ int cmd_agent(int argc, char** argv);
 int cmd_event(int argc, char** argv);
 int cmd_query(int argc, char** argv);
 int cmd_keys(int argc, char** argv);
+int cmd_rtt(int argc, char** argv);
 
 }  // namespace haserf::cli

@@ -1,4 +1,4 @@
-// haserf: render HAProxy configs from Serf membership, and (later) be a Serf member.
+// haserf: render HAProxy configs from Serf membership, and be a Serf member.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -14,10 +14,11 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  render    render a mustache template from cluster members (serf JSON or live)\n"
-    "  members   join a cluster, print its members, leave\n"
-    "  agent     run a Serf member that prints membership events as JSON lines\n"
-    "  event     join a cluster, send a user event, leave\n"
-    "  query     join a cluster, send a query, print acks and responses, leave\n"
+    "  members   print the cluster's members (from the local agent, or --join)\n"
+    "  agent     run a Serf member (serf agent's stand-in, with serf's RPC protocol)\n"
+    "  event     send a user event (through the local agent, or --join)\n"
+    "  query     send a query, print acks and responses (through the local agent, or --join)\n"
+    "  rtt       estimated round trip time between two members (from their coordinates)\n"
     "  keys      install, use, remove or list gossip keys on every member (like serf keys)\n"
     "  version   print the version\n"
     "\n"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     if (cmd == "event") return cmd_event(argc, argv);
     if (cmd == "query") return cmd_query(argc, argv);
     if (cmd == "keys") return cmd_keys(argc, argv);
+    if (cmd == "rtt") return cmd_rtt(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "haserf %s: internal error: %s\n", cmd.c_str(), e.what());
     return kExitFailure;

@@ -13,7 +13,7 @@ if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux
 fi
 cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DHASERF_FUZZ=ON \
   -DHASERF_SANITIZE="address,undefined" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-targets=(datagram stream serf template members_json handover)
+targets=(datagram stream serf template members_json handover rpc)
 cmake --build "$BUILD" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 mkdir -p "$BUILD/crashes"
 status=0

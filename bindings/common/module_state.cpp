@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/wire/crypto.hpp"
+
 extern char** environ;
 
 namespace haserf::bindings {
@@ -209,6 +211,7 @@ bool to_agent_config(const StartOptions& options, net::AgentConfig& config, std:
   config.tags = options.tags;
   config.encrypt_key = options.encrypt;
   config.keyring_file = options.keyring_file;
+  config.snapshot_path = options.snapshot_file;
   config.profile = options.profile.empty() ? "lan" : options.profile;
   config.join = options.join;
   if (options.join_retry.count() > 0 && !options.join.empty()) {
@@ -295,6 +298,15 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
       ++events_dropped_;
     }
   });
+  agent->on_query([this](const serf::Query& q) {
+    std::lock_guard<std::mutex> queries_lock(queries_mutex_);
+    ++queries_received_;
+    incoming_.push_back(IncomingQuery{++next_query_id_, q});
+    while (incoming_.size() > kMaxQueuedQueries) {
+      incoming_.pop_front();
+      ++queries_dropped_;
+    }
+  });
   if (!agent->start(&error)) {
     retire(std::move(agent), std::move(table));
     return false;
@@ -353,6 +365,11 @@ table::SnapshotPtr ModuleState::snapshot() const {
   return table ? table->snapshot() : nullptr;
 }
 
+std::shared_ptr<const net::Agent::RttMap> ModuleState::rtt_estimates() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return agent_ ? agent_->rtt_estimates() : nullptr;
+}
+
 std::string ModuleState::members_json() const {
   const auto snap = snapshot();
   return table::members_to_json(snap ? snap->members() : std::vector<table::MemberPtr>{});
@@ -376,6 +393,152 @@ bool ModuleState::user_event(const std::string& name, const std::string& payload
     return false;
   }
   return agent_->user_event(name, payload, coalesce, &error);
+}
+
+std::vector<IncomingQuery> ModuleState::drain_queries(std::size_t max) {
+  std::lock_guard<std::mutex> lock(queries_mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(awaiting_reply_, [&](const auto& kv) { return kv.second.deadline < now; });
+  std::vector<IncomingQuery> out;
+  while (!incoming_.empty() && out.size() < max) {
+    auto q = std::move(incoming_.front());
+    incoming_.pop_front();
+    if (q.query.deadline < now) continue;  // nobody waits for an answer any more
+    awaiting_reply_[q.id] = q.query;
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+bool ModuleState::respond(std::uint64_t id, const std::string& payload, std::string& error) {
+  serf::Query q;
+  {
+    std::lock_guard<std::mutex> lock(queries_mutex_);
+    auto it = awaiting_reply_.find(id);
+    if (it == awaiting_reply_.end()) {
+      error = "no pending query with this id (answered already, expired, or never drained)";
+      return false;
+    }
+    q = std::move(it->second);
+    awaiting_reply_.erase(it);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!agent_ || !agent_->running()) {
+    error = "not started";
+    return false;
+  }
+  agent_->respond(q, payload, [this](bool ok, const std::string&) {
+    if (ok) return;
+    std::lock_guard<std::mutex> queries_lock(queries_mutex_);
+    ++responses_refused_;
+  });
+  return true;
+}
+
+std::optional<std::uint64_t> ModuleState::query(const std::string& name,
+                                                 const std::string& payload,
+                                                 const serf::QueryParams& params,
+                                                 std::string& error) {
+  return send_query(name, payload, params, std::make_shared<QueryResult>(), error);
+}
+
+std::optional<std::uint64_t> ModuleState::send_query(const std::string& name,
+                                                      const std::string& payload,
+                                                      const serf::QueryParams& params,
+                                                      std::shared_ptr<QueryResult> result,
+                                                      std::string& error) {
+  std::uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(queries_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(outgoing_, [&](const auto& kv) {
+      return kv.second.finished != std::chrono::steady_clock::time_point{} &&
+             now - kv.second.finished > std::chrono::seconds(60);
+    });
+    std::size_t open = 0;
+    for (const auto& [k, o] : outgoing_) open += o.result->done ? 0 : 1;
+    if (open >= kMaxOpenQueries) {
+      error = "too many queries in flight (" + std::to_string(open) + ")";
+      return std::nullopt;
+    }
+    id = ++next_query_id_;
+    outgoing_[id] = Outgoing{result, {}};
+  }
+  std::shared_ptr<net::Agent> agent;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (agent_ && agent_->running()) agent = agent_;
+  }
+  if (!agent) {
+    std::lock_guard<std::mutex> lock(queries_mutex_);
+    outgoing_.erase(id);
+    error = "not started";
+    return std::nullopt;
+  }
+  // Callbacks run on the loop thread; the result is shared with query_result() under the lock.
+  const auto finish = [this, id, result] {
+    std::lock_guard<std::mutex> lock(queries_mutex_);
+    if (result->done) return;
+    result->done = true;
+    if (auto it = outgoing_.find(id); it != outgoing_.end()) {
+      it->second.finished = std::chrono::steady_clock::now();
+    }
+  };
+  serf::QueryCallbacks cb;
+  cb.ack = [this, result](const std::string& from) {
+    std::lock_guard<std::mutex> lock(queries_mutex_);
+    result->acks.push_back(from);
+  };
+  cb.response = [this, result, finish](const std::string& from, const wire::Bytes& p) {
+    bool all_answered = false;
+    {
+      std::lock_guard<std::mutex> lock(queries_mutex_);
+      result->responses.emplace_back(from, std::string(p.begin(), p.end()));
+      if (result->key_op) {
+        serf::add_key_answer(result->keys, from, p);
+        all_answered = result->keys.num_resp >= result->keys.num_nodes;
+      }
+    }
+    if (all_answered) finish();  // serf's key manager returns once everyone answered
+  };
+  cb.done = [finish](int, int) { finish(); };
+  agent->query(name, payload, params, std::move(cb),
+               [this, result, finish](bool ok, const std::string& err) {
+                 if (ok) return;
+                 {
+                   std::lock_guard<std::mutex> lock(queries_mutex_);
+                   result->error = err;
+                 }
+                 finish();
+               });
+  return id;
+}
+
+std::optional<std::uint64_t> ModuleState::keys(serf::KeyOp op, const std::string& key,
+                                               std::string& error) {
+  wire::Bytes raw;
+  if (op != serf::KeyOp::kList && !wire::parse_key_base64(key, raw, &error)) return std::nullopt;
+  const auto payload = serf::key_query_payload(op, raw);
+  std::shared_ptr<net::Agent> agent;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (agent_ && agent_->running()) agent = agent_;
+  }
+  // A key query from the start: answers may arrive as soon as it is sent.
+  auto result = std::make_shared<QueryResult>();
+  result->key_op = op;
+  result->keys.num_nodes = agent ? static_cast<int>(agent->stats().members) : 0;
+  return send_query(serf::key_query_name(op), std::string(payload.begin(), payload.end()), {},
+                    std::move(result), error);
+}
+
+std::optional<QueryResult> ModuleState::query_result(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(queries_mutex_);
+  auto it = outgoing_.find(id);
+  if (it == outgoing_.end()) return std::nullopt;
+  QueryResult copy = *it->second.result;
+  if (copy.done) outgoing_.erase(it);
+  return copy;
 }
 
 bool ModuleState::set_tags(std::map<std::string, std::string> tags, std::string& error) {
@@ -509,6 +672,13 @@ Counters ModuleState::stats() const {
     c.numbers["events_received"] = static_cast<long long>(events_received_);
     c.numbers["events_dropped"] = static_cast<long long>(events_dropped_);
     c.numbers["events_queued"] = static_cast<long long>(events_.size());
+  }
+  {
+    std::lock_guard<std::mutex> lock(queries_mutex_);
+    c.numbers["queries_received"] = static_cast<long long>(queries_received_);
+    c.numbers["queries_dropped"] = static_cast<long long>(queries_dropped_);
+    c.numbers["queries_queued"] = static_cast<long long>(incoming_.size());
+    c.numbers["query_responses_refused"] = static_cast<long long>(responses_refused_);
   }
   {
     std::lock_guard<std::mutex> lock(reload_mutex_);

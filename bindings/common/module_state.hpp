@@ -45,6 +45,9 @@ struct StartOptions {
   std::string encrypt;
   // serf's keyring file: keys at start, rewritten when key queries change them.
   std::string keyring_file;
+  // serf's -snapshot file (net::AgentConfig::snapshot_path): a cold start after a crash
+  // rejoins the members it lists; a takeover (reload) neither replays nor rejoins it.
+  std::string snapshot_file;
   std::string profile = "lan";
   // Take over from a predecessor process on the same address, and let a successor take over
   // from us ("off", "sibling", "same-user"; core/net/handover.hpp).
@@ -56,6 +59,22 @@ struct StartOptions {
   std::chrono::milliseconds join_retry{0};
   // Which members may be routed and rendered (core/table/member_policy.hpp).
   table::MemberPolicy policy;
+};
+
+// An application query that reached us, waiting for respond() (until its deadline).
+struct IncomingQuery {
+  std::uint64_t id = 0;  // ours, for respond()
+  serf::Query query;
+};
+
+// A query we sent (query() or keys()), as far as its answers came.
+struct QueryResult {
+  bool done = false;  // the timeout passed (or, for keys, every member answered)
+  std::string error;  // the query could not be sent
+  std::vector<std::string> acks;
+  std::vector<std::pair<std::string, std::string>> responses;  // (node, payload), arrival order
+  std::optional<serf::KeyOp> key_op;  // keys(): the answers, added up as serf does
+  serf::KeyResult keys;
 };
 
 struct ReloadJob {
@@ -107,11 +126,31 @@ class ModuleState {
   std::string node_name() const;
   table::SnapshotPtr snapshot() const;  // null before the first start
   std::string members_json() const;
+  // Estimated round trip times from us to the members (net::Agent::rtt_estimates); null
+  // before the first start.
+  std::shared_ptr<const net::Agent::RttMap> rtt_estimates() const;
 
   std::vector<serf::UserEvent> drain_events(std::size_t max);
   bool user_event(const std::string& name, const std::string& payload, bool coalesce,
                   std::string& error);
   bool set_tags(std::map<std::string, std::string> tags, std::string& error);
+
+  // Application queries (never `_serf_*`) that reached us, oldest first; at most
+  // kMaxQueuedQueries wait (older ones are dropped and counted).
+  std::vector<IncomingQuery> drain_queries(std::size_t max);
+  // Answers a drained query (once, before its deadline; serf's size limit). The send is
+  // asynchronous: refusals found on the loop (late, too large) are counted in stats().
+  bool respond(std::uint64_t id, const std::string& payload, std::string& error);
+  // Sends a query; its answers collect in query_result(id). At most kMaxOpenQueries at once.
+  std::optional<std::uint64_t> query(const std::string& name, const std::string& payload,
+                                     const serf::QueryParams& params, std::string& error);
+  // serf keys' install/use/remove/list through our own key queries (key: base64).
+  std::optional<std::uint64_t> keys(serf::KeyOp op, const std::string& key, std::string& error);
+  // A copy of what came back so far; nullopt for an unknown (or forgotten) id. A finished
+  // query is forgotten once read, or 60 s after it finished.
+  std::optional<QueryResult> query_result(std::uint64_t id);
+  static constexpr std::size_t kMaxQueuedQueries = 256;
+  static constexpr std::size_t kMaxOpenQueries = 64;
   render::RenderResult render(std::string_view template_text,
                               const std::map<std::string, std::string>& vars) const;
 
@@ -146,6 +185,10 @@ class ModuleState {
   void retire(std::shared_ptr<net::Agent> agent, std::shared_ptr<table::MembershipTable> table);
   void stop_or_hand_over(const std::shared_ptr<net::Agent>& agent, std::chrono::milliseconds wait);
   void run_reload(ReloadJob job);
+  std::optional<std::uint64_t> send_query(const std::string& name, const std::string& payload,
+                                          const serf::QueryParams& params,
+                                          std::shared_ptr<QueryResult> result,
+                                          std::string& error);
 
   pid_t pid_ = 0;
   mutable std::mutex mutex_;  // agent lifecycle fields below
@@ -162,6 +205,17 @@ class ModuleState {
   std::deque<serf::UserEvent> events_;
   std::uint64_t events_received_ = 0;
   std::uint64_t events_dropped_ = 0;
+
+  mutable std::mutex queries_mutex_;
+  std::deque<IncomingQuery> incoming_;                  // not drained yet
+  std::map<std::uint64_t, serf::Query> awaiting_reply_;  // drained, not answered, not expired
+  struct Outgoing {
+    std::shared_ptr<QueryResult> result;
+    std::chrono::steady_clock::time_point finished{};
+  };
+  std::map<std::uint64_t, Outgoing> outgoing_;
+  std::uint64_t next_query_id_ = 0;
+  std::uint64_t queries_received_ = 0, queries_dropped_ = 0, responses_refused_ = 0;
 
   mutable std::mutex app_state_mutex_;
   std::string app_state_;

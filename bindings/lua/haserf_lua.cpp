@@ -14,6 +14,7 @@ namespace {
 
 using haserf::bindings::ModuleState;
 using haserf::bindings::StartOptions;
+namespace serf = haserf::serf;
 
 // A Lua-facing implementation returns the number of results, or -1 with `err` set, which
 // the trampoline turns into a Lua error after every C++ object of the call is destroyed
@@ -112,8 +113,16 @@ void set_integer(lua_State* L, const char* key, long long value) {
   lua_setfield(L, -2, key);
 }
 
-void push_member(lua_State* L, const haserf::table::Member& m) {
-  lua_createtable(L, 0, 6);
+// rtt: the estimated round trip time from us (network coordinates), when known.
+void push_member(lua_State* L, const haserf::table::Member& m,
+                 const haserf::net::Agent::RttMap* rtts = nullptr) {
+  lua_createtable(L, 0, 7);
+  if (rtts) {
+    if (auto it = rtts->find(m.name); it != rtts->end()) {
+      lua_pushnumber(L, std::chrono::duration<double, std::milli>(it->second).count());
+      lua_setfield(L, -2, "rtt_ms");
+    }
+  }
   set_string(L, "name", m.name);
   set_string(L, "addr", m.addr);
   set_integer(L, "port", m.port);
@@ -142,6 +151,7 @@ bool read_start_options(lua_State* L, const char* fn, StartOptions& opts, std::s
                             {"node", &opts.node},
                             {"encrypt", &opts.encrypt},
                             {"keyring_file", &opts.keyring_file},
+                            {"snapshot_file", &opts.snapshot_file},
                             {"profile", &opts.profile},
                             {"handover", &opts.handover},
                             {"port_tag", &opts.policy.port_tag},
@@ -345,6 +355,7 @@ int l_members(lua_State* L, std::string& err) {
   auto& state = ModuleState::get();
   const auto snapshot = state.snapshot();
   const std::string self = state.node_name();
+  const auto rtts = state.rtt_estimates();
   lua_createtable(L, static_cast<int>(snapshot ? snapshot->size() : 0), 0);
   if (!snapshot) return 1;
   lua_Integer i = 0;
@@ -360,7 +371,7 @@ int l_members(lua_State* L, std::string& err) {
       }
     }
     if (!match) continue;
-    push_member(L, *m);
+    push_member(L, *m, rtts.get());
     lua_rawseti(L, -2, ++i);
   }
   return 1;
@@ -420,6 +431,197 @@ int l_user_event(lua_State* L, std::string& err) {
   const bool ok = ModuleState::get().user_event(std::string(name, nlen), std::string(payload, plen),
                                                 coalesce, failure);
   return push_result(L, ok, failure);
+}
+
+// haserf.queries([max]): application queries that reached us, oldest first:
+// { {id=, name=, payload=, ltime=, from=, timeout_ms=}, ... }. Answer with haserf.respond(id,..).
+int l_queries(lua_State* L, std::string& err) {
+  lua_Integer max = 100;
+  if (!lua_isnoneornil(L, 1)) {
+    if (!lua_isinteger(L, 1) || lua_tointeger(L, 1) < 1) {
+      err = "haserf.queries: 'max' must be a positive integer";
+      return -1;
+    }
+    max = lua_tointeger(L, 1);
+  }
+  const auto queries = ModuleState::get().drain_queries(static_cast<std::size_t>(max));
+  const auto now = std::chrono::steady_clock::now();
+  lua_createtable(L, static_cast<int>(queries.size()), 0);
+  lua_Integer i = 0;
+  for (const auto& q : queries) {
+    lua_createtable(L, 0, 6);
+    set_integer(L, "id", static_cast<long long>(q.id));
+    set_string(L, "name", q.query.name);
+    lua_pushlstring(L, reinterpret_cast<const char*>(q.query.payload.data()),
+                    q.query.payload.size());
+    lua_setfield(L, -2, "payload");
+    set_integer(L, "ltime", static_cast<long long>(q.query.ltime));
+    set_string(L, "from", q.query.source_node);
+    set_integer(L, "timeout_ms",
+                std::chrono::duration_cast<std::chrono::milliseconds>(q.query.deadline - now)
+                    .count());
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+// haserf.respond(id, payload) -> true | nil, reason
+int l_respond(lua_State* L, std::string& err) {
+  if (!lua_isinteger(L, 1) || lua_tointeger(L, 1) < 1) {
+    err = "haserf.respond: 'id' must be a query id from haserf.queries()";
+    return -1;
+  }
+  if (lua_type(L, 2) != LUA_TSTRING) {
+    err = "haserf.respond: 'payload' must be a string";
+    return -1;
+  }
+  std::size_t len = 0;
+  const char* payload = lua_tolstring(L, 2, &len);
+  std::string failure;
+  const bool ok = ModuleState::get().respond(static_cast<std::uint64_t>(lua_tointeger(L, 1)),
+                                             std::string(payload, len), failure);
+  return push_result(L, ok, failure);
+}
+
+// haserf.query(name, payload, {nodes={...}, tags={k=re}, ack=bool, timeout_ms=n,
+// relay_factor=n}) -> id | nil, reason. Never waits: poll haserf.query_result(id).
+int l_query(lua_State* L, std::string& err) {
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    err = "haserf.query: 'name' must be a string";
+    return -1;
+  }
+  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TSTRING) {
+    err = "haserf.query: 'payload' must be a string";
+    return -1;
+  }
+  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE) {
+    err = "haserf.query: 'options' must be a table";
+    return -1;
+  }
+  serf::QueryParams params;
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    lua_getfield(L, 3, "nodes");
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+      for (lua_Integer i = 1; i <= n && i <= 1000; ++i) {
+        lua_rawgeti(L, -1, i);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+          err = "haserf.query: 'nodes' must be a list of node names";
+          return -1;
+        }
+        params.filter_nodes.emplace_back(lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    } else if (!lua_isnil(L, -1)) {
+      err = "haserf.query: 'nodes' must be a list of node names";
+      return -1;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 3, "tags");
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      std::map<std::string, std::string> tags;
+      if (!read_string_map(L, lua_gettop(L), "haserf.query: tags", tags, err)) return -1;
+      for (auto& [k, v] : tags) params.filter_tags.emplace_back(k, v);
+    } else if (!lua_isnil(L, -1)) {
+      err = "haserf.query: 'tags' must be a table of tag = regexp";
+      return -1;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 3, "ack");
+    params.request_ack = lua_toboolean(L, -1) != 0;
+    lua_pop(L, 1);
+    for (const char* key : {"timeout_ms", "relay_factor"}) {
+      lua_getfield(L, 3, key);
+      if (!lua_isnil(L, -1)) {
+        const lua_Integer max = std::string_view(key) == "timeout_ms" ? 3600000 : 5;
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > max) {
+          err = std::string("haserf.query: '") + key + "' must be an integer from 0 to " +
+                std::to_string(max);
+          return -1;
+        }
+        if (std::string_view(key) == "timeout_ms") {
+          params.timeout = std::chrono::milliseconds(lua_tointeger(L, -1));
+        } else {
+          params.relay_factor = static_cast<std::uint8_t>(lua_tointeger(L, -1));
+        }
+      }
+      lua_pop(L, 1);
+    }
+  }
+  std::size_t nlen = 0, plen = 0;
+  const char* name = lua_tolstring(L, 1, &nlen);
+  const char* payload = lua_isnoneornil(L, 2) ? "" : lua_tolstring(L, 2, &plen);
+  std::string failure;
+  const auto id = ModuleState::get().query(std::string(name, nlen), std::string(payload, plen),
+                                           params, failure);
+  if (!id) return push_result(L, false, failure);
+  lua_pushinteger(L, static_cast<lua_Integer>(*id));
+  return 1;
+}
+
+// haserf.keys("install"|"use"|"remove"|"list", [key]) -> id | nil, reason (serf keys' job;
+// poll haserf.query_result(id)).
+int l_keys(lua_State* L, std::string& err) {
+  static const std::map<std::string, serf::KeyOp> kOps = {{"install", serf::KeyOp::kInstall},
+                                                          {"use", serf::KeyOp::kUse},
+                                                          {"remove", serf::KeyOp::kRemove},
+                                                          {"list", serf::KeyOp::kList}};
+  const auto it = lua_type(L, 1) == LUA_TSTRING ? kOps.find(lua_tostring(L, 1)) : kOps.end();
+  if (it == kOps.end()) {
+    err = "haserf.keys: the operation must be \"install\", \"use\", \"remove\" or \"list\"";
+    return -1;
+  }
+  if (it->second != serf::KeyOp::kList && lua_type(L, 2) != LUA_TSTRING) {
+    err = "haserf.keys: '" + it->first + "' needs a key (base64)";
+    return -1;
+  }
+  std::string failure;
+  const auto id = ModuleState::get().keys(
+      it->second, it->second == serf::KeyOp::kList ? "" : lua_tostring(L, 2), failure);
+  if (!id) return push_result(L, false, failure);
+  lua_pushinteger(L, static_cast<lua_Integer>(*id));
+  return 1;
+}
+
+// haserf.query_result(id) -> {done=, error=, acks={...}, responses={node=payload}, [keys=,
+// messages=, num_nodes=, num_resp=, num_err=]} | nil, reason. Forgotten once read done.
+int l_query_result(lua_State* L, std::string& err) {
+  if (!lua_isinteger(L, 1)) {
+    err = "haserf.query_result: 'id' must be an id from haserf.query() or haserf.keys()";
+    return -1;
+  }
+  const auto r = ModuleState::get().query_result(static_cast<std::uint64_t>(lua_tointeger(L, 1)));
+  if (!r) return push_result(L, false, "unknown query id (or its finished result was read)");
+  lua_createtable(L, 0, 8);
+  lua_pushboolean(L, r->done);
+  lua_setfield(L, -2, "done");
+  if (!r->error.empty()) set_string(L, "error", r->error);
+  lua_createtable(L, static_cast<int>(r->acks.size()), 0);
+  lua_Integer i = 0;
+  for (const auto& a : r->acks) {
+    lua_pushlstring(L, a.data(), a.size());
+    lua_rawseti(L, -2, ++i);
+  }
+  lua_setfield(L, -2, "acks");
+  lua_createtable(L, 0, static_cast<int>(r->responses.size()));
+  for (const auto& [from, payload] : r->responses) set_string(L, from.c_str(), payload);
+  lua_setfield(L, -2, "responses");
+  if (r->key_op) {
+    lua_createtable(L, 0, static_cast<int>(r->keys.keys.size()));
+    for (const auto& [k, n] : r->keys.keys) set_integer(L, k.c_str(), n);
+    lua_setfield(L, -2, "keys");
+    lua_createtable(L, 0, static_cast<int>(r->keys.messages.size()));
+    for (const auto& [node, m] : r->keys.messages) set_string(L, node.c_str(), m);
+    lua_setfield(L, -2, "messages");
+    set_integer(L, "num_nodes", r->keys.num_nodes);
+    set_integer(L, "num_resp", r->keys.num_resp);
+    set_integer(L, "num_err", r->keys.num_err);
+    if (r->done) {
+      const auto verdict = serf::key_result_error(r->keys);
+      if (!verdict.empty() && r->error.empty()) set_string(L, "error", verdict);
+    }
+  }
+  return 1;
 }
 
 int l_set_tags(lua_State* L, std::string& err) {
@@ -559,6 +761,11 @@ const luaL_Reg kFunctions[] = {
     {"version", trampoline<l_version>},
     {"events", trampoline<l_events>},
     {"user_event", trampoline<l_user_event>},
+    {"queries", trampoline<l_queries>},
+    {"respond", trampoline<l_respond>},
+    {"query", trampoline<l_query>},
+    {"keys", trampoline<l_keys>},
+    {"query_result", trampoline<l_query_result>},
     {"set_tags", trampoline<l_set_tags>},
     {"render", trampoline<l_render>},
     {"reload", trampoline<l_reload>},

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
+#include <random>
 
 #include "core/net/keyring_file.hpp"
 #include "core/net/uv_transport.hpp"
@@ -141,6 +143,10 @@ bool check_config(const AgentConfig& config, std::string* err, swim::Address* bi
   if (!initial_keyring(config.encrypt_key, config.keyring_file, keyring, nullptr, err, notice)) {
     return false;
   }
+  if (config.rejoin && config.snapshot_path.empty() && notice) {  // serf warns too
+    *notice +=
+        (notice->empty() ? "" : "; ") + std::string("rejoin has no effect without a snapshot");
+  }
   for (const auto& extra : config.extra_keys) {
     wire::Bytes key;
     std::string kerr;
@@ -189,6 +195,15 @@ bool Agent::prepare(std::string* err) {
   }
   config_.swim = timings;
   if (!notice.empty()) update_status([&](AgentStatus& s) { s.notice = notice; });
+  if (!config_.snapshot_path.empty()) {
+    SnapshotOptions options;
+    options.path = config_.snapshot_path;
+    options.rejoin_after_leave = config_.rejoin;
+    options.log = config_.on_snapshot_log;
+    auto recorder = std::make_unique<SnapshotRecorder>(std::move(options));
+    if (!recorder->open(snapshot_replay_, err)) return false;  // "snapshot PATH: why"
+    snapshot_ = std::move(recorder);
+  }
 
   uv_loop_init(&loop_);
   loop_initialized_ = true;
@@ -246,6 +261,7 @@ bool Agent::bind_and_start(std::string* err) {
   // Listening before "running" is announced: whoever sees us running can also reach us.
   if (config_.handover != HandoverPolicy::kOff || config_.app_state) listen_for_successor();
   set_phase(AgentPhase::kRunning);
+  if (snapshot_) rejoin_previous();
   if (config_.join.empty() && config_.retry_join.empty()) {
     update_status([](AgentStatus& s) { s.join_done = true; });
   } else if (!config_.join.empty()) {
@@ -304,6 +320,102 @@ void Agent::retry_join_attempt() {
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// snapshot (serf's -snapshot and -rejoin; core/net/snapshot.hpp)
+
+void Agent::start_snapshot(bool took_over) {
+  if (!snapshot_) return;
+  const auto log = [this](const std::string& line) {
+    if (config_.on_snapshot_log) config_.on_snapshot_log(line);
+  };
+  if (took_over) {
+    // The predecessor's state is newer than the file: nothing replayed, nobody rejoined; the
+    // file continues with the members taken over (their join events follow).
+    snapshot_->reset_alive();
+    log("snapshot: took over from a predecessor: " + snapshot_->path() + " not replayed");
+  } else {
+    // serf Create: the clocks a previous run recorded are witnessed before anything is sent.
+    serf_->restore_clocks(snapshot_replay_.clock, snapshot_replay_.event_clock,
+                          snapshot_replay_.query_clock);
+  }
+  // The recorder is thread-safe; serf is not: table events may come from other threads (a
+  // policy change), so the clock after a member event (serf records it) waits for the tick.
+  snapshot_subscription_ = table_.subscribe([this](const table::ChangeEvent& e) {
+    const auto& m = *e.member;
+    switch (e.kind) {
+      case table::ChangeKind::kJoin:
+      case table::ChangeKind::kUpdate:  // a new address is worth recording (serf: join only)
+        if (m.status == table::MemberStatus::kFailed || m.status == table::MemberStatus::kLeft) {
+          return;
+        }
+        snapshot_->alive(m.name, snapshot_address(m.addr, m.port));
+        return;
+      case table::ChangeKind::kLeave:
+      case table::ChangeKind::kFail:
+        snapshot_->not_alive(m.name);
+        return;
+      default:
+        return;
+    }
+  });
+  // serf's clockUpdateInterval.
+  struct Tick {
+    Agent* self;
+    void operator()() const {
+      self->record_clocks();
+      self->snapshot_timer_ = self->timers_->schedule(std::chrono::milliseconds(500), Tick{self});
+    }
+  };
+  snapshot_timer_ = timers_->schedule(std::chrono::milliseconds(500), Tick{this});
+}
+
+void Agent::record_clocks() {
+  if (!snapshot_ || !serf_) return;
+  // serf records clock - 1, the last value seen; a restart witnesses it (= clock again).
+  snapshot_->clocks(serf_->clock() - 1, serf_->last_event_ltime(), serf_->last_query_ltime());
+}
+
+void Agent::rejoin_previous() {
+  const auto log = [this](const std::string& line) {
+    if (config_.on_snapshot_log) config_.on_snapshot_log(line);
+  };
+  const auto& replay = snapshot_replay_;
+  if (replay.left) {
+    log("snapshot: the previous run left the cluster gracefully: no rejoin (the rejoin option "
+        "ignores the leave)");
+  } else if (replay.leave_ignored) {
+    log("snapshot: ignoring the previous leave (rejoin)");
+  }
+  // serf handleRejoin: every member recorded alive but us, in random order.
+  std::vector<swim::Address> addrs;
+  for (const auto& [name, addr] : replay.alive) {
+    swim::Address a;
+    if (name == config_.node_name || !swim::parse_address(addr, 7946, a) || a == advertise_addr_) {
+      continue;
+    }
+    addrs.push_back(std::move(a));
+  }
+  if (addrs.empty()) return;
+  std::shuffle(addrs.begin(), addrs.end(), std::mt19937(std::random_device{}()));
+  log("snapshot: rejoining " + std::to_string(addrs.size()) + " previous members from " +
+      snapshot_->path());
+  post([this, addrs, log] {
+    if (!memberlist_ || status().phase != AgentPhase::kRunning) return;
+    // As serf: no "ignore old events" here (that is `join`'s): events newer than the recorded
+    // event clock happened while we were away and are delivered; older ones were seen.
+    memberlist_->join(addrs, [this, n = addrs.size(), log](int joined, const std::string& error) {
+      serf_->end_join(joined > 0);
+      update_status([&](AgentStatus& s) { s.rejoined = joined; });
+      if (joined > 0) {
+        log("snapshot: rejoined " + std::to_string(joined) + " of " + std::to_string(n) +
+            " previous members");
+      } else {
+        log("snapshot: no previous member answered the rejoin (" + error + ")");
+      }
+    });
+  });
+}
+
 void Agent::start_member(const HandoverState* from) {
   config_.swim.name = config_.node_name;
   config_.swim.advertise = advertise_addr_;
@@ -336,6 +448,7 @@ void Agent::start_member(const HandoverState* from) {
   memberlist_ = std::make_unique<swim::Memberlist>(config_.swim, *serf_, *transport_, *timers_);
   serf_->attach(memberlist_.get());
   serf_->set_event_handler([this](const serf::UserEvent& e) {
+    record_clocks();
     if (user_event_handler_) user_event_handler_(e);
   });
   serf_->set_conflict_lost_handler([this](const std::string& why) {
@@ -361,11 +474,17 @@ void Agent::start_member(const HandoverState* from) {
       },
       [this] { pump(); });
   timers_->set_now(swim::Clock::now());
+  start_snapshot(from != nullptr);
   if (from) {
     serf_->import_state(from->serf);
     memberlist_->import_state(from->memberlist);
   }
   memberlist_->start();  // after an import: our predecessor's incarnation + 1
+  if (snapshot_ && from) {
+    // The file now holds exactly the members we took over.
+    record_clocks();
+    snapshot_->compact();
+  }
   pump();
 }
 
@@ -491,11 +610,13 @@ bool Agent::offer_handover(const HandoverRequest& req, HandoverServer::Offer& of
     return false;
   }
   set_phase(AgentPhase::kHandingOver);
+  if (snapshot_) snapshot_->hold();  // the successor appends to the file from now on
   return true;
 }
 
 void Agent::finish_handover(pid_t successor) {
   update_status([&](AgentStatus& s) { s.handed_over_to = successor; });
+  if (snapshot_) snapshot_->abandon();
   set_phase(AgentPhase::kHandedOver);
   shut_loop();
 }
@@ -505,6 +626,7 @@ void Agent::abort_handover(const HandoverServer::Offer& offer, const std::string
     std::lock_guard<std::mutex> lock(posted_mutex_);
     if (closing_) return;  // we are stopping anyway: nothing to resume
   }
+  if (snapshot_) snapshot_->resume();
   std::string err;
   if (!transport_->resume(offer.udp_fd, offer.tcp_fd, &err)) {
     // Without our sockets we are no member: say so loudly rather than pretend.
@@ -530,6 +652,9 @@ void Agent::shut_loop() {
   }
   if (handover_retry_ != 0) timers_->cancel(handover_retry_);
   if (retry_join_timer_ != 0) timers_->cancel(retry_join_timer_);
+  if (snapshot_timer_ != 0) timers_->cancel(snapshot_timer_);
+  snapshot_timer_ = 0;
+  record_clocks();  // serf: the clock is snapshotted at shutdown
   if (memberlist_) memberlist_->shutdown();
   if (handover_) handover_->close();
   if (transport_) transport_->close();
@@ -566,9 +691,23 @@ void Agent::pump() {
     s.tcp_errors = transport_->stats().tcp_errors;
     s.awareness = memberlist_->awareness();
     s.members = memberlist_->num_members();
+    if (snapshot_) s.snapshot = snapshot_->stats();
+    s.clocks.member = serf_->clock();
+    s.clocks.event = serf_->event_clock();
+    s.clocks.query = serf_->query_clock();
+    s.queues.intents = serf_->queued_intents();
+    s.queues.events = serf_->queued_events();
+    s.queues.queries = serf_->queued_queries();
+    s.encrypted = keyring_.enabled();
+    std::shared_ptr<const RttMap> rtts;
+    if (now - last_rtt_refresh_ >= std::chrono::seconds(1)) {
+      last_rtt_refresh_ = now;
+      rtts = std::make_shared<const RttMap>(serf_->rtt_estimates());
+    }
     {
       std::lock_guard<std::mutex> lock(stats_mutex_);
       stats_ = std::move(s);
+      if (rtts) rtt_estimates_ = std::move(rtts);
     }
     if (handover_) {
       const auto refused = handover_->refused();
@@ -577,9 +716,36 @@ void Agent::pump() {
   }
 }
 
+std::shared_ptr<const Agent::RttMap> Agent::rtt_estimates() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return rtt_estimates_;
+}
+
 AgentStats Agent::stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   return stats_;
+}
+
+std::optional<coord::Coordinate> Agent::coordinate(const std::string& node,
+                                                   std::chrono::milliseconds timeout) const {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    return serf_ ? serf_->coordinate(node) : std::nullopt;
+  }
+  auto promise = std::make_shared<std::promise<std::optional<coord::Coordinate>>>();
+  auto future = promise->get_future();
+  // post() only queues under its own lock; it is non-const because it is also the loop's input.
+  const_cast<Agent*>(this)->post([this, node, promise] {
+    promise->set_value(serf_ ? serf_->coordinate(node) : std::nullopt);
+  });
+  // Work post() dropped (the loop is closing) took the last reference with it: the promise is
+  // broken, the future ready at once and get() throws.
+  promise.reset();
+  if (future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  try {
+    return future.get();
+  } catch (const std::future_error&) {
+    return std::nullopt;
+  }
 }
 
 void Agent::post(std::function<void()> fn) {
@@ -672,6 +838,10 @@ void Agent::leave(std::function<void()> done) {
       return;
     }
     set_phase(AgentPhase::kLeaving);
+    if (snapshot_) {  // serf: a later start does not rejoin (unless `rejoin`)
+      record_clocks();
+      snapshot_->leave();
+    }
     auto finish_memberlist = [this, done] {
       memberlist_->leave(config_.serf.broadcast_timeout, [this, done] {
         serf_->mark_left();
@@ -685,6 +855,17 @@ void Agent::leave(std::function<void()> done) {
       });
     };
     if (!serf_->leave(finish_memberlist)) finish_memberlist();
+  });
+}
+
+void Agent::force_leave(const std::string& node, bool prune,
+                        std::function<void(const std::string&)> done) {
+  post([this, node, prune, done = std::move(done)] {
+    if (!serf_ || status().phase != AgentPhase::kRunning) {
+      if (done) done("not running");
+      return;
+    }
+    serf_->force_leave(node, prune, done);
   });
 }
 
@@ -760,6 +941,10 @@ void Agent::stop() {
     shut_loop();
   });
   if (thread_.joinable()) thread_.join();
+  if (snapshot_subscription_ != 0) table_.unsubscribe(snapshot_subscription_);
+  snapshot_subscription_ = 0;
+  if (snapshot_) snapshot_->close();  // the last records, the clocks, fsync; joins its thread
+  snapshot_.reset();
   {
     const auto phase = status().phase;
     if (phase == AgentPhase::kRunning || phase == AgentPhase::kStarting ||

@@ -23,13 +23,16 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/net/handover.hpp"
+#include "core/net/snapshot.hpp"
 #include "core/net/threads.hpp"
 #include "core/serf/serf.hpp"
 #include "core/swim/swim.hpp"
@@ -64,6 +67,20 @@ struct AgentConfig {
   std::vector<std::string> retry_join;
   std::chrono::milliseconds retry_interval{30000};
   int retry_max = 0;
+  // serf's -snapshot (core/net/snapshot.hpp): members, clocks and our leave are appended to
+  // this file (by a thread of its own, never the loop). At a fresh start (not after a
+  // takeover, which carries all of that) the recorded clocks are witnessed, so that the
+  // member never reuses its old Lamport times, and, unless the last run left gracefully, the
+  // members it knew alive are joined again (status().rejoined). start() fails when the file
+  // cannot be opened. Empty: none.
+  std::string snapshot_path;
+  // serf's -rejoin (RejoinAfterLeave): rejoin from the snapshot even after a graceful leave
+  // (the `leave` record is ignored, and the clocks are kept). Without a snapshot: no effect.
+  bool rejoin = false;
+  // Lines about the snapshot worth a log line: skipped malformed lines (FILE:LINE), the
+  // rejoin's outcome, write errors. From start()'s caller, the loop or the snapshot's writer
+  // thread: keep it short and thread-safe.
+  std::function<void(const std::string& line)> on_snapshot_log;
   // Called on the loop thread when the member stopped itself: it lost a name conflict
   // resolution (another node has our name and the cluster sides with it; serf quits then).
   // status() is kFailed with the reason.
@@ -107,6 +124,7 @@ struct AgentStatus {
   int retry_join_attempts = 0;
   bool retry_joined = false;          // a retry-join attempt reached a member
   bool retry_join_exhausted = false;  // retry_max attempts failed; no more attempts
+  int rejoined = -1;  // snapshot members that answered the start-up rejoin; -1: none tried yet
 };
 
 struct AgentStats {
@@ -117,6 +135,15 @@ struct AgentStats {
   std::uint64_t tcp_errors = 0;
   int awareness = 0;
   std::size_t members = 0;
+  SnapshotStats snapshot;  // zero without a snapshot file
+  // serf's Lamport clocks and broadcast queues (serf info / RPC stats).
+  struct {
+    std::uint64_t member = 0, event = 0, query = 0;
+  } clocks;
+  struct {
+    std::size_t intents = 0, events = 0, queries = 0;
+  } queues;
+  bool encrypted = false;
 };
 
 class Agent {
@@ -152,6 +179,10 @@ class Agent {
   // delay; then the sockets are released. `done` runs on the loop thread.
   void leave(std::function<void()> done = {});
   bool set_tags(table::Tags tags, std::string* err = nullptr);
+  // serf's force-leave: a failed `node` is told to have left (prune: and forgotten at once).
+  // `done(error)` runs on the loop thread once the intent was gossiped.
+  void force_leave(const std::string& node, bool prune,
+                   std::function<void(const std::string& error)> done);
   bool user_event(const std::string& name, const std::string& payload, bool coalesce,
                   std::string* err = nullptr);
   // Handlers are set before start() (they are read on the loop thread).
@@ -179,6 +210,17 @@ class Agent {
 
   // A copy of the counters, refreshed by the loop at most every 100 ms. Never blocks on it.
   AgentStats stats() const;
+  // A network coordinate (serf::Serf::coordinate, for `serf rtt`): ours for our own name,
+  // another member's as its last ack carried it. nullopt when unknown, coordinates are
+  // disabled, the member is not running, or the loop did not answer within `timeout`. From any
+  // thread: the lookup is posted to the loop, which answers at once (no copy of every
+  // coordinate is kept for readers); on the loop thread it reads directly.
+  // Estimated round trip times from us to the members (from coordinates), refreshed by the
+  // loop about once a second; never blocks. Empty before the first probes or when disabled.
+  using RttMap = std::map<std::string, std::chrono::nanoseconds, std::less<>>;
+  std::shared_ptr<const RttMap> rtt_estimates() const;
+  std::optional<coord::Coordinate> coordinate(
+      const std::string& node, std::chrono::milliseconds timeout = std::chrono::seconds(1)) const;
 
   // Runs `fn` on the loop thread (thread-safe). Dropped once the loop is shutting down.
   void post(std::function<void()> fn);
@@ -193,6 +235,10 @@ class Agent {
   void make_handover_server();
   void listen_for_successor();
   void retry_join_attempt();  // loop thread
+  // Snapshot (loop thread): hook the recorder to the member, record the clocks, rejoin.
+  void start_snapshot(bool took_over);
+  void record_clocks();
+  void rejoin_previous();
   bool offer_handover(const HandoverRequest& req, HandoverServer::Offer& offer,
                       std::string& refusal);
   void finish_handover(pid_t successor);
@@ -223,6 +269,12 @@ class Agent {
   std::unique_ptr<HandoverServer> handover_;
   swim::TimerId handover_retry_ = 0;
   swim::TimerId retry_join_timer_ = 0;  // loop thread
+  // serf's snapshot: the recorder is opened by prepare() and closed by stop(); what the file
+  // said at start; our table subscriber (0: none); the clocks' timer (loop thread).
+  std::unique_ptr<SnapshotRecorder> snapshot_;
+  SnapshotReplay snapshot_replay_;
+  int snapshot_subscription_ = 0;
+  swim::TimerId snapshot_timer_ = 0;
   // The gossip keys: read by the transport and memberlist, changed by serf's key queries, all
   // on the loop thread. Its address never changes (they hold pointers).
   wire::Keyring keyring_;
@@ -240,6 +292,8 @@ class Agent {
 
   mutable std::mutex stats_mutex_;
   AgentStats stats_;
+  std::shared_ptr<const RttMap> rtt_estimates_ = std::make_shared<RttMap>();  // stats_mutex_
+  swim::TimePoint last_rtt_refresh_{};  // loop thread
   swim::TimePoint last_stats_{};
 };
 

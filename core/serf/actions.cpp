@@ -54,6 +54,32 @@ bool Serf::leave(std::function<void()> done, std::string* err) {
   return true;
 }
 
+bool Serf::force_leave(const std::string& node, bool prune,
+                       std::function<void(const std::string& error)> done) {
+  // serf forceLeave: a leave intent on the node's behalf, applied here and gossiped; the
+  // answer waits until it went out retransmit-limit times (or broadcast_timeout).
+  const wire::SerfLeave msg{clock_.time(), node, prune};
+  clock_.increment();
+  handle_leave_intent(msg);
+  if (!has_other_alive_members()) {
+    if (done) after(swim::Duration::zero(), [done] { done({}); });
+    return true;
+  }
+  auto fired = std::make_shared<bool>(false);
+  auto timer = std::make_shared<swim::TimerId>(0);
+  auto finish = [this, fired, timer, done = std::move(done)](bool timed_out) {
+    if (*fired) return;
+    *fired = true;
+    cancel_timer(*timer);
+    const std::string error = timed_out ? "timed out broadcasting node removal" : "";
+    if (done) after(swim::Duration::zero(), [done, error] { done(error); });
+  };
+  *timer = after(config_.broadcast_timeout, [finish] { finish(true); });
+  intent_queue_.queue(wire::serf_message(wire::SerfMsgType::kLeave, msg), {},
+                      [finish] { finish(false); });
+  return true;
+}
+
 // Gossip picks its targets at random (recently dead nodes included) and spreads over several
 // rounds, so a member may learn of memberlist's dead{From: us} first, or get a push/pull from a
 // peer that turns our leave's LTime into a join (Go serf sends a leaving member's LTime as a

@@ -34,6 +34,9 @@ struct Config {
   // which then sees us fail, or answers a query too late.
   std::size_t leave_direct_limit = 256;
   std::chrono::milliseconds queue_check_interval = 30s;
+  // No network coordinates (serf DisableCoordinates): our acks carry none (nil Payload) and
+  // acks' coordinates are ignored, so `serf rtt` knows nothing about us (§7.11).
+  bool disable_coordinates = false;
 
   // --- buffers and limits (§7.9, §7.10, §7.12) ---
   std::size_t event_buffer = 512;  // user event dedupe ring slots (>= 1)

@@ -86,6 +86,7 @@ bool Serf::handle_user_event(const wire::SerfUserEvent& msg) {
   slot.events.emplace_back(msg.Name, msg.Payload);
   event_ring_bytes_ += size;
   ++stats_.events_delivered;
+  if (msg.LTime > last_event_ltime_) last_event_ltime_ = msg.LTime;
   if (event_handler_) event_handler_(UserEvent{msg.Name, msg.Payload, msg.LTime, msg.CC});
   return true;
 }

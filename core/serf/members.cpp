@@ -45,6 +45,7 @@ table::Member Serf::to_table(const MemberState& m) const {
   // Serf's DelegateMin/Max/Cur are Vsn[3..5] (§3.1); a short Vsn leaves zeros.
   const auto v = [&](std::size_t i) -> std::uint8_t { return i < m.vsn.size() ? m.vsn[i] : 0; };
   t.protocol = table::ProtocolVersions{v(3), v(4), v(5)};
+  t.memberlist_protocol = table::ProtocolVersions{v(0), v(1), v(2)};
   return t;
 }
 
@@ -205,6 +206,7 @@ void Serf::erase_member(std::string name) {
   remove_name(left_members_, name);
   table_.reap(name);
   ++stats_.members_reaped;
+  forget_coordinate(name);  // serf eraseNode
 }
 
 bool Serf::has_other_alive_members() const {

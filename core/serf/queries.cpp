@@ -65,6 +65,7 @@ bool Serf::handle_query(const wire::SerfQuery& msg) {
     ++stats_.queries_filtered;
     return rebroadcast;
   }
+  if (msg.LTime > last_query_ltime_) last_query_ltime_ = msg.LTime;
 
   Query q;
   q.name = msg.Name;
@@ -74,17 +75,18 @@ bool Serf::handle_query(const wire::SerfQuery& msg) {
   q.source_node = msg.SourceNode;
   q.reply_to = swim::Address{msg.Addr, msg.Port};
   q.deadline = sched_.now() + clamp_timeout(msg.Timeout);
+  q.relay_factor = msg.RelayFactor;
 
   // The ack goes out at once, before any handler runs (§7.10 step 4).
-  // TODO(serf): RelayFactor copies through random alive members with PMax >= 5.
   if ((msg.Flags & kFlagAck) != 0) {
     if (memberlist_ == nullptr || !usable(q.reply_to)) {
       ++stats_.bad_query_addr;
     } else {
       const wire::SerfQueryResponse ack{msg.LTime, msg.ID, config_.node_name, kFlagAck,
                                         std::nullopt};
-      memberlist_->send_to_address(q.reply_to,
-                                   wire::serf_message(wire::SerfMsgType::kQueryResponse, ack));
+      const auto raw = wire::serf_message(wire::SerfMsgType::kQueryResponse, ack);
+      memberlist_->send_to_address(q.reply_to, raw);
+      relay_response(q, raw);
       ++stats_.queries_acked;
     }
   }
@@ -140,9 +142,64 @@ bool Serf::send_response(const Query& q, std::optional<wire::Bytes> payload, std
     return fail("query has no usable reply address");
   }
   memberlist_->send_to_address(q.reply_to, raw);
+  relay_response(q, raw);
   *q.responded = true;
   ++stats_.queries_answered;
   return true;
+}
+
+void Serf::relay_response(const Query& q, const wire::Bytes& raw) {
+  if (q.relay_factor == 0 || memberlist_ == nullptr) return;
+  // Worth it only with at least relay_factor *other* members (serf's rule).
+  if (members_.size() < static_cast<std::size_t>(q.relay_factor) + 1) return;
+  const wire::SerfRelayHeader header{q.reply_to.ip, q.reply_to.port, "", q.source_node};
+  const auto relayed = wire::encode_relay_message(header, raw);
+  if (relayed.size() > config_.query_response_size_limit) {
+    ++stats_.relays_too_large;
+    return;
+  }
+  // Random alive members that understand relays (memberlist protocol max >= 5), not us.
+  std::vector<const MemberState*> candidates;
+  for (const auto& [name, m] : members_) {
+    if (name == config_.node_name || m.status != MemberStatus::kAlive) continue;
+    if (m.vsn.size() < 2 || m.vsn[1] < 5) continue;
+    candidates.push_back(&m);
+  }
+  std::shuffle(candidates.begin(), candidates.end(), sched_.rng());
+  if (candidates.size() > q.relay_factor) candidates.resize(q.relay_factor);
+  for (const auto* m : candidates) {
+    memberlist_->send_to_address(swim::Address{m->addr, m->port}, relayed);
+    ++stats_.responses_relayed;
+  }
+}
+
+void Serf::forward_relay(std::span<const std::uint8_t> body) {
+  wire::SerfRelayHeader header;
+  wire::ByteSpan inner;
+  wire::SerfQueryResponse resp;
+  if (!wire::decode_relay_message(body, header, inner) || inner.empty() ||
+      inner[0] != static_cast<std::uint8_t>(wire::SerfMsgType::kQueryResponse) ||
+      !wire::decode(inner.subspan(1), resp)) {
+    ++stats_.decode_errors;
+    ++stats_.relays_ignored;
+    return;
+  }
+  // Only to a member we know, at the address we know it by: a relay must not let anyone use
+  // us to send datagrams to an address of their choosing.
+  const auto it = members_.find(header.DestName);
+  if (it == members_.end() || it->second.status != MemberStatus::kAlive ||
+      it->second.addr != header.DestIP || it->second.port != header.DestPort) {
+    ++stats_.relays_ignored;
+    return;
+  }
+  // Re-encoded from what we decoded: we forward only what we understood.
+  const auto raw = wire::serf_message(wire::SerfMsgType::kQueryResponse, resp);
+  if (raw.size() > config_.query_response_size_limit) {
+    ++stats_.relays_ignored;
+    return;
+  }
+  memberlist_->send_to_address(swim::Address{header.DestIP, header.DestPort}, raw);
+  ++stats_.relays_forwarded;
 }
 
 std::chrono::milliseconds Serf::default_query_timeout() const {
@@ -175,6 +232,7 @@ bool Serf::query(const std::string& name, wire::Bytes payload, const QueryParams
   for (const auto& [tag, expr] : params.filter_tags)
     q.Filters.push_back(encode_tag_filter(tag, expr));
   q.Flags = params.request_ack ? kFlagAck : 0;
+  q.RelayFactor = std::min<std::uint8_t>(params.relay_factor, 5);
   q.Timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
   q.Name = name;
   q.Payload = std::move(payload);

@@ -22,6 +22,8 @@ Serf::Serf(Config config, table::MembershipTable& table, swim::Scheduler& schedu
   config_.query_buffer = std::max<std::size_t>(config_.query_buffer, 1);
   event_ring_.resize(config_.event_buffer);
   query_ring_.resize(config_.query_buffer);
+  // Randomness comes from the scheduler, like everything else nondeterministic here.
+  if (!config_.disable_coordinates) coord_client_.emplace(coord::Config{}, sched_.rng()());
 }
 
 Serf::~Serf() {
@@ -163,8 +165,7 @@ void Serf::dispatch(std::span<const std::uint8_t> msg) {
       break;
     }
     case wire::SerfMsgType::kRelay:
-      // Not forwarded: a relay turns us into a reflector of arbitrary bytes to any address.
-      ++stats_.relays_ignored;
+      if (memberlist_ != nullptr) forward_relay(body);
       break;
     default:  // pushPull is TCP-only; conflict/key types only appear inside payloads
       ++stats_.unknown_type;

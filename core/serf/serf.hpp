@@ -9,14 +9,17 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/coord/coordinate.hpp"
 #include "core/serf/config.hpp"
 #include "core/serf/filters.hpp"
+#include "core/serf/key_manager.hpp"
 #include "core/serf/lamport.hpp"
 #include "core/serf/stats.hpp"
 #include "core/swim/broadcast_queue.hpp"
@@ -50,6 +53,8 @@ struct Query {
   std::string source_node;
   swim::Address reply_to;    // the query's Addr:Port
   swim::TimePoint deadline;  // receipt time + Timeout
+  // How many other members also relay our ack and response to the origin (serf RelayFactor).
+  std::uint8_t relay_factor = 0;
   std::shared_ptr<bool> responded = std::make_shared<bool>(false);
 };
 
@@ -104,6 +109,9 @@ struct QueryParams {
   std::vector<std::pair<std::string, std::string>> filter_tags;  // (tag, regexp), all must match
   bool request_ack = false;
   std::chrono::milliseconds timeout{0};  // 0: serf's default (gossip interval x 16 x log10 N)
+  // Members asked to relay each answer to us as well (serf RelayFactor, 0-5): answers then
+  // survive a lost direct packet.
+  std::uint8_t relay_factor = 0;
 };
 
 // What comes back, on the scheduler's thread. `done` runs once, at the timeout.
@@ -153,6 +161,10 @@ class Serf : public swim::Delegate {
   // False (and `done` never runs) if a leave is already in progress or done.
   bool leave(std::function<void()> done, std::string* err = nullptr);
   void mark_left() { state_ = SerfState::kLeft; }
+  // serf's force-leave (RemoveFailedNode[Prune]): a leave intent for `node`, sent on its
+  // behalf; `done(error)` runs from the scheduler once it was gossiped (or timed out).
+  bool force_leave(const std::string& node, bool prune,
+                   std::function<void(const std::string& error)> done);
   // New tags: encoded meta must fit meta_size_limit; then memberlist gossips an alive.
   bool set_tags(wire::Tags tags, std::string* err = nullptr);
   // A user event (§7.9): LTime = event clock, then increment; delivered to our own handler
@@ -186,10 +198,29 @@ class Serf : public swim::Delegate {
   LamportTime event_clock() const { return event_clock_.time(); }
   LamportTime query_clock() const { return query_clock_.time(); }
   LamportTime event_min_time() const { return event_min_time_; }
+  // The LTimes of the newest user event and query delivered (to handlers or internally): what
+  // serf's -snapshot records as event-clock and query-clock (core/net/snapshot.hpp).
+  LamportTime last_event_ltime() const { return last_event_ltime_; }
+  LamportTime last_query_ltime() const { return last_query_ltime_; }
+  // A restart from a snapshot, before memberlist starts (serf Create): witness the recorded
+  // clocks, and ignore user events and queries at or before the recorded LTimes.
+  void restore_clocks(LamportTime clock, LamportTime event_ltime, LamportTime query_ltime) {
+    clock_.witness(clock);
+    event_clock_.witness(event_ltime);
+    query_clock_.witness(query_ltime);
+    if (event_ltime + 1 > event_min_time_) event_min_time_ = event_ltime + 1;
+    if (query_ltime + 1 > query_min_time_) query_min_time_ = query_ltime + 1;
+  }
   std::size_t queued_intents() const { return intent_queue_.size(); }
   std::size_t queued_events() const { return event_queue_.size(); }
   std::size_t queued_queries() const { return query_queue_.size(); }
   std::size_t recent_intents() const { return recent_intents_.size(); }
+  // Network coordinates (coordinates.cpp, §7.11; serf GetCoordinate / GetCachedCoordinate):
+  // ours for our own name, another member's as its last ack carried it; nullopt when unknown
+  // or config.disable_coordinates.
+  std::optional<coord::Coordinate> coordinate(std::string_view node) const;
+  // The estimated round trip time from us to every member whose coordinate we hold.
+  std::map<std::string, std::chrono::nanoseconds, std::less<>> rtt_estimates() const;
 
   // ---- swim::Delegate ----
   wire::Bytes node_meta(std::size_t limit) override;
@@ -201,6 +232,9 @@ class Serf : public swim::Delegate {
   void notify_leave(const swim::NodeInfo& node) override;
   void notify_conflict(const swim::NodeInfo& existing, const swim::NodeInfo& other) override;
   void notify_update(const swim::NodeInfo& node) override;
+  std::optional<wire::Bytes> ack_payload() override;
+  void notify_ping_complete(const swim::NodeInfo& node, swim::Duration rtt,
+                            std::span<const std::uint8_t> payload) override;
 
  private:
   enum class IntentType : std::uint8_t { kJoin, kLeave };
@@ -236,6 +270,9 @@ class Serf : public swim::Delegate {
   void reap();
   void reconnect();
 
+  // coordinates.cpp (§7.11): drops a reaped member's rtt samples and cached coordinate.
+  void forget_coordinate(const std::string& node);
+
   // events.cpp (§7.9)
   bool handle_user_event(const wire::SerfUserEvent& msg);
 
@@ -245,6 +282,11 @@ class Serf : public swim::Delegate {
   void handle_internal_query(const Query& q);
   bool send_response(const Query& q, std::optional<wire::Bytes> payload, std::string* err);
   void handle_query_response(const wire::SerfQueryResponse& msg);
+  // serf relayResponse: copies of an ack or response through relay_factor random alive members.
+  void relay_response(const Query& q, const wire::Bytes& raw);
+  // A type-9 relay from another member: forwarded only when it holds a query response for a
+  // member we know at that address (never a reflector of arbitrary bytes).
+  void forward_relay(std::span<const std::uint8_t> body);
 
   Config config_;
   table::MembershipTable& table_;
@@ -261,6 +303,8 @@ class Serf : public swim::Delegate {
   LamportClock clock_, event_clock_, query_clock_;
   LamportTime event_min_time_ = 0;
   LamportTime query_min_time_ = 0;
+  LamportTime last_event_ltime_ = 0;  // see last_event_ltime()
+  LamportTime last_query_ltime_ = 0;
   bool join_ignore_old_ = false;
 
   std::map<std::string, MemberState, std::less<>> members_;
@@ -284,6 +328,10 @@ class Serf : public swim::Delegate {
   swim::BroadcastQueue query_queue_;
 
   std::set<swim::TimerId> timers_;  // every pending timer, cancelled on destruction
+
+  // Network coordinates (serf coordClient, coordCache); no client when disabled.
+  std::optional<coord::Client> coord_client_;
+  std::map<std::string, coord::Coordinate, std::less<>> coord_cache_;  // other members'
 };
 
 }  // namespace haserf::serf

@@ -51,13 +51,24 @@ struct Stats {
   std::uint64_t conflict_resolutions = 0;     // _serf_conflict queries we ran
   std::uint64_t query_acks_received = 0;      // for our queries, one per node
   std::uint64_t query_answers_received = 0;   // for our queries, one per node
-  std::uint64_t relays_ignored = 0;           // relay (type 9) forwarding not implemented
+  std::uint64_t relays_ignored = 0;     // relays (type 9) refused: undecodable, not a query
+                                        // response, or for an address no member has
+  std::uint64_t relays_forwarded = 0;   // relays passed on to their destination
+  std::uint64_t responses_relayed = 0;  // copies of our acks/responses sent through others
+  std::uint64_t relays_too_large = 0;   // our relay copy would pass the response size limit
 
   // Members (§7.7).
   std::uint64_t bad_meta = 0;         // tags undecodable or over the caps: empty tags
   std::uint64_t members_dropped = 0;  // max_members reached
   std::uint64_t members_reaped = 0;
   std::uint64_t reconnect_attempts = 0;
+
+  // Network coordinates (§7.11), from the acks of our direct probes.
+  std::uint64_t coordinate_updates = 0;   // moved our coordinate, cached the member's
+  std::uint64_t coordinate_bad = 0;       // payload with another version byte, or undecodable
+  std::uint64_t coordinate_rejected = 0;  // decoded but refused: dimensions, NaN/Inf, rtt range
+  std::uint64_t coordinate_resets = 0;    // our coordinate went non-finite and was reset
+  std::string last_coordinate_error;
 
   // Push/pull (§7.6).
   std::uint64_t push_pull_merged = 0;

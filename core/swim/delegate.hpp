@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -61,6 +62,18 @@ class Delegate {
   virtual void notify_conflict(const NodeInfo& existing, const NodeInfo& other) {
     (void)existing;
     (void)other;
+  }
+  // memberlist's PingDelegate (serf: network coordinates, §7.11). The Payload of the acks we
+  // send to UDP pings; nullopt sends nil, as memberlist does without a PingDelegate.
+  virtual std::optional<wire::Bytes> ack_payload() { return std::nullopt; }
+  // A direct UDP probe of `node` was acked within probe_timeout: `rtt` runs from sending the
+  // ping to receiving the ack, `payload` is the ack's (empty for nil). Not called for acks
+  // that came by indirect probes or TCP, as in memberlist.
+  virtual void notify_ping_complete(const NodeInfo& node, Duration rtt,
+                                    std::span<const std::uint8_t> payload) {
+    (void)node;
+    (void)rtt;
+    (void)payload;
   }
 };
 

@@ -250,6 +250,7 @@ void Memberlist::handle_ping(const Address& from, const wire::Ping& ping) {
     to = Address{ping.SourceAddr, ping.SourcePort};
   wire::Ack ack;
   ack.SeqNo = ping.SeqNo;
+  ack.Payload = delegate_.ack_payload();
   send_with_piggyback(to, msg(wire::MsgType::kAck, ack));
 }
 
@@ -603,11 +604,24 @@ void Memberlist::probe_node(const std::string& name) {
   const Address target = node->info.address();
 
   AckHandler h;
-  h.on_ack = [this, seq](const std::optional<wire::Bytes>&) {
-    if (probe_ && probe_->seq == seq) finish_probe(true);
+  h.on_ack = [this, seq](const std::optional<wire::Bytes>& payload) {
+    if (!probe_ || probe_->seq != seq) return;
+    const bool direct = probe_->direct;
+    const std::string target = probe_->target;
+    const Duration rtt = scheduler_.now() - probe_->sent;
+    finish_probe(true);
+    // Only a direct ack measures the path to the target (memberlist NotifyPingComplete).
+    if (!direct) return;
+    if (const Node* n = find(target)) {
+      delegate_.notify_ping_complete(
+          n->info, rtt,
+          payload ? std::span<const std::uint8_t>(*payload) : std::span<const std::uint8_t>());
+    }
   };
   set_ack_handler(seq, std::move(h), deadline);
 
+  // Before the send, as memberlist does: over-reports a little rather than ever going negative.
+  probe.sent = scheduler_.now();
   if (node->info.state == NodeStateKind::kAlive) {
     send_with_piggyback(target, msg(wire::MsgType::kPing, ping));
   } else {
@@ -619,6 +633,7 @@ void Memberlist::probe_node(const std::string& name) {
   // No direct ack within ProbeTimeout: ask others, and try TCP (§4.2).
   probe.timers.push_back(scheduler_.schedule(config_.probe_timeout, [this, seq, name, ping] {
     if (!probe_ || probe_->seq != seq || probe_->acked) return;
+    probe_->direct = false;  // a later ack may be relayed: it no longer times our ping
     Node* target_node = find(name);
     if (!target_node) return;
     const auto helpers = random_nodes(config_.indirect_checks, [&](const Node& n) {

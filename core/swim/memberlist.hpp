@@ -174,6 +174,8 @@ class Memberlist : public MemberlistApi {
     int nacks_expected = 0;
     int nacks_received = 0;
     std::vector<TimerId> timers;
+    TimePoint sent{};    // when the direct ping went out (rtt for the PingDelegate hooks)
+    bool direct = true;  // still waiting for the direct ack (before probe_timeout)
   };
 
   // The keyring when encryption is on, else null.

@@ -47,7 +47,9 @@ struct Member {
   MemberStatus status = MemberStatus::kAlive;
   std::uint32_t incarnation = 0;  // memberlist incarnation of the last alive seen
   std::uint64_t ltime = 0;        // serf Lamport time of the last status change
-  ProtocolVersions protocol;
+  ProtocolVersions protocol;  // serf's (delegate) versions, Vsn[3..5]
+  // memberlist's own versions, Vsn[0..2] (serf RPC's ProtocolMin/Max/Cur).
+  ProtocolVersions memberlist_protocol{1, 5, 2};
   std::chrono::system_clock::time_point last_change{};
   // Why the table's MemberPolicy keeps this member out of routing and renders; empty when it
   // may be used. Computed by the table on every change.

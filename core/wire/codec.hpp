@@ -73,6 +73,12 @@ Bytes serf_message(SerfMsgType type, const T& m) {
   return prefixed(static_cast<std::uint8_t>(type), encode(m));
 }
 
+// serf's relay message (§7.10): `09` + relay header + `inner` (a serf type byte and body).
+Bytes encode_relay_message(const SerfRelayHeader& header, ByteSpan inner);
+// `body`: the bytes after `09`. On success `inner` is what follows the header (not checked).
+bool decode_relay_message(ByteSpan body, SerfRelayHeader& header, ByteSpan& inner,
+                          std::string* err = nullptr);
+
 // `08` + serf bytes: a memberlist user message (§7.1).
 Bytes user_message(ByteSpan serf_bytes);
 

@@ -318,6 +318,48 @@ bool decode(ByteSpan b, SerfQueryResponse& out, std::string* err) {
   return decode_with(b, out, err, "serf queryResponse", read_response);
 }
 
+Bytes encode_relay_message(const SerfRelayHeader& h, ByteSpan inner) {
+  Bytes out{static_cast<std::uint8_t>(SerfMsgType::kRelay)};
+  Writer w(out);
+  w.map(2);
+  w.str("DestAddr");
+  w.map(3);
+  w.str("IP");
+  w.bytes(h.DestIP);
+  w.str("Port");
+  w.uint(h.DestPort);
+  w.str("Zone");
+  w.str(h.DestZone);
+  w.str("DestName");
+  w.str(h.DestName);
+  out.insert(out.end(), inner.begin(), inner.end());
+  return out;
+}
+
+bool decode_relay_message(ByteSpan body, SerfRelayHeader& h, ByteSpan& inner, std::string* err) {
+  h = SerfRelayHeader{};
+  Reader r(body);
+  static constexpr std::array<string_view, 2> kOrder = {"DestAddr", "DestName"};
+  static constexpr std::array<string_view, 3> kAddrOrder = {"IP", "Port", "Zone"};
+  const bool good = read_struct(r, "relayHeader", kOrder, [&](string_view k) {
+    if (k == "DestName") return ok(r.read_str(h.DestName, k));
+    if (k != "DestAddr") return 0;
+    return ok(read_struct(r, "DestAddr", kAddrOrder, [&](string_view f) {
+      if (f == "IP") return ok(r.read_bytes(h.DestIP, f));
+      if (f == "Port") return ok(r.read_uint(h.DestPort, f));
+      if (f == "Zone") return ok(r.read_str(h.DestZone, f));
+      return 0;
+    }));
+  });
+  if (!good) {
+    if (err) *err = "serf relay: " + (r.error().empty() ? "malformed msgpack" : r.error());
+    h = SerfRelayHeader{};
+    return false;
+  }
+  inner = body.subspan(r.pos());
+  return true;
+}
+
 Bytes encode_serf_push_pull(const SerfPushPull& pp) {
   return serf_message(SerfMsgType::kPushPull, pp);
 }

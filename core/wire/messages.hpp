@@ -175,6 +175,15 @@ struct SerfQuery {
   std::optional<Bytes> Payload;
 };
 
+// serf relayHeader (type 9): where a relaying member must send the message that follows it.
+// DestAddr is a Go net.UDPAddr {IP, Port, Zone}.
+struct SerfRelayHeader {
+  Bytes DestIP;
+  std::uint16_t DestPort = 0;
+  std::string DestZone;
+  std::string DestName;
+};
+
 struct SerfQueryResponse {
   std::uint64_t LTime = 0;
   std::uint32_t ID = 0;

@@ -1,5 +1,6 @@
 #include "core/wire/msgpack_reader.hpp"
 
+#include <bit>
 #include <cstdio>
 
 namespace haserf::wire::mp {
@@ -423,6 +424,42 @@ bool Reader::read_u64(std::uint64_t& out, std::string_view field) {
   if (!read_i64(v, field)) return false;
   if (v < 0) return fail(std::string(field) + ": negative value for an unsigned field");
   out = static_cast<std::uint64_t>(v);
+  return true;
+}
+
+bool Reader::read_f64(double& out, std::string_view field) {
+  if (!need(1)) return false;
+  const std::uint8_t b = data_[pos_];
+  std::uint64_t bits = 0;
+  switch (b) {
+    case 0xc0:
+      ++pos_;
+      out = 0.0;
+      return true;
+    case 0xca:
+      ++pos_;
+      if (!read_be(4, bits)) return false;
+      out = static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(bits)));
+      return true;
+    case 0xcb:
+      ++pos_;
+      if (!read_be(8, bits)) return false;
+      out = std::bit_cast<double>(bits);
+      return true;
+    case 0xcf:
+      // Go converts integers to a float through int64: a uint64 above 2^63 comes out negative.
+      ++pos_;
+      if (!read_be(8, bits)) return false;
+      out = static_cast<double>(static_cast<std::int64_t>(bits));
+      return true;
+    default:
+      break;
+  }
+  const bool integer = b <= 0x7f || b >= 0xe0 || (b >= 0xcc && b <= 0xd3);
+  if (!integer) return fail(std::string(field) + ": expected float, got " + describe(b));
+  std::int64_t v = 0;
+  if (!read_i64(v, field)) return false;
+  out = static_cast<double>(v);
   return true;
 }
 

@@ -52,6 +52,8 @@ class Reader {
   bool read_bool(bool& out, std::string_view field);
   bool read_u64(std::uint64_t& out, std::string_view field);
   bool read_i64(std::int64_t& out, std::string_view field);
+  // float64 as Go decodes it: float32 (ca), float64 (cb), any integer, nil as 0.
+  bool read_f64(double& out, std::string_view field);
 
   // Unsigned read with an overflow check against T (§1.2 "overflow check against the target").
   template <typename T>

@@ -3,6 +3,7 @@
 // in the smallest unsigned form, nil as c0. Internal to core/wire.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <msgpack/pack.hpp>
 #include <span>
@@ -37,6 +38,15 @@ class Writer {
     } else {
       pk_.pack_int64(v);
     }
+  }
+  // A float64, always `cb` + 8 big-endian bytes as Go writes it (msgpack-cxx's pack_double would
+  // shorten an integral value such as 0.0 to an integer).
+  void f64(double v) {
+    const auto bits = std::bit_cast<std::uint64_t>(v);
+    char buf[9];
+    buf[0] = static_cast<char>(0xcb);
+    for (int i = 0; i < 8; ++i) buf[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+    sink_.write(buf, sizeof buf);
   }
   void str(std::string_view s) { raw(s.data(), s.size()); }
   void bytes(std::span<const std::uint8_t> b) {

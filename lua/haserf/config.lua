@@ -19,6 +19,7 @@ M.KNOBS = {
   HASERF_ENCRYPT = {nil, "gossip key"},
   HASERF_ENCRYPT_FILE = {nil, "file holding the gossip key"},
   HASERF_KEYRING_FILE = {nil, "serf keyring file (JSON array of base64 keys), kept up to date"},
+  HASERF_SNAPSHOT_FILE = {nil, "serf snapshot file (members and clocks, rejoined after a crash)"},
   HASERF_PROFILE = {"lan", "memberlist timings"},
   HASERF_SELECT = {"role=backend", "members that go into slots"},
   HASERF_PORT_TAG = {"port", "tag holding the service port"},
@@ -179,6 +180,7 @@ function M.load(env, haserf, opts)
     cfg.encrypt = trim(text)
   end
   cfg.keyring_file = get("HASERF_KEYRING_FILE")
+  cfg.snapshot_file = get("HASERF_SNAPSHOT_FILE")
   cfg.profile = get("HASERF_PROFILE")
   cfg.handover = get("HASERF_HANDOVER")
   cfg.port_tag = get("HASERF_PORT_TAG")
@@ -267,7 +269,8 @@ end
 -- The options haserf.start / check_options take.
 function M.start_options(cfg, join)
   return {bind = cfg.bind, advertise = cfg.advertise, join = join or cfg.join, node = cfg.node,
-          tags = cfg.tags, encrypt = cfg.encrypt, keyring_file = cfg.keyring_file, profile = cfg.profile, handover = cfg.handover,
+          tags = cfg.tags, encrypt = cfg.encrypt, keyring_file = cfg.keyring_file,
+          snapshot_file = cfg.snapshot_file, profile = cfg.profile, handover = cfg.handover,
           handover_wait_ms = cfg.handover_wait_ms, join_retry_ms = cfg.join_retry_ms,
           port_tag = cfg.port_tag,
           weight_tag = cfg.weight_tag, require_port = cfg.default_port == nil}

@@ -12,7 +12,8 @@
 # Helpers:
 #   start_serf NAME IP [serf agent args...]     background serf agent, log in $TMP/NAME.log
 #   start_haserf_agent NAME IP [haserf args...]  background haserf agent, events (stdout) in
-#                                                $TMP/NAME.events, log (stderr) in $TMP/NAME.log
+#                                                $TMP/NAME.events, log (stderr) in $TMP/NAME.log;
+#                                                serf's RPC on IP:7373 (rpc IP ... works)
 #   stop_proc NAME [SECONDS]     TERM, bounded wait, KILL; sets STOP_RC (exit status) and
 #                                STOP_SECS (seconds it took to exit after TERM)
 #   stop_all                     stops everything; records a check that nothing is left behind
@@ -228,7 +229,10 @@ start_serf_bg() {
 start_haserf_agent() {
   local name=$1 ip=$2
   shift 2
-  "$HASERF" agent --bind "$ip:7946" --node "$name" "$@" >"$TMP/$name.events" 2>"$TMP/$name.log" </dev/null &
+  # RPC on IP:7373 like the serf agents (unless the test gives its own --rpc-addr).
+  local rpc_args=(--rpc-addr "$ip:7373")
+  case " $* " in *" --rpc-addr "*) rpc_args=() ;; esac
+  "$HASERF" agent --bind "$ip:7946" --node "$name" "${rpc_args[@]}" "$@" >"$TMP/$name.events" 2>"$TMP/$name.log" </dev/null &
   PID_OF[$name]=$!
   ALL_PIDS+=("$!")
   if ! poll 20 grep -q "listening on" "$TMP/$name.log"; then

@@ -89,6 +89,12 @@ check("check_options: a missing keyring file without a key is refused, naming th
 ok, err = haserf.check_options{bind = OUR_BIND, encrypt = "cg8StVXbQJ0gPvMd9o7yrg==",
                                keyring_file = "/nonexistent/haserf.keyring"}
 check("check_options: with a key, a keyring file still to be written is fine", ok == true, err)
+-- A snapshot file is opened by start, not by check_options (haproxy -c writes nothing).
+ok, err = haserf.check_options{bind = OUR_BIND, snapshot_file = "/nonexistent/haserf.snapshot"}
+check("check_options: a snapshot file is accepted without touching it", ok == true, err)
+ok, err = haserf.start{bind = OUR_BIND, snapshot_file = "/nonexistent/haserf.snapshot"}
+check("start: a snapshot file that cannot be created is refused, naming it",
+      ok == nil and err and err:find("snapshot /nonexistent/haserf.snapshot", 1, true), err)
 
 -- Start and join the serf agent.
 ok, err = haserf.start{bind = OUR_BIND, node = "lua-member", join = {SERF_ADDR},
@@ -144,6 +150,62 @@ end)
 check("our event reaches the serf agent's handler", seen)
 ok, err = haserf.user_event("big", string.rep("x", 600))
 check("oversized event returns nil, err", ok == nil and err:find("512", 1, true), err)
+
+-- Queries both ways: a serf query answered from Lua, a Lua query answered by serf's handler.
+local qout = TMP .. "/query.out"
+shell("(timeout 20 serf query -rpc-addr " .. SERF_RPC .. " -timeout 5s whoami hi > " .. qout ..
+      " 2>&1 &)")
+local incoming = eventually(10, function()
+  for _, q in ipairs(haserf.queries()) do
+    if q.name == "whoami" then return q end
+  end
+end)
+check("a serf query arrives through queries()", incoming and incoming.payload == "hi" and
+      incoming.from == "serf-a" and incoming.timeout_ms > 0, incoming)
+check("respond() returns true", incoming and haserf.respond(incoming.id, "lua-member here") == true)
+ok, err = haserf.respond(incoming and incoming.id or 1, "again")
+check("a second respond() returns nil, err", ok == nil and err:find("no pending query", 1, true), err)
+local answered = eventually(10, function()
+  local f = io.open(qout)
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text:find("Response from 'lua-member': lua-member here", 1, true) and text
+end)
+check("serf query shows the response from Lua", answered)
+local qid = haserf.query("echo", "x", {ack = true, timeout_ms = 2000, nodes = {"serf-a"}})
+check("query() returns an id", math.type(qid) == "integer", qid)
+local result = eventually(10, function()
+  local r = haserf.query_result(qid)
+  return r and r.done and r
+end)
+check("query_result: done, acked and answered by serf's handler",
+      result and result.acks[1] == "serf-a" and (result.responses["serf-a"] or ""):match("^x\n?$"),
+      result and ("acks: " .. table.concat(result.acks, ",") .. " response: " ..
+                  tostring(result.responses["serf-a"]) .. " error: " .. tostring(result.error)))
+ok, err = haserf.query_result(qid)
+check("a finished result is read once", ok == nil and err:find("unknown query id", 1, true), err)
+r, e = raises(haserf.query, nil)
+check("query(nil) raises", r and e:find("name", 1, true), e)
+r, e = raises(haserf.query, "q", "p", {timeout_ms = -1})
+check("query with a bad timeout raises", r and e:find("timeout_ms", 1, true), e)
+r, e = raises(haserf.keys, "rotate")
+check("keys('rotate') raises", r and e:find("install", 1, true), e)
+local kid = haserf.keys("list")
+local kr = eventually(10, function()
+  local x = haserf.query_result(kid)
+  return x and x.done and x
+end)
+check("keys('list') on a cluster without encryption reports failures",
+      kr and kr.num_err >= 1 and kr.error and kr.error:find("reported failure", 1, true), kr and kr.error)
+
+-- Network coordinates: after some probes, members() carries the estimated rtt.
+local near = eventually(20, function()
+  local m = find(haserf.members(), "serf-a")
+  return m and m.rtt_ms and m
+end)
+check("members() has rtt_ms for the serf agent (from its coordinate)",
+      near and near.rtt_ms > 0 and near.rtt_ms < 50, near and near.rtt_ms)
 
 -- set_tags.
 check("set_tags returns true", haserf.set_tags{role = "lb", zone = "us"} == true)

@@ -25,7 +25,8 @@ H
 chmod +x "$TMP_DIR/handler.sh"
 export EVENTS_FILE=$TMP_DIR/serf-events.txt
 serf agent -node serf-a -bind "$NET.1:7946" -rpc-addr "$NET.1:7373" -tag role=backend \
-  -event-handler "user=$TMP_DIR/handler.sh" >"$TMP_DIR/serf.log" 2>&1 &
+  -event-handler "user=$TMP_DIR/handler.sh" -event-handler "query:echo=cat" \
+  >"$TMP_DIR/serf.log" 2>&1 &
 SERF_PID=$!
 for _ in $(seq 1 100); do serf members -rpc-addr "$NET.1:7373" >/dev/null 2>&1 && break; sleep 0.1; done
 export SERF_RPC=$NET.1:7373 SERF_ADDR=$NET.1:7946 OUR_BIND=$NET.2:7946 TMP_DIR

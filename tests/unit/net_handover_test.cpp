@@ -108,7 +108,7 @@ TEST_CASE("handover: the state codec round-trips every field", "[net][handover]"
   }
 }
 
-TEST_CASE("handover: a successor takes the identity over; the cluster sees no leave or join",
+TEST_CASE("handover: a successor takes the identity over: the cluster sees no leave or join",
           "[net][handover]") {
   table::MembershipTable peer_table, old_table, new_table;
   std::vector<std::string> peer_events;
@@ -176,7 +176,7 @@ TEST_CASE("handover: a successor takes the identity over; the cluster sees no le
   old_lb.stop();
 }
 
-TEST_CASE("handover: refused for another node name; an aborted takeover resumes the member",
+TEST_CASE("handover: refused for another node name: an aborted takeover resumes the member",
           "[net][handover]") {
   table::MembershipTable peer_table, lb_table, other_table;
   net::Agent lb(config("lb", "127.0.62.1:7946", net::HandoverPolicy::kSibling), lb_table);
@@ -241,7 +241,7 @@ TEST_CASE("handover: with the policy off, a peek works and a takeover is refused
   solo.stop();
 }
 
-TEST_CASE("handover: a successor too late to commit stands down; the predecessor stays the member",
+TEST_CASE("handover: a successor too late to commit stands down: the predecessor stays the member",
           "[net][handover]") {
   table::MembershipTable t;
   auto c = config("slow", "127.0.63.2:7946", net::HandoverPolicy::kSameUser);

@@ -59,7 +59,7 @@ TEST_CASE("command runner: cancellation kills the command at once", "[render][co
   CHECK(std::chrono::steady_clock::now() - start < 5s);
 }
 
-TEST_CASE("command runner: input goes to stdin; a command that ignores it is no problem",
+TEST_CASE("command runner: input goes to stdin: a command that ignores it is no problem",
           "[render][command]") {
   ::signal(SIGPIPE, SIG_IGN);  // as haserf agent and the HAProxy module do
   const std::string text = "line 1\nline 2\n";

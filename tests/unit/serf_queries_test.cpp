@@ -423,7 +423,7 @@ TEST_CASE("serf: queries we could not send safely or that are too large are refu
   CHECK(h.serf.default_query_timeout() == 3200ms);  // 200 ms x 16 x ceil(log10(1 + 1))
 }
 
-TEST_CASE("serf: a name conflict about us runs _serf_conflict; the minority stands down",
+TEST_CASE("serf: a name conflict about us runs _serf_conflict: the minority stands down",
           "[serf]") {
   Harness h;
   h.serf.notify_join(node("s1", 3));
@@ -479,4 +479,57 @@ TEST_CASE("serf: a name conflict about us runs _serf_conflict; the minority stan
   swim::NodeInfo s1 = node("s1", 3), s1_elsewhere = node("s1", 77);
   k.serf.notify_conflict(s1, s1_elsewhere);
   CHECK(k.serf.stats().name_conflicts_others == 1);
+}
+
+TEST_CASE("serf: RelayFactor sends copies of our ack and response through other members",
+          "[serf]") {
+  Harness h;
+  for (std::uint8_t i = 3; i <= 6; ++i) h.serf.notify_join(node("n" + std::to_string(i), i));
+  h.serf.notify_join(node("s1", 1));
+  auto q = query("whoami", 1, 77);
+  q.Addr = {10, 0, 0, 1};  // s1, the origin
+  q.RelayFactor = 2;
+  h.serf.notify_msg(query_msg(q));
+  REQUIRE(h.queries.size() == 1);
+  // The ack: once directly, twice through relays (never through us).
+  REQUIRE(h.ml.sent.size() == 3);
+  CHECK(h.ml.sent[0].to == swim::Address{{10, 0, 0, 1}, 7946});
+  for (int i = 1; i <= 2; ++i) {
+    const auto& s = h.ml.sent[i];
+    REQUIRE(s.msg.at(0) == 0x09);
+    CHECK(s.to.ip != (Bytes{10, 0, 0, 2}));
+    wire::SerfRelayHeader header;
+    wire::ByteSpan inner;
+    REQUIRE(wire::decode_relay_message(wire::ByteSpan(s.msg).subspan(1), header, inner));
+    CHECK(header.DestName == "s1");
+    CHECK(header.DestIP == (Bytes{10, 0, 0, 1}));
+    CHECK(header.DestPort == 7946);
+    CHECK(Bytes(inner.begin(), inner.end()) == h.ml.sent[0].msg);
+  }
+  std::string err;
+  REQUIRE(h.serf.respond(h.queries[0], bytes("me"), &err));
+  CHECK(h.ml.sent.size() == 6);
+  CHECK(h.serf.stats().responses_relayed == 4);
+}
+
+TEST_CASE("serf: a relay is forwarded only to the member it names, at its address", "[serf]") {
+  Harness h;
+  h.serf.notify_join(node("s1", 1));
+  const wire::SerfQueryResponse resp{5, 9, "n3", 0, bytes("ok")};
+  const auto inner = wire::serf_message(wire::SerfMsgType::kQueryResponse, resp);
+  // To s1 at s1's address: forwarded, re-encoded from what was decoded.
+  h.serf.notify_msg(wire::encode_relay_message({{10, 0, 0, 1}, 7946, "", "s1"}, inner));
+  REQUIRE(h.ml.sent.size() == 1);
+  CHECK(h.ml.sent[0].to == swim::Address{{10, 0, 0, 1}, 7946});
+  CHECK(h.ml.sent[0].msg == inner);
+  CHECK(h.serf.stats().relays_forwarded == 1);
+  // Another address for s1, an unknown node, or something that is not a query response:
+  // refused (we are no reflector).
+  h.serf.notify_msg(wire::encode_relay_message({{192, 0, 2, 1}, 53, "", "s1"}, inner));
+  h.serf.notify_msg(wire::encode_relay_message({{10, 0, 0, 9}, 7946, "", "nobody"}, inner));
+  h.serf.notify_msg(wire::encode_relay_message({{10, 0, 0, 1}, 7946, "", "s1"},
+                                               join_msg("evil", 1)));
+  h.serf.notify_msg(Bytes{0x09, 0xc1});
+  CHECK(h.ml.sent.size() == 1);
+  CHECK(h.serf.stats().relays_ignored == 4);
 }

@@ -56,7 +56,7 @@ TEST_CASE("wire: encryption vectors 10.7", "[wire]") {
   CHECK(err == "No installed keys could decrypt the message");
 }
 
-TEST_CASE("wire: keyring tries every key; sizes and versions are checked", "[wire]") {
+TEST_CASE("wire: keyring tries every key: sizes and versions are checked", "[wire]") {
   const Bytes k1(32, 1), k2(24, 2), k3(16, 3);
   Bytes ct;
   REQUIRE(encrypt(k3, kAck, {}, ct));

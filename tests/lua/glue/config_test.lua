@@ -64,6 +64,8 @@ cfg = load(with({HASERF_ENCRYPT_FILE = "/k"}), {read_file = function() return "c
 T.eq("the key file's content is the key", cfg.encrypt, "cg8StVXbQJ0gPvMd9o7yrg==")
 cfg = load(with({HASERF_ENCRYPT = "cg8StVXbQJ0gPvMd9o7yrg==", HASERF_KEYRING_FILE = "/var/lib/haproxy/ring"}))
 T.eq("the keyring file goes to the member", config.start_options(cfg).keyring_file, "/var/lib/haproxy/ring")
+cfg = load(with({HASERF_SNAPSHOT_FILE = "/var/lib/haproxy/serf.snapshot"}))
+T.eq("the snapshot file goes to the member", config.start_options(cfg).snapshot_file, "/var/lib/haproxy/serf.snapshot")
 T.eq("joins are retried every 10 s by default", config.start_options(cfg).join_retry_ms, 10000)
 cfg = load(with({HASERF_JOIN_RETRY_MS = "0"}))
 T.eq("HASERF_JOIN_RETRY_MS=0: join once", config.start_options(cfg).join_retry_ms, 0)

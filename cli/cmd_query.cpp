@@ -29,10 +29,46 @@ constexpr const char* kHelp =
     "                         3 s in small clusters; ms, s, m)\n"
     "  -f, --format FORMAT    text (default) or json (as 'serf query -format=json')\n";
 
+// Acks and responses as they arrive (printed at once in text format), then the summary; the
+// same for the RPC path and the short-lived member's (whose callbacks run on its loop).
 struct Collected {
   std::mutex mutex;
+  bool text = true;
   std::vector<std::string> acks;
   std::vector<std::pair<std::string, std::string>> responses;
+
+  void dispatched(const std::string& name) {
+    if (text) std::printf("Query '%s' dispatched\n", name.c_str());
+    std::fflush(stdout);
+  }
+  void ack(const std::string& from) {
+    std::lock_guard<std::mutex> lock(mutex);
+    acks.push_back(from);
+    if (text) std::printf("Ack from '%s'\n", from.c_str());
+    std::fflush(stdout);
+  }
+  void response(const std::string& from, const wire::Bytes& payload) {
+    std::lock_guard<std::mutex> lock(mutex);
+    responses.emplace_back(from, std::string(payload.begin(), payload.end()));
+    if (text)
+      std::printf("Response from '%s': %s\n", from.c_str(), responses.back().second.c_str());
+    std::fflush(stdout);
+  }
+  void summary(bool with_acks) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (text) {
+      if (with_acks) std::printf("Total Acks: %zu\n", acks.size());
+      std::printf("Total Responses: %zu\n", responses.size());
+      return;
+    }
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (const auto& x : acks) a.push_back(x);
+    nlohmann::ordered_json r = nlohmann::ordered_json::object();
+    for (const auto& [from, p] : responses) r[from] = p;
+    std::printf("%s\n", nlohmann::ordered_json{{"Acks", a}, {"Responses", r}}
+                            .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+                            .c_str());
+  }
 };
 
 }  // namespace
@@ -88,15 +124,7 @@ int cmd_query(int argc, char** argv) {
     params.relay_factor = static_cast<std::uint8_t>(n);
   }
   auto c = std::make_shared<Collected>();
-  const auto print_json = [&c] {
-    nlohmann::ordered_json acks = nlohmann::ordered_json::array();
-    for (const auto& a : c->acks) acks.push_back(a);
-    nlohmann::ordered_json responses = nlohmann::ordered_json::object();
-    for (const auto& [from, p] : c->responses) responses[from] = p;
-    std::printf("%s\n", nlohmann::ordered_json{{"Acks", acks}, {"Responses", responses}}
-                            .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-                            .c_str());
-  };
+  c->text = format == "text";
   if (args.all("join").empty()) {
     rpc::Client client;
     if (!rpc_connect("query", args, client)) return kExitFailure;
@@ -112,32 +140,15 @@ int cmd_query(int argc, char** argv) {
     const bool ok = client.query(
         req,
         [&](const wire::rpc::QueryRecord& r) {
-          const std::string text(r.payload.begin(), r.payload.end());
-          if (r.type == "ack") {
-            c->acks.push_back(r.from);
-            if (format == "text") std::printf("Ack from '%s'\n", r.from.c_str());
-          } else if (r.type == "response") {
-            c->responses.emplace_back(r.from, text);
-            if (format == "text") {
-              std::printf("Response from '%s': %s\n", r.from.c_str(), text.c_str());
-            }
-          }
-          std::fflush(stdout);
+          if (r.type == "ack") c->ack(r.from);
+          if (r.type == "response") c->response(r.from, r.payload);
         },
-        &error,
-        [&] {
-          if (format == "text") std::printf("Query '%s' dispatched\n", pos[0].c_str());
-        });
+        &error, [&] { c->dispatched(pos[0]); });
     if (!ok) {
       std::fprintf(stderr, "haserf query: %s\n", error.c_str());
       return kExitFailure;
     }
-    if (format == "json") {
-      print_json();
-    } else {
-      if (params.request_ack) std::printf("Total Acks: %zu\n", c->acks.size());
-      std::printf("Total Responses: %zu\n", c->responses.size());
-    }
+    c->summary(params.request_ack);
     return kExitOk;
   }
 
@@ -147,39 +158,22 @@ int cmd_query(int argc, char** argv) {
   if (!agent) return exit_code;
   serf::QueryCallbacks cb;
   // We are a member too and see our own query: our own ack is not the cluster's answer.
-  const std::string self = agent->node_name();
-  cb.ack = [c, &format, self](const std::string& from) {
-    if (from == self) return;
-    std::lock_guard<std::mutex> lock(c->mutex);
-    c->acks.push_back(from);
-    if (format == "text") std::printf("Ack from '%s'\n", from.c_str());
+  cb.ack = [c, self = agent->node_name()](const std::string& from) {
+    if (from != self) c->ack(from);
   };
-  cb.response = [c, &format](const std::string& from, const wire::Bytes& payload) {
-    std::lock_guard<std::mutex> lock(c->mutex);
-    c->responses.emplace_back(from, std::string(payload.begin(), payload.end()));
-    if (format == "text") {
-      std::printf("Response from '%s': %s\n", from.c_str(),
-                  std::string(payload.begin(), payload.end()).c_str());
-    }
+  cb.response = [c](const std::string& from, const wire::Bytes& payload) {
+    c->response(from, payload);
   };
-  const bool sent = query_and_wait(*agent, pos[0], pos.size() > 1 ? pos[1] : "", params,
-                                   std::move(cb), error, [&format, name = pos[0]] {
-                                     if (format == "text")
-                                       std::printf("Query '%s' dispatched\n", name.c_str());
-                                   });
+  const bool sent =
+      query_and_wait(*agent, pos[0], pos.size() > 1 ? pos[1] : "", params, std::move(cb), error,
+                     [c, name = pos[0]] { c->dispatched(name); });
   agent->leave_sync(std::chrono::seconds(8));
   agent->stop();
-  std::lock_guard<std::mutex> lock(c->mutex);
   if (!sent) {
     std::fprintf(stderr, "haserf query: %s\n", error.c_str());
     return kExitFailure;
   }
-  if (format == "json") {
-    print_json();
-  } else {
-    if (params.request_ack) std::printf("Total Acks: %zu\n", c->acks.size());
-    std::printf("Total Responses: %zu\n", c->responses.size());
-  }
+  c->summary(params.request_ack);
   return kExitOk;
 }
 

@@ -1,6 +1,5 @@
 // Serf RPC messages (rpc.hpp, docs/serf-rpc.md). Struct fields are written in Go declaration
 // order, as go-msgpack does; reading accepts any order and skips unknown keys.
-#include <bit>
 #include <cstring>
 #include <msgpack/pack.hpp>
 
@@ -11,29 +10,11 @@
 namespace haserf::wire::rpc {
 namespace {
 
-// go-msgpack with WriteExt (the RPC handle): str8 for strings of 32-255 bytes, bin for []byte.
-class NewWriter {
+// go-msgpack with WriteExt (the RPC handle): str8 for strings of 32-255 bytes, bin for
+// []byte; everything else as the gossip's writer.
+class NewWriter : public mp::Writer {
  public:
-  explicit NewWriter(Bytes& out) : sink_{&out}, pk_(sink_) {}
-  void map(std::uint32_t n) { pk_.pack_map(n); }
-  void array(std::uint32_t n) { pk_.pack_array(n); }
-  void nil() { pk_.pack_nil(); }
-  void boolean(bool v) { v ? pk_.pack_true() : pk_.pack_false(); }
-  void uint(std::uint64_t v) { pk_.pack_uint64(v); }
-  void int64(std::int64_t v) {
-    if (v >= 0) {
-      pk_.pack_uint64(static_cast<std::uint64_t>(v));
-    } else {
-      pk_.pack_int64(v);
-    }
-  }
-  // Always float64 (cb), as Go writes a float64 (msgpack-cxx would write 0.0 as an integer).
-  void f64(double v) {
-    const auto bits = std::bit_cast<std::uint64_t>(v);
-    char buf[9] = {static_cast<char>(0xcb)};
-    for (int i = 0; i < 8; ++i) buf[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
-    sink_.write(buf, sizeof buf);
-  }
+  using mp::Writer::Writer;
   void str(std::string_view s) {
     pk_.pack_str(static_cast<std::uint32_t>(s.size()));
     pk_.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
@@ -55,10 +36,6 @@ class NewWriter {
     array(static_cast<std::uint32_t>(v.size()));
     for (const auto& s : v) str(s);
   }
-
- private:
-  mp::ByteSink sink_;
-  msgpack::packer<mp::ByteSink> pk_;
 };
 
 void write_member(NewWriter& w, const RpcMember& m) {
@@ -112,36 +89,6 @@ bool read_strings(mp::Reader& r, std::vector<std::string>& out, std::string_view
     out.push_back(std::move(s));
   }
   return true;
-}
-
-// A float64/float32 (or an integer, which Go also accepts for a float field): the value's bytes
-// are found by skipping it, then read here, since the gossip reader has no floats.
-bool read_f64(mp::Reader& r, std::span<const std::uint8_t> data, double& out,
-              std::string_view field) {
-  const std::size_t start = r.pos();
-  if (start >= data.size()) return r.fail(std::string(field) + ": truncated");
-  const std::uint8_t b = data[start];
-  if (!r.skip()) return false;
-  const std::size_t len = r.pos() - start;
-  if (b == 0xcb && len == 9) {
-    std::uint64_t bits = 0;
-    for (int i = 1; i <= 8; ++i) bits = (bits << 8) | data[start + i];
-    out = std::bit_cast<double>(bits);
-    return true;
-  }
-  if (b == 0xca && len == 5) {
-    std::uint32_t bits = 0;
-    for (int i = 1; i <= 4; ++i) bits = (bits << 8) | data[start + i];
-    out = static_cast<double>(std::bit_cast<float>(bits));
-    return true;
-  }
-  mp::Reader again(data.subspan(start, len));
-  std::int64_t v = 0;
-  if (again.read_i64(v, field)) {
-    out = static_cast<double>(v);
-    return true;
-  }
-  return r.fail(std::string(field) + ": expected a float, got " + mp::describe(b));
 }
 
 }  // namespace
@@ -572,13 +519,13 @@ bool decode_coordinate_response(std::span<const std::uint8_t> data,
         if (n > 64) return r.fail("Vec: too many dimensions") ? -1 : -1;
         c.vec.assign(n, 0.0);
         for (auto& v : c.vec) {
-          if (!read_f64(r, data, v, f)) return -1;
+          if (!r.read_f64(v, f)) return -1;
         }
         return 1;
       }
-      if (f == "Error") return read_f64(r, data, c.error, f) ? 1 : -1;
-      if (f == "Adjustment") return read_f64(r, data, c.adjustment, f) ? 1 : -1;
-      if (f == "Height") return read_f64(r, data, c.height, f) ? 1 : -1;
+      if (f == "Error") return r.read_f64(c.error, f) ? 1 : -1;
+      if (f == "Adjustment") return r.read_f64(c.adjustment, f) ? 1 : -1;
+      if (f == "Height") return r.read_f64(c.height, f) ? 1 : -1;
       return 0;
     });
     return good ? 1 : -1;

@@ -60,7 +60,7 @@ class Writer {
     }
   }
 
- private:
+ protected:  // NewSpecWriter (codec_rpc.cpp) writes strings and bytes its own way
   void raw(const char* p, std::size_t n) {
     pk_.pack_v4raw(static_cast<std::uint32_t>(n));
     pk_.pack_v4raw_body(p, static_cast<std::uint32_t>(n));

@@ -1,7 +1,7 @@
 # Helpers for the benchmark scripts (sourced). Not part of `make test`.
 #
-# Loopback only: the benchmarks use 127.0.1.1-127.0.1.40 (gossip cluster 1-32, memory 33-34,
-# join latency 35-36). Every process started through bench_start is recorded and stopped on
+# Loopback only: the benchmarks use 127.0.1.1-127.0.1.48 (gossip cluster 1-32, memory 33-34,
+# join latency 35-36, RPC latency 37-38 and 41-48). Every process started through bench_start is recorded and stopped on
 # exit, whatever happens: SIGTERM to all, a bounded wait, then SIGKILL. A watchdog sends the
 # script SIGTERM after BENCH_BUDGET seconds so that cleanup still runs if something hangs.
 #

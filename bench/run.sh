@@ -4,10 +4,10 @@
 #
 # usage: bench/run.sh [BUILD_DIR]        (default: build; needs BUILD_DIR/cli/haserf)
 #
-# Each benchmark has its own time budget (gossip 240 s, memory 120 s, latency 150 s, render
-# 600 s) and an outer `timeout` on top; the whole run takes about 4 minutes. Raw key=value
+# Each benchmark has its own time budget (gossip 240 s, memory 120 s, latency 150 s, rpc
+# 150 s, render 600 s) and an outer `timeout` on top; the whole run takes about 4 minutes. Raw key=value
 # results go to BUILD_DIR/bench-results/results-YYYYmmdd-HHMMSS.txt. Env: ONLY="gossip memory
-# latency render" (subset), plus the knobs of each script (WINDOW, N_SERF, COUNT, AFTER,
+# latency rpc render" (subset), plus the knobs of each script (WINDOW, N_SERF, COUNT, AFTER,
 # SAMPLES, COUNTS, REPEAT, ...).
 set -u
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ SRC=$(pwd)
 BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD="$SRC/$BUILD" ;; esac
 HASERF="$BUILD/cli/haserf"
-ONLY=${ONLY:-"gossip memory latency render"}
+ONLY=${ONLY:-"gossip memory latency rpc render"}
 
 [ -x "$HASERF" ] || { echo "bench: no $HASERF (run 'make build' first)" >&2; exit 1; }
 for tool in serf jq ss; do
@@ -64,6 +64,7 @@ run() {  # NAME OUTER_TIMEOUT SCRIPT ARGS...
 run gossip 300 "$SRC/bench/gossip_cpu.sh" "$HASERF"
 run memory 150 "$SRC/bench/memory.sh" "$HASERF" "$PUSH"
 run latency 180 "$SRC/bench/join_latency.sh" "$HASERF" "$PUSH"
+run rpc 200 "$SRC/bench/rpc_latency.sh" "$HASERF"
 run render 600 "$SRC/bench/render.sh" "$BUILD"
 info loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -94,6 +95,10 @@ case " $ONLY " in *" latency "*)
     echo "| join-to-visible median, $pre members already in the table | $(get join_haserf_pre${pre}_median_ms) ms | $(get join_serf_pre${pre}_median_ms) ms | $(get join_pre${pre}_median_ratio) | <= 20 ms | $(met "$(get join_haserf_pre${pre}_median_ms)" '<=' 20) |"
     echo "| join-to-visible p95 / max, $pre members already in the table | $(get join_haserf_pre${pre}_p95_ms) / $(get join_haserf_pre${pre}_max_ms) ms | $(get join_serf_pre${pre}_p95_ms) / $(get join_serf_pre${pre}_max_ms) ms | $(get join_pre${pre}_p95_ratio) | <= 20 ms | $(met "$(get join_haserf_pre${pre}_max_ms)" '<=' 20) |"
   fi
+  ;; esac
+case " $ONLY " in *" rpc "*)
+  echo "| \`serf members\` against the agent (RPC, CLI process included), median / p95, $(get rpc_cluster_size) members | $(get rpc_members_haserf_median_ms) / $(get rpc_members_haserf_p95_ms) ms | $(get rpc_members_serf_median_ms) / $(get rpc_members_serf_p95_ms) ms | $(get rpc_members_median_ratio) | - | - |"
+  echo "| \`serf info\` against the agent, median / p95 | $(get rpc_info_haserf_median_ms) / $(get rpc_info_haserf_p95_ms) ms | $(get rpc_info_serf_median_ms) / $(get rpc_info_serf_p95_ms) ms | $(get rpc_info_median_ratio) | - | - |"
   ;; esac
 # render: the baseline is the faster of mustache.js and handlebars.js (whole node processes).
 case " $ONLY " in *" render "*)

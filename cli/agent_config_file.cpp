@@ -4,6 +4,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "cli/args.hpp"
@@ -27,7 +28,10 @@ bool parse_go_duration(const std::string& text, std::chrono::milliseconds& out) 
       ++j;
     }
     if (j == i) return false;
-    const double n = std::stod(text.substr(i, j - i));
+    char* end = nullptr;
+    const std::string number = text.substr(i, j - i);
+    const double n = std::strtod(number.c_str(), &end);
+    if (end == number.c_str() || *end != '\0' || !(n >= 0) || n > 1e9) return false;
     std::size_t k = j;
     while (k < text.size() && std::isalpha(static_cast<unsigned char>(text[k]))) ++k;
     const std::string unit = text.substr(j, k - j);
@@ -40,6 +44,7 @@ bool parse_go_duration(const std::string& text, std::chrono::milliseconds& out) 
     total_ms += n * mult;
     i = k;
   }
+  if (total_ms > 366.0 * 24 * 3600 * 1000) return false;  // parse_duration's cap: a year
   out = std::chrono::milliseconds(static_cast<std::int64_t>(total_ms));
   return true;
 }

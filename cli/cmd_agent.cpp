@@ -369,6 +369,7 @@ int cmd_agent(int argc, char** argv) {
   });
   if (!agent.start(&error)) {
     agent_log("ERR", "%s\n", error.c_str());
+    if (rpc_server) rpc_server->stop();  // before the agent and the table it serves go
     return kExitFailure;
   }
   if (rpc_server) {

@@ -456,13 +456,17 @@ std::optional<std::uint64_t> ModuleState::send_query(const std::string& name,
              now - kv.second.finished > std::chrono::seconds(60);
     });
     std::size_t open = 0;
-    for (const auto& [k, o] : outgoing_) open += o.result->done ? 0 : 1;
+    for (auto& [k, o] : outgoing_) {
+      expire(o, now);
+      open += o.result->done ? 0 : 1;
+    }
     if (open >= kMaxOpenQueries) {
       error = "too many queries in flight (" + std::to_string(open) + ")";
       return std::nullopt;
     }
     id = ++next_query_id_;
-    outgoing_[id] = Outgoing{result, {}};
+    const auto timeout = params.timeout.count() > 0 ? params.timeout : std::chrono::seconds(60);
+    outgoing_[id] = Outgoing{result, {}, now + timeout + std::chrono::seconds(10)};
   }
   std::shared_ptr<net::Agent> agent;
   {
@@ -514,6 +518,13 @@ std::optional<std::uint64_t> ModuleState::send_query(const std::string& name,
   return id;
 }
 
+void ModuleState::expire(Outgoing& o, std::chrono::steady_clock::time_point now) {
+  if (o.result->done || now < o.deadline) return;
+  o.result->done = true;
+  if (o.result->error.empty()) o.result->error = "no end reported (the member stopped?)";
+  o.finished = now;
+}
+
 std::optional<std::uint64_t> ModuleState::keys(serf::KeyOp op, const std::string& key,
                                                std::string& error) {
   wire::Bytes raw;
@@ -536,6 +547,7 @@ std::optional<QueryResult> ModuleState::query_result(std::uint64_t id) {
   std::lock_guard<std::mutex> lock(queries_mutex_);
   auto it = outgoing_.find(id);
   if (it == outgoing_.end()) return std::nullopt;
+  expire(it->second, std::chrono::steady_clock::now());
   QueryResult copy = *it->second.result;
   if (copy.done) outgoing_.erase(it);
   return copy;

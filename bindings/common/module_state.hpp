@@ -212,7 +212,11 @@ class ModuleState {
   struct Outgoing {
     std::shared_ptr<QueryResult> result;
     std::chrono::steady_clock::time_point finished{};
+    // Past this, a query never reported done (its member was retired or stopped meanwhile)
+    // is done with an error: it must not hold a slot of kMaxOpenQueries for ever.
+    std::chrono::steady_clock::time_point deadline{};
   };
+  void expire(Outgoing& o, std::chrono::steady_clock::time_point now);  // queries_mutex_ held
   std::map<std::uint64_t, Outgoing> outgoing_;
   std::uint64_t next_query_id_ = 0;
   std::uint64_t queries_received_ = 0, queries_dropped_ = 0, responses_refused_ = 0;

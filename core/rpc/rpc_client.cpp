@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -36,9 +37,10 @@ void Client::close() {
 
 namespace {
 
+// For poll(): never negative (that would wait forever), at most a day per wait.
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+  return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 86'400'000));
 }
 
 void set_err(std::string* err, std::string msg) {
@@ -87,7 +89,7 @@ bool Client::connect(const std::string& addr, const std::string& auth_key,
     return false;
   }
   pollfd p{fd, POLLOUT, 0};
-  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) {
+  if (::poll(&p, 1, remaining_ms(Clock::now() + timeout)) != 1) {
     set_err(err, "Error connecting to Serf agent at " + addr + ": timed out");
     close();
     return false;
@@ -194,8 +196,10 @@ bool Client::call(const std::string& command, const wr::RequestBody* body, wire:
     set_err(err, "rpc: answer for another request (seq " + std::to_string(h.seq) + ")");
     return false;
   }
-  // Commands with an answer body carry it even with an error (join, keys).
-  if (body_out && !read_object(*body_out, deadline, err)) return false;
+  // Commands with an answer body carry it even with an error (join, keys), except the
+  // refusals that come before the command is looked at (as serf's own client reads them).
+  const bool refused = h.error == wr::kAuthRequired || h.error == wr::kHandshakeRequired;
+  if (body_out && !refused && !read_object(*body_out, deadline, err)) return false;
   if (!h.error.empty()) {
     set_err(err, h.error);
     return false;

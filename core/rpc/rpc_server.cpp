@@ -114,7 +114,8 @@ bool anchored_match(const std::string& expr, std::string_view value, bool* inval
 
 }  // namespace
 
-bool parse_event_filter(const std::string& spec, std::vector<EventFilter>& out) {
+bool parse_event_filter(const std::string& spec_in, std::vector<EventFilter>& out) {
+  const std::string spec = spec_in.empty() ? "*" : spec_in;  // serf: "" streams everything
   static constexpr std::string_view kTypes[] = {
       "member-join", "member-leave", "member-failed", "member-update",
       "member-reap", "user",         "query",         "*"};
@@ -179,6 +180,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::int64_t version = 0;
     bool did_auth = false;
     bool closing = false;
+    bool paused = false;  // reading stopped until the client reads what we wrote
+    std::chrono::steady_clock::time_point accepted_at = std::chrono::steady_clock::now();
     std::map<std::uint64_t, std::vector<EventFilter>> streams;  // by the stream's Seq
     std::optional<std::uint64_t> monitor_seq;
     int monitor_rank = 0;
@@ -186,6 +189,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::map<std::uint64_t, PendingQuery> pending;  // by the ID given to the client
     std::map<std::uint64_t, OpenQuery> open;        // by Seq
   };
+
+  static constexpr std::size_t kMaxStreamsPerClient = 16;
+  static constexpr std::size_t kMaxPendingPerClient = 1024;  // queries a client may answer
+  static constexpr std::chrono::seconds kHandshakeTimeout{10};
+  static constexpr std::chrono::hours kMaxQueryTimeout{1};
 
   ServerConfig config;
   net::Agent& agent;
@@ -224,11 +232,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   // Any thread: run `fn` on the RPC loop; dropped once the loop is closing.
   void post(std::function<void()> fn) {
-    {
-      std::lock_guard<std::mutex> lock(posted_mutex);
-      if (!accepting_posts) return;
-      posted.push_back(std::move(fn));
-    }
+    // uv_async_send under the lock: close_all() closes the handle only after taking it.
+    std::lock_guard<std::mutex> lock(posted_mutex);
+    if (!accepting_posts) return;
+    posted.push_back(std::move(fn));
     uv_async_send(&async);
   }
 
@@ -275,14 +282,44 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1,
                             [](uv_write_t* req, int) {
                               auto* done = reinterpret_cast<WriteReq*>(req);
+                              auto* cl = static_cast<Client*>(req->handle->data);
                               if (done->written) done->written();
                               delete done;
+                              if (!cl->closing) cl->server->maybe_resume(*cl);
                             });
     if (rc != 0) {
       if (w->written) w->written();
       delete w;
       close_client(c);
     }
+  }
+
+  std::size_t queued(Client& c) const {
+    return uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c.tcp));
+  }
+
+  // Backpressure: a client that sends requests but does not read the answers is not read
+  // from until it catches up (serf's agent blocks on such a writer the same way).
+  void maybe_pause(Client& c) {
+    if (c.closing || c.paused || queued(c) <= config.max_queued_stream_bytes) return;
+    c.paused = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c.tcp));
+  }
+  void maybe_resume(Client& c) {
+    if (!c.paused || queued(c) > config.max_queued_stream_bytes / 2) return;
+    c.paused = false;
+    start_reading(c);
+    if (!c.in.empty()) {  // requests that arrived before we paused
+      uv_buf_t none = uv_buf_init(nullptr, 0);
+      on_read(c, 0, &none);
+    }
+  }
+  void start_reading(Client& c) {
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&c.tcp), net::alloc_read_buffer,
+                  [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+                    auto* cl = static_cast<Client*>(s->data);
+                    cl->server->on_read(*cl, n, buf);
+                  });
   }
 
   void send(Client& c, std::uint64_t seq, std::string_view error, const Bytes* body = nullptr) {
@@ -354,6 +391,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(hlen + blen));
       bump([](ServerStats& s) { ++s.commands; });
       handle(c, header, body);
+      if (!c.closing && queued(c) > config.max_queued_stream_bytes) {
+        maybe_pause(c);
+        return;  // the rest of c.in is handled when reading resumes
+      }
     }
   }
 
@@ -454,8 +495,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       out.push_back(to_rpc(*m));
     }
     if (invalid) {
-      // serf: "Failed to compile regex" ends the connection without an answer; we answer.
-      return send(c, seq, "Failed to compile regex");
+      // serf ends the connection without an answer; we answer, with the body clients read.
+      const Bytes empty = wr::encode_members({});
+      return send(c, seq, "Failed to compile regex", &empty);
     }
     const Bytes body = wr::encode_members(out);
     send(c, seq, "", &body);
@@ -515,6 +557,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::vector<EventFilter> filters;
     if (!parse_event_filter(b.type, filters)) return send(c, seq, wr::kInvalidFilter);
     if (c.streams.count(seq)) return send(c, seq, wr::kStreamExists);
+    if (c.streams.size() >= kMaxStreamsPerClient) {
+      return send(
+          c, seq,
+          "Too many streams on this connection (" + std::to_string(kMaxStreamsPerClient) + ")");
+    }
     c.streams[seq] = std::move(filters);
     send(c, seq, "");
   }
@@ -535,7 +582,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     for (const auto& [k, v] : b.filter_tags) params.filter_tags.emplace_back(k, v);
     params.request_ack = b.request_ack;
     params.relay_factor = b.relay_factor;
-    params.timeout = std::chrono::milliseconds(std::max<std::int64_t>(b.timeout_ns, 0) / 1000000);
+    params.timeout = std::chrono::milliseconds(std::clamp<std::int64_t>(
+        b.timeout_ns / 1000000, 0, std::chrono::milliseconds(kMaxQueryTimeout).count()));
     c.open[seq] = OpenQuery{seq, false, {}};
     serf::QueryCallbacks cb;
     cb.ack = on_client(c.id, [seq](Impl& impl, Client& cl, std::string from) {
@@ -683,27 +731,52 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   // ---- feeds (RPC thread) ----
 
+  // A write error closes (and unlists) a client: deliveries walk a copy of the ids.
+  std::vector<std::uint64_t> client_ids() const {
+    std::vector<std::uint64_t> ids;
+    ids.reserve(clients.size());
+    for (const auto& [id, c] : clients) ids.push_back(id);
+    return ids;
+  }
+  Client* find_client(std::uint64_t id) {
+    auto it = clients.find(id);
+    return it == clients.end() || it->second->closing ? nullptr : it->second;
+  }
+
   void deliver_event(std::string_view event, std::string_view name,
                      const std::function<Bytes()>& record) {
     std::optional<Bytes> body;  // encoded once, for the first client that wants it
-    for (auto& [id, c] : clients) {
+    for (const auto id : client_ids()) {
+      Client* c = find_client(id);
+      if (!c) continue;
+      std::vector<std::uint64_t> seqs;
       for (const auto& [seq, filters] : c->streams) {
-        if (!filter_matches(filters, event, name)) continue;
+        if (filter_matches(filters, event, name)) seqs.push_back(seq);
+      }
+      for (const auto seq : seqs) {
         if (!body) body = record();
-        send_record(*c, seq, *body);
+        if (find_client(id)) send_record(*c, seq, *body);
       }
     }
   }
 
   void deliver_query(const serf::Query& q) {
-    for (auto& [id, c] : clients) {
+    const auto now = std::chrono::steady_clock::now();
+    if (q.deadline <= now) return;
+    for (const auto id : client_ids()) {
+      Client* c = find_client(id);
+      if (!c) continue;
+      std::vector<std::uint64_t> seqs;
       for (const auto& [seq, filters] : c->streams) {
-        if (!filter_matches(filters, "query", q.name)) continue;
+        if (filter_matches(filters, "query", q.name)) seqs.push_back(seq);
+      }
+      if (seqs.empty()) continue;
+      // Expired entries go when the next query arrives; the map is bounded besides.
+      std::erase_if(c->pending, [&](const auto& kv) { return kv.second.query.deadline < now; });
+      for (const auto seq : seqs) {
+        if (!find_client(id)) break;
         const std::uint64_t qid = ++c->next_query_id;
-        // Expired entries go when the next query arrives (a client's map stays small).
-        const auto now = std::chrono::steady_clock::now();
-        std::erase_if(c->pending, [&](const auto& kv) { return kv.second.query.deadline < now; });
-        if (q.deadline > now) c->pending[qid] = PendingQuery{q};
+        if (c->pending.size() < kMaxPendingPerClient) c->pending[qid] = PendingQuery{q};
         send_record(*c, seq, wr::encode_query_event_record(qid, q.ltime, q.name, q.payload));
       }
     }
@@ -711,10 +784,24 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   void deliver_log(int rank, const std::string& line) {
     std::optional<Bytes> body;
-    for (auto& [id, c] : clients) {
-      if (!c->monitor_seq || rank < c->monitor_rank) continue;
+    for (const auto id : client_ids()) {
+      Client* c = find_client(id);
+      if (!c || !c->monitor_seq || rank < c->monitor_rank) continue;
       if (!body) body = wr::encode_log_record(line);
       send_record(*c, *c->monitor_seq, *body);
+    }
+  }
+
+  // Every second: a connection that has not shaken hands within kHandshakeTimeout goes (idle
+  // sockets must not hold every client slot).
+  void sweep_clients() {
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto id : client_ids()) {
+      Client* c = find_client(id);
+      if (c && c->version == 0 && now - c->accepted_at > kHandshakeTimeout) {
+        log("WARN", "agent.ipc: client " + c->peer + " sent no handshake in 10 s; closing it");
+        close_client(*c);
+      }
     }
   }
 
@@ -751,11 +838,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       ++s.accepted;
       s.clients = clients.size();
     });
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), net::alloc_read_buffer,
-                  [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-                    auto* cl = static_cast<Client*>(s->data);
-                    cl->server->on_read(*cl, n, buf);
-                  });
+    start_reading(*c);
   }
 
   bool bind_and_listen(std::string* err) {
@@ -808,6 +891,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     loop_ready = true;
     uv_async_init(&loop, &async, [](uv_async_t* a) { static_cast<Impl*>(a->data)->run_posted(); });
     async.data = this;
+    uv_timer_init(&loop, &sweep);
+    sweep.data = this;
     if (!bind_and_listen(err)) {
       close_all();
       uv_run(&loop, UV_RUN_DEFAULT);
@@ -819,6 +904,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       std::lock_guard<std::mutex> lock(posted_mutex);
       accepting_posts = true;
     }
+    uv_timer_start(
+        &sweep, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->sweep_clients(); }, 1000, 1000);
     thread = net::start_thread([this] { uv_run(&loop, UV_RUN_DEFAULT); });
     return true;
   }
@@ -836,8 +923,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener)) && listener.loop) {
       uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
     }
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async))) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&async), nullptr);
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sweep))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&sweep), nullptr);
+    }
+    {
+      std::lock_guard<std::mutex> lock(posted_mutex);  // post() sends under this lock
+      if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async))) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&async), nullptr);
+      }
     }
   }
 
@@ -846,9 +939,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     if (thread.joinable()) {
       {
         std::lock_guard<std::mutex> lock(posted_mutex);
-        if (accepting_posts) posted.push_back([this] { close_all(); });
+        if (accepting_posts) {
+          posted.push_back([this] { close_all(); });
+          uv_async_send(&async);
+        }
       }
-      uv_async_send(&async);
       thread.join();
     }
     uv_loop_close(&loop);

@@ -219,7 +219,9 @@ bool Serf::query(const std::string& name, wire::Bytes payload, const QueryParams
   if (open_queries_.size() >= config_.max_open_queries) {
     return fail("too many queries in flight (" + std::to_string(open_queries_.size()) + ")");
   }
-  const auto timeout = params.timeout.count() > 0 ? params.timeout : default_query_timeout();
+  // At most an hour: a longer one would only hold a slot of max_open_queries.
+  const auto timeout = std::min<std::chrono::milliseconds>(
+      params.timeout.count() > 0 ? params.timeout : default_query_timeout(), std::chrono::hours(1));
   const swim::NodeInfo local = memberlist_->local_node();
   wire::SerfQuery q;
   q.LTime = query_clock_.time();

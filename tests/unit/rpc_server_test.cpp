@@ -145,7 +145,9 @@ TEST_CASE("rpc event filters as serf's stream takes them", "[rpc]") {
   REQUIRE(rpc::parse_event_filter("*", f));
   CHECK(rpc::filter_matches(f, "query", "x"));
   CHECK_FALSE(rpc::parse_event_filter("member-joined", f));
-  CHECK_FALSE(rpc::parse_event_filter("", f));
+  REQUIRE(rpc::parse_event_filter("", f));  // serf: an empty filter streams everything
+  CHECK(rpc::filter_matches(f, "member-reap", ""));
+  CHECK_FALSE(rpc::parse_event_filter("user,", f));
 }
 
 TEST_CASE("rpc server: members, stats, event, coordinate through our client", "[rpc]") {

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "core/coord/coordinate.hpp"
+#include "core/wire/codec.hpp"
 #include "core/wire/msgpack_reader.hpp"
 #include "core/wire/msgpack_writer.hpp"
 
@@ -80,12 +81,9 @@ bool decode(std::span<const std::uint8_t> data, Coordinate& out, std::string* er
 }
 
 wire::Bytes encode_ack_payload(const Coordinate& c) {
-  wire::Bytes out;
-  out.reserve(21 + 9 * (3 + c.vec.size()));
-  out.push_back(kPingVersion);
-  wire::mp::Writer w(out);
-  write_coordinate(w, c);
-  return out;
+  // One allocation through prefixed() (GCC 14 misreads reserve() + push_back() here as a
+  // free of a non-heap pointer, -Wfree-nonheap-object).
+  return wire::prefixed(kPingVersion, encode(c));
 }
 
 std::optional<Coordinate> decode_ack_payload(std::span<const std::uint8_t> payload,

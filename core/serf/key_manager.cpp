@@ -1,6 +1,7 @@
 // serf's KeyManager arithmetic (key_manager.hpp).
 #include "core/serf/key_manager.hpp"
 
+#include "core/wire/codec.hpp"
 #include "core/wire/msgpack_reader.hpp"
 #include "core/wire/msgpack_writer.hpp"
 
@@ -21,12 +22,14 @@ std::string key_query_name(KeyOp op) {
 }
 
 wire::Bytes key_query_payload(KeyOp op, const wire::Bytes& key) {
-  wire::Bytes payload{static_cast<std::uint8_t>(wire::SerfMsgType::kKeyRequest)};
-  wire::mp::Writer w(payload);
+  // Body first, then the type byte in front (GCC 14 misreads a writer appending to a
+  // one-byte vector as an out-of-bounds copy, -Warray-bounds).
+  wire::Bytes body;
+  wire::mp::Writer w(body);
   w.map(1);
   w.str("Key");
   w.bytes(op == KeyOp::kList ? wire::Bytes{} : key);
-  return payload;
+  return wire::prefixed(static_cast<std::uint8_t>(wire::SerfMsgType::kKeyRequest), body);
 }
 
 bool decode_key_answer(const wire::Bytes& payload, KeyAnswer& out) {

@@ -319,7 +319,7 @@ bool decode(ByteSpan b, SerfQueryResponse& out, std::string* err) {
 }
 
 Bytes encode_relay_message(const SerfRelayHeader& h, ByteSpan inner) {
-  Bytes out{static_cast<std::uint8_t>(SerfMsgType::kRelay)};
+  Bytes out;  // the type byte goes in front at the end (see key_manager.cpp on GCC 14)
   Writer w(out);
   w.map(2);
   w.str("DestAddr");
@@ -333,7 +333,7 @@ Bytes encode_relay_message(const SerfRelayHeader& h, ByteSpan inner) {
   w.str("DestName");
   w.str(h.DestName);
   out.insert(out.end(), inner.begin(), inner.end());
-  return out;
+  return prefixed(static_cast<std::uint8_t>(SerfMsgType::kRelay), out);
 }
 
 bool decode_relay_message(ByteSpan body, SerfRelayHeader& h, ByteSpan& inner, std::string* err) {

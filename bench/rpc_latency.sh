@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Benchmark 5: RPC latency of `serf members` against haserf agent vs serf agent.
 #
-# usage: bench/rpc_latency.sh HASERF_BINARY
+# usage: bench/rpc_latency.sh HASERF_BINARY [RPC_ROUNDTRIP_BINARY]
 #
 # One serf agent and one haserf agent, joined together, plus SERFS more serf agents (a cluster
 # of SERFS + 2). Then COUNT times, alternating, `serf members -rpc-addr` against each (the real
 # serf CLI, a fresh process each time, as an operator or a script runs it), and COUNT times
 # `serf info` (stats) against each. Reports the median and p95 of each command's wall time
-# per agent, and the ratio haserf / serf. The CLI's own start-up is in both numbers alike.
+# per agent, and the ratio haserf / serf. The CLI's own start-up is in both numbers alike
+# (it dominates them). With RPC_ROUNDTRIP_BINARY (bench/rpc_roundtrip.cpp), also the agent side
+# alone: COUNT x 10 `members` round trips on one connection.
 #
 # Env: COUNT (default 200), SERFS (default 8), BENCH_BUDGET (s, default 150).
 HASERF=${1:?usage: rpc_latency.sh HASERF_BINARY}
 HASERF=$(readlink -f "$HASERF")
+ROUNDTRIP=${2:-}
 BENCH_BUDGET=${BENCH_BUDGET:-150}
 . "$(dirname "$0")/lib.sh"
 
@@ -67,3 +70,13 @@ for cmd in members info; do
   result "rpc_${cmd}_median_ratio" "$(ratio "$(get "rpc_${cmd}_haserf_median_ms")" "$(get "rpc_${cmd}_serf_median_ms")")"
 done
 result rpc_cluster_size "$want"
+if [ -n "$ROUNDTRIP" ]; then
+  for who in serf haserf; do
+    ip=$SERF_IP
+    [ "$who" = haserf ] && ip=$OURS_IP
+    "$ROUNDTRIP" "$ip:7373" $((COUNT * 10)) members | grep -v '^members=' |
+      sed "s/^/rpc_roundtrip_${who}_/" | tee -a "$BENCH_RESULT"
+  done
+  get() { grep "^$1=" "$BENCH_RESULT" | tail -1 | cut -d= -f2; }
+  result rpc_roundtrip_median_ratio "$(ratio "$(get rpc_roundtrip_haserf_median_ms)" "$(get rpc_roundtrip_serf_median_ms)")"
+fi

@@ -64,7 +64,8 @@ run() {  # NAME OUTER_TIMEOUT SCRIPT ARGS...
 run gossip 300 "$SRC/bench/gossip_cpu.sh" "$HASERF"
 run memory 150 "$SRC/bench/memory.sh" "$HASERF" "$PUSH"
 run latency 180 "$SRC/bench/join_latency.sh" "$HASERF" "$PUSH"
-run rpc 200 "$SRC/bench/rpc_latency.sh" "$HASERF"
+RT="$(dirname "$PUSH")/rpc_roundtrip"
+run rpc 200 "$SRC/bench/rpc_latency.sh" "$HASERF" "$RT"
 run render 600 "$SRC/bench/render.sh" "$BUILD"
 info loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -99,6 +100,7 @@ case " $ONLY " in *" latency "*)
 case " $ONLY " in *" rpc "*)
   echo "| \`serf members\` against the agent (RPC, CLI process included), median / p95, $(get rpc_cluster_size) members | $(get rpc_members_haserf_median_ms) / $(get rpc_members_haserf_p95_ms) ms | $(get rpc_members_serf_median_ms) / $(get rpc_members_serf_p95_ms) ms | $(get rpc_members_median_ratio) | - | - |"
   echo "| \`serf info\` against the agent, median / p95 | $(get rpc_info_haserf_median_ms) / $(get rpc_info_haserf_p95_ms) ms | $(get rpc_info_serf_median_ms) / $(get rpc_info_serf_p95_ms) ms | $(get rpc_info_median_ratio) | - | - |"
+  echo "| \`members\` round trip on one RPC connection (agent side), median / p95 | $(get rpc_roundtrip_haserf_median_ms) / $(get rpc_roundtrip_haserf_p95_ms) ms | $(get rpc_roundtrip_serf_median_ms) / $(get rpc_roundtrip_serf_p95_ms) ms | $(get rpc_roundtrip_median_ratio) | - | - |"
   ;; esac
 # render: the baseline is the faster of mustache.js and handlebars.js (whole node processes).
 case " $ONLY " in *" render "*)

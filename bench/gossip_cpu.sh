@@ -13,9 +13,11 @@
 # The other 30 serf agents' CPU over the window is reported too (spread of the baseline).
 # Afterwards we check that the cluster still has 32 alive members everywhere (no flapping).
 #
-# Env: WINDOW (s, default 60), N_SERF (default 30), BENCH_BUDGET (s, default 240).
+# Env: WINDOW (s, default 60), N_SERF (default 30), BENCH_BUDGET (s, default 240),
+# HASERF_AGENT_ARGS (more `haserf agent` options, e.g. "--rpc-addr off", for comparisons).
 HASERF=${1:?usage: gossip_cpu.sh HASERF_BINARY}
 HASERF=$(readlink -f "$HASERF")
+export HASERF_AGENT_ARGS=${HASERF_AGENT_ARGS:-}
 BENCH_BUDGET=${BENCH_BUDGET:-240}
 . "$(dirname "$0")/lib.sh"
 
@@ -63,7 +65,7 @@ done
 start_serf serf-baseline "$BASE_IP" -join "$SEED"
 BASE_PID=$BENCH_LAST_PID
 bench_start ours "$BENCH_TMP/ours.log" \
-  bash -c 'exec "$0" agent --bind "$1:7946" --node haserf-bench --join "$2" >"$3"' \
+  bash -c 'exec "$0" agent --bind "$1:7946" --node haserf-bench --join "$2" $HASERF_AGENT_ARGS >"$3"' \
   "$HASERF" "$OURS_IP" "$SEED" "$BENCH_TMP/ours.events"
 OURS_PID=$BENCH_LAST_PID
 T_START=$(date +%s.%N)

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <msgpack/pack.hpp>
 #include <span>
 #include <string_view>
@@ -16,9 +17,14 @@ namespace haserf::wire::mp {
 // Stream adapter for msgpack::packer that appends to a byte vector.
 struct ByteSink {
   Bytes* out;
+  // resize + memcpy rather than a range insert: GCC 12-14 at -O3 inline the insert into a
+  // freshly reserved vector and warn about a write past a 1-byte allocation that cannot happen
+  // (-Wstringop-overflow / -Warray-bounds false positives, fatal under -Werror).
   void write(const char* p, std::size_t n) {
-    out->insert(out->end(), reinterpret_cast<const std::uint8_t*>(p),
-                reinterpret_cast<const std::uint8_t*>(p) + n);
+    if (n == 0) return;
+    const std::size_t old = out->size();
+    out->resize(old + n);
+    std::memcpy(out->data() + old, p, n);
   }
 };
 

@@ -700,7 +700,13 @@ void Agent::pump() {
     s.queues.queries = serf_->queued_queries();
     s.encrypted = keyring_.enabled();
     std::shared_ptr<const RttMap> rtts;
-    if (now - last_rtt_refresh_ >= std::chrono::seconds(1)) {
+    const auto read_at = rtt_read_at_.load(std::memory_order_relaxed);
+    const bool read_lately =
+        read_at != 0 && std::chrono::steady_clock::now().time_since_epoch().count() - read_at <
+                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::seconds(30))
+                                .count();
+    if (read_lately && now - last_rtt_refresh_ >= std::chrono::seconds(1)) {
       last_rtt_refresh_ = now;
       rtts = std::make_shared<const RttMap>(serf_->rtt_estimates());
     }
@@ -717,6 +723,8 @@ void Agent::pump() {
 }
 
 std::shared_ptr<const Agent::RttMap> Agent::rtt_estimates() const {
+  rtt_read_at_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                     std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(stats_mutex_);
   return rtt_estimates_;
 }

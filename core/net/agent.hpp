@@ -210,15 +210,17 @@ class Agent {
 
   // A copy of the counters, refreshed by the loop at most every 100 ms. Never blocks on it.
   AgentStats stats() const;
+  // Estimated round trip times from us to the members (from coordinates); never blocks.
+  // Computed by the loop about once a second, but only while someone reads them (a read in
+  // the last 30 s): an agent nobody asks spends nothing on it. So the first read after a quiet
+  // spell may be up to that old, or empty; empty too before the first probes or when disabled.
+  using RttMap = std::map<std::string, std::chrono::nanoseconds, std::less<>>;
+  std::shared_ptr<const RttMap> rtt_estimates() const;
   // A network coordinate (serf::Serf::coordinate, for `serf rtt`): ours for our own name,
   // another member's as its last ack carried it. nullopt when unknown, coordinates are
   // disabled, the member is not running, or the loop did not answer within `timeout`. From any
   // thread: the lookup is posted to the loop, which answers at once (no copy of every
   // coordinate is kept for readers); on the loop thread it reads directly.
-  // Estimated round trip times from us to the members (from coordinates), refreshed by the
-  // loop about once a second; never blocks. Empty before the first probes or when disabled.
-  using RttMap = std::map<std::string, std::chrono::nanoseconds, std::less<>>;
-  std::shared_ptr<const RttMap> rtt_estimates() const;
   std::optional<coord::Coordinate> coordinate(
       const std::string& node, std::chrono::milliseconds timeout = std::chrono::seconds(1)) const;
 
@@ -294,6 +296,9 @@ class Agent {
   AgentStats stats_;
   std::shared_ptr<const RttMap> rtt_estimates_ = std::make_shared<RttMap>();  // stats_mutex_
   swim::TimePoint last_rtt_refresh_{};  // loop thread
+  // When rtt_estimates() was last called (steady_clock ticks; 0: never), so the loop computes
+  // them only for readers.
+  mutable std::atomic<std::int64_t> rtt_read_at_{0};
   swim::TimePoint last_stats_{};
 };
 

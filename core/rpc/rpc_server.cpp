@@ -792,17 +792,32 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
-  // Every second: a connection that has not shaken hands within kHandshakeTimeout goes (idle
-  // sockets must not hold every client slot).
+  // Every second while a connection has not shaken hands: one that has not done so within
+  // kHandshakeTimeout goes (idle sockets must not hold every client slot). The timer runs only
+  // while such a connection exists, so an agent nobody talks to never wakes for it.
   void sweep_clients() {
     const auto now = std::chrono::steady_clock::now();
+    bool waiting = false;
     for (const auto id : client_ids()) {
       Client* c = find_client(id);
-      if (c && c->version == 0 && now - c->accepted_at > kHandshakeTimeout) {
+      if (!c || c->version != 0 || c->closing) continue;
+      if (now - c->accepted_at > kHandshakeTimeout) {
         log("WARN", "agent.ipc: client " + c->peer + " sent no handshake in 10 s; closing it");
         close_client(*c);
+      } else {
+        waiting = true;
       }
     }
+    if (!waiting) uv_timer_stop(&sweep);
+  }
+
+  void start_sweep() {
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(&sweep)) ||
+        uv_is_closing(reinterpret_cast<uv_handle_t*>(&sweep))) {
+      return;
+    }
+    uv_timer_start(
+        &sweep, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->sweep_clients(); }, 1000, 1000);
   }
 
   // ---- accept ----
@@ -838,6 +853,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       ++s.accepted;
       s.clients = clients.size();
     });
+    start_sweep();
     start_reading(*c);
   }
 
@@ -904,8 +920,6 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       std::lock_guard<std::mutex> lock(posted_mutex);
       accepting_posts = true;
     }
-    uv_timer_start(
-        &sweep, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->sweep_clients(); }, 1000, 1000);
     thread = net::start_thread([this] { uv_run(&loop, UV_RUN_DEFAULT); });
     return true;
   }

@@ -1,6 +1,7 @@
-// haserf keys: serf keys' job from a short-lived member: install, use, remove or list gossip
-// keys on every member, through serf's internal key queries.
+// haserf keys: serf keys' job: install, use, remove or list gossip keys on every member,
+// through serf's internal key queries, sent by the local agent (RPC) or by a short-lived member.
 #include <condition_variable>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -14,19 +15,61 @@ namespace haserf::cli {
 namespace {
 
 constexpr const char* kHelp =
-    "usage: haserf keys --join IP[:PORT] --encrypt KEY|--keyring-file F\n"
+    "usage: haserf keys [--rpc-addr IP:PORT] [--rpc-auth KEY]\n"
+    "                   (--install KEY | --use KEY | --remove KEY | --list)\n"
+    "       haserf keys --join IP[:PORT] --encrypt KEY|--keyring-file F\n"
     "                   (--install KEY | --use KEY | --remove KEY | --list)\n"
     "\n"
-    "Changes or lists the gossip keys of every member, as 'serf keys' does: joins as a\n"
-    "short-lived member (with a key the cluster knows), asks everyone with serf's key queries,\n"
-    "prints what they answered, leaves. Exit 1 unless every member reported success.\n"
+    "Changes or lists the gossip keys of every member, as 'serf keys' does: asks the local\n"
+    "agent (haserf agent or serf agent) over RPC, which asks everyone with serf's key queries;\n"
+    "with --join, joins as a short-lived member (with a key the cluster knows) and asks\n"
+    "itself. Prints what the members answered. Exit 1 unless every member reported success.\n"
     "A full rotation: --install NEW, --use NEW, --remove OLD.\n"
     "\n"
     "options:\n"
     "      --install KEY      add KEY (base64) to every keyring\n"
     "      --use KEY          make KEY the primary (encrypting) key everywhere\n"
     "      --remove KEY       remove KEY everywhere (not the primary)\n"
-    "      --list             list the keys and how many members have each\n";
+    "      --list             list the keys and how many members have each\n"
+    "      --timeout SECONDS  give up waiting for the agent after this long (default 30)\n";
+
+const std::map<std::string, std::pair<const char*, const char*>> kWords = {
+    {"install", {"Installing key on all members...", "installing key"}},
+    {"use", {"Changing primary key on all members...", "changing primary key"}},
+    {"remove", {"Removing key on all members...", "removing key"}},
+    {"list", {"Asking all members for installed keys...", "listing keys"}}};
+
+const std::map<std::string, const char*> kDone = {{"install", "Successfully installed key!"},
+                                                  {"use", "Successfully changed primary key!"},
+                                                  {"remove", "Successfully removed key!"}};
+
+// The RPC path: the agent runs the queries and adds the answers up (serf's KeyResponse).
+int keys_over_rpc(const Args& args, const std::string& op, const std::string& key_text,
+                  int timeout_s) {
+  rpc::Client client;
+  if (!rpc_connect("keys", args, client, std::chrono::seconds(timeout_s))) return kExitFailure;
+  std::printf("==> %s\n", kWords.at(op).first);
+  std::fflush(stdout);
+  wire::rpc::KeyResponse r;
+  std::string error;
+  const bool ok = client.keys(op == "list" ? "list-keys" : op + "-key", key_text, r, &error);
+  for (const auto& [node, message] : r.messages) {
+    std::printf("failed:  %s  %s\n", node.c_str(), message.c_str());
+  }
+  if (!ok) {
+    std::fprintf(stderr, "\nError %s: %s\n", kWords.at(op).second, error.c_str());
+    return kExitFailure;
+  }
+  if (op == "list") {
+    std::printf("==> Keys gathered, listing cluster keys...\n\n");
+    if (r.keys) {
+      for (const auto& [k, n] : *r.keys) std::printf("%s  [%d/%d]\n", k.c_str(), n, r.num_nodes);
+    }
+  } else {
+    std::printf("==> %s\n", kDone.at(op));
+  }
+  return kExitOk;
+}
 
 struct Collected {
   std::mutex mutex;
@@ -38,13 +81,13 @@ struct Collected {
 int cmd_keys(int argc, char** argv) {
   Args args;
   std::string error;
-  if (const int rc = parse_member_command("keys", kHelp, argc, argv,
-                                          {{"install", 0, true, false},
-                                           {"use", 0, true, false},
-                                           {"remove", 0, true, false},
-                                           {"list", 0, false, false}},
-                                          args);
-      rc >= 0) {
+  auto specs = rpc_option_specs();
+  specs.push_back({"install", 0, true, false});
+  specs.push_back({"use", 0, true, false});
+  specs.push_back({"remove", 0, true, false});
+  specs.push_back({"list", 0, false, false});
+  specs.push_back({"timeout", 0, true, false});
+  if (const int rc = parse_member_command("keys", kHelp, argc, argv, specs, args); rc >= 0) {
     return rc;
   }
   std::string op, key_text;
@@ -56,12 +99,28 @@ int cmd_keys(int argc, char** argv) {
       key_text = args.get(o).value_or("");
     }
   }
-  if (ops != 1 || args.all("join").empty() || !args.positional().empty()) {
+  if (ops != 1 || !args.positional().empty()) {
     std::fprintf(stderr,
-                 "haserf keys: needs --join and one of --install/--use/--remove KEY or --list "
+                 "haserf keys: needs one of --install/--use/--remove KEY or --list "
                  "(see 'haserf keys --help')\n");
     return kExitUsage;
   }
+  int timeout_s = 30;
+  if (auto t = args.get("timeout")) {
+    timeout_s = std::atoi(t->c_str());
+    if (timeout_s <= 0) {
+      std::fprintf(stderr, "haserf keys: --timeout must be a positive number of seconds\n");
+      return kExitUsage;
+    }
+  }
+  if (op != "list") {
+    wire::Bytes check;
+    if (!wire::parse_key_base64(key_text, check, &error)) {
+      std::fprintf(stderr, "haserf keys: --%s: %s\n", op.c_str(), error.c_str());
+      return kExitUsage;
+    }
+  }
+  if (args.all("join").empty()) return keys_over_rpc(args, op, key_text, timeout_s);
   if (!args.has("encrypt") && !args.has("keyring-file")) {
     std::fprintf(stderr,
                  "haserf keys: give --encrypt or --keyring-file: a key the cluster knows\n");
@@ -86,11 +145,6 @@ int cmd_keys(int argc, char** argv) {
   auto agent =
       start_transient_member("keys", args, members, std::chrono::seconds(10), exit_code, extra);
   if (!agent) return exit_code;
-  static const std::map<std::string, std::pair<const char*, const char*>> kWords = {
-      {"install", {"Installing key on all members...", "installing key"}},
-      {"use", {"Changing primary key on all members...", "changing primary key"}},
-      {"remove", {"Removing key on all members...", "removing key"}},
-      {"list", {"Asking all members for installed keys...", "listing keys"}}};
   std::printf("==> %s\n", kWords.at(op).first);
   std::fflush(stdout);
   auto c = std::make_shared<Collected>();
@@ -144,10 +198,6 @@ int cmd_keys(int argc, char** argv) {
     std::printf("\n==> Primary keys:\n");
     for (const auto& [k, n] : primary_counts) std::printf("%s  [%d/%zu]\n", k.c_str(), n, nodes);
   } else {
-    static const std::map<std::string, const char*> kDone = {
-        {"install", "Successfully installed key!"},
-        {"use", "Successfully changed primary key!"},
-        {"remove", "Successfully removed key!"}};
     std::printf("==> %s\n", kDone.at(op));
   }
   return kExitOk;

@@ -252,6 +252,21 @@ bool Client::stats(std::map<std::string, wr::StringMap>& out, std::string* err) 
   return call("stats", nullptr, &body, err) && wr::decode_stats(body, out, err);
 }
 
+bool Client::keys(const std::string& command, const std::string& key, wr::KeyResponse& out,
+                  std::string* err) {
+  wr::RequestBody b;
+  b.key = key;
+  wire::Bytes body;
+  const bool ok = call(command, command == "list-keys" ? nullptr : &b, &body, err);
+  // A failed key operation still carries the answers (which node said what): keep them.
+  std::string decode_err;
+  if (!body.empty() && !wr::decode_key_response(body, out, &decode_err) && ok) {
+    set_err(err, decode_err);
+    return false;
+  }
+  return ok;
+}
+
 bool Client::get_coordinate(const std::string& node, std::optional<wr::RpcCoordinate>& out,
                             std::string* err) {
   wr::RequestBody b;

@@ -41,6 +41,9 @@ class Client {
                   std::string* err);
   bool join(const std::vector<std::string>& addrs, bool replay, std::int32_t& joined,
             std::string* err);
+  // install-key, use-key, remove-key (with `key`, base64) or list-keys (key ignored).
+  bool keys(const std::string& command, const std::string& key, wire::rpc::KeyResponse& out,
+            std::string* err);
   bool stats(std::map<std::string, wire::rpc::StringMap>& out, std::string* err);
   bool get_coordinate(const std::string& node, std::optional<wire::rpc::RpcCoordinate>& out,
                       std::string* err);

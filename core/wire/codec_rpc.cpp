@@ -1,5 +1,6 @@
 // Serf RPC messages (rpc.hpp, docs/serf-rpc.md). Struct fields are written in Go declaration
 // order, as go-msgpack does; reading accepts any order and skips unknown keys.
+#include <algorithm>
 #include <cstring>
 #include <msgpack/pack.hpp>
 
@@ -536,6 +537,39 @@ bool decode_coordinate_response(std::span<const std::uint8_t> data,
     out.reset();
   }
   return finish(r, ok, "coordinate response", err);
+}
+
+bool decode_key_response(std::span<const std::uint8_t> data, KeyResponse& out, std::string* err) {
+  mp::Reader r(data);
+  static constexpr std::string_view kOrder[] = {"Messages", "Keys", "NumNodes", "NumErr",
+                                                "NumResp"};
+  std::int64_t nodes = 0, errs = 0, resps = 0;
+  const bool ok = mp::read_struct(r, "key response", kOrder, [&](std::string_view k) {
+    if (k == "Messages") return read_string_map(r, out.messages, k) ? 1 : -1;
+    if (k == "NumNodes") return r.read_i64(nodes, k) ? 1 : -1;
+    if (k == "NumErr") return r.read_i64(errs, k) ? 1 : -1;
+    if (k == "NumResp") return r.read_i64(resps, k) ? 1 : -1;
+    if (k != "Keys") return 0;
+    if (r.take_nil()) return 1;
+    std::uint32_t n = 0;
+    if (!r.read_map_header(n, k)) return -1;
+    auto& keys = out.keys.emplace();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      std::string key;
+      std::int64_t count = 0;
+      if (!r.read_str(key, k) || !r.read_i64(count, k)) return -1;
+      keys[key] = static_cast<int>(count);
+    }
+    return 1;
+  });
+  // Counts are cluster sizes: clamp what a hostile agent might send into int's range.
+  const auto clamp = [](std::int64_t v) {
+    return static_cast<int>(std::clamp<std::int64_t>(v, 0, 1 << 30));
+  };
+  out.num_nodes = clamp(nodes);
+  out.num_err = clamp(errs);
+  out.num_resp = clamp(resps);
+  return finish(r, ok, "key response", err);
 }
 
 bool decode_stats(std::span<const std::uint8_t> data, std::map<std::string, StringMap>& out,

@@ -135,6 +135,7 @@ struct QueryRecord {
   std::string type, from;
   Bytes payload;
 };
+bool decode_key_response(std::span<const std::uint8_t> data, KeyResponse& out, std::string* err);
 bool decode_stats(std::span<const std::uint8_t> data, std::map<std::string, StringMap>& out,
                   std::string* err);
 bool decode_query_record(std::span<const std::uint8_t> data, QueryRecord& out, std::string* err);

@@ -93,6 +93,16 @@ wait_for "the event reached the haserf agent" 10 has_event "$TMP/h1.events" '.ev
 run "$HASERF" query --rpc-addr 127.0.35.1:7373 --query-timeout 2s ping
 expect_contains "haserf query --rpc-addr serf: the response" "$OUT" "Response from 's1': pong"
 expect_contains "haserf query --rpc-addr serf: acks" "$OUT" "Ack from 'h1'"
+KEY3=$(head -c 32 /dev/urandom | base64)
+run "$HASERF" keys --rpc-addr 127.0.35.1:7373 --install "$KEY3"
+expect_contains "haserf keys --install via serf's RPC" "$OUT" "Successfully installed key"
+run "$HASERF" keys --rpc-addr $H:7373 --list
+expect_contains "haserf keys --list via haserf's RPC: the installed key on all 3" "$OUT" "$KEY3  [3/3]"
+run "$HASERF" keys --rpc-addr $H:7373 --remove "$KEY3"
+expect_contains "haserf keys --remove via haserf's RPC" "$OUT" "Successfully removed key"
+run "$HASERF" keys --rpc-addr 127.0.35.1:7373 --remove "$KEY2"
+expect_rc "haserf keys --remove of the primary via serf's RPC: exit 1" 1
+expect_contains "haserf keys: the refusal on stderr" "$ERR" "Error removing key"
 HASERF_RPC_ADDR=$H:7373 run "$HASERF" members
 expect_contains "haserf members via HASERF_RPC_ADDR" "$OUT" "s3"
 [ "$(rpc 127.0.35.1 members | grep -c '')" = "$BEFORE" ] && pass "no short-lived member joined for these" ||

@@ -19,6 +19,7 @@ void Serf::broadcast_join() {
   clock_.witness(msg.LTime);
   handle_join_intent(msg);
   intent_queue_.queue(wire::serf_message(wire::SerfMsgType::kJoin, msg));
+  if (memberlist_) memberlist_->wake_gossip();
 }
 
 // §7.8 steps 1-2. Unlike Go, a timeout still completes (`done` runs; counted in stats), so
@@ -51,6 +52,7 @@ bool Serf::leave(std::function<void()> done, std::string* err) {
   *timer = after(config_.broadcast_timeout, [finish] { finish(true); });
   intent_queue_.queue(wire::serf_message(wire::SerfMsgType::kLeave, msg), {},
                       [finish] { finish(false); });
+  if (memberlist_) memberlist_->wake_gossip();
   return true;
 }
 
@@ -77,6 +79,7 @@ bool Serf::force_leave(const std::string& node, bool prune,
   *timer = after(config_.broadcast_timeout, [finish] { finish(true); });
   intent_queue_.queue(wire::serf_message(wire::SerfMsgType::kLeave, msg), {},
                       [finish] { finish(false); });
+  if (memberlist_) memberlist_->wake_gossip();
   return true;
 }
 

@@ -40,6 +40,7 @@ bool Serf::user_event(std::string_view name, std::span<const std::uint8_t> paylo
   event_clock_.increment();
   handle_user_event(msg);
   event_queue_.queue(std::move(raw));
+  if (memberlist_) memberlist_->wake_gossip();
   ++stats_.events_sent;
   return true;
 }

@@ -260,6 +260,7 @@ bool Serf::query(const std::string& name, wire::Bytes payload, const QueryParams
   ++stats_.queries_sent;
   handle_query(q);
   query_queue_.queue(raw);
+  if (memberlist_) memberlist_->wake_gossip();
   // As with our leave intent: random gossip may take a while to reach everyone (and spends
   // copies on recently dead nodes), while the answers only count until the timeout. A direct
   // copy to each alive member (small clusters) starts everyone at once; duplicates are

@@ -84,6 +84,10 @@ wire::Bytes Serf::node_meta(std::size_t limit) {
   return meta;
 }
 
+bool Serf::has_broadcasts() const {
+  return intent_queue_.size() > 0 || query_queue_.size() > 0 || event_queue_.size() > 0;
+}
+
 // §7.6 GetBroadcasts: intents, then queries, then events, sharing one byte budget.
 std::vector<wire::Bytes> Serf::get_broadcasts(std::size_t overhead, std::size_t limit) {
   std::vector<wire::Bytes> out;
@@ -135,7 +139,10 @@ void Serf::dispatch(std::span<const std::uint8_t> msg) {
                          auto handle) {
     if (!wire::decode(body, message)) return false;
     if (unsafe(wire::go_trap(message))) return true;
-    if (handle(message)) queue.queue(wire::serf_message(kind, message));
+    if (handle(message)) {
+      queue.queue(wire::serf_message(kind, message));
+      if (memberlist_) memberlist_->wake_gossip();
+    }
     return true;
   };
   bool decoded = true;

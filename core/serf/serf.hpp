@@ -226,6 +226,7 @@ class Serf : public swim::Delegate {
   wire::Bytes node_meta(std::size_t limit) override;
   void notify_msg(std::span<const std::uint8_t> msg) override;
   std::vector<wire::Bytes> get_broadcasts(std::size_t overhead, std::size_t limit) override;
+  bool has_broadcasts() const override;
   wire::Bytes local_state(bool join) override;
   void merge_remote_state(std::span<const std::uint8_t> state, bool join) override;
   void notify_join(const swim::NodeInfo& node) override;

@@ -50,6 +50,10 @@ class Delegate {
   // Serf messages to piggyback. Each costs its size plus `overhead`; `limit` bytes in all.
   // memberlist prefixes each with 0x08.
   virtual std::vector<wire::Bytes> get_broadcasts(std::size_t overhead, std::size_t limit) = 0;
+  // Whether get_broadcasts() could return anything. memberlist stops its gossip ticker while
+  // nothing is queued anywhere (an idle member then wakes only to probe); a delegate that
+  // queues something calls MemberlistApi::wake_gossip(). The default keeps the ticker running.
+  virtual bool has_broadcasts() const { return true; }
   // User state for a push/pull (serf: 0x02 + messagePushPull) and its remote counterpart.
   virtual wire::Bytes local_state(bool join) = 0;
   virtual void merge_remote_state(std::span<const std::uint8_t> state, bool join) = 0;
@@ -94,6 +98,9 @@ class MemberlistApi {
   // Push/pull join with one address (serf's reconnect to failed members). `done(ok)` runs
   // on the loop thread.
   virtual void join_address(const Address& to, std::function<void(bool ok)> done) = 0;
+  // Something was queued for gossip (Delegate::has_broadcasts): restart the gossip ticker if
+  // it stopped for lack of work, on its old rhythm.
+  virtual void wake_gossip() {}
 };
 
 }  // namespace haserf::swim

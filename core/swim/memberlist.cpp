@@ -83,6 +83,8 @@ void Memberlist::start() {
 
 void Memberlist::start_timers() {
   schedule_probe();
+  gossip_idle_ = false;
+  gossip_last_tick_ = scheduler_.now();
   gossip_timer_ = scheduler_.schedule(config_.gossip_interval, [this] { gossip_tick(); });
   // A random first delay spreads push/pulls of nodes started together (§6.8).
   std::uniform_int_distribution<std::int64_t> stagger(0, config_.push_pull_interval.count());
@@ -714,6 +716,19 @@ std::vector<Memberlist::Node*> Memberlist::random_nodes(
 void Memberlist::broadcast(const std::string& node, wire::Bytes message,
                            std::function<void()> notify) {
   broadcasts_.queue(std::move(message), node, std::move(notify));
+  wake_gossip();
+}
+
+void Memberlist::wake_gossip() {
+  if (!gossip_idle_ || !started_ || paused_) return;
+  gossip_idle_ = false;
+  const TimePoint now = scheduler_.now();
+  const Duration interval = config_.gossip_interval;
+  TimePoint next = gossip_last_tick_ + interval;
+  if (next <= now && interval > Duration::zero()) {
+    next += ((now - next) / interval + 1) * interval;
+  }
+  gossip_timer_ = scheduler_.schedule(next - now, [this] { gossip_tick(); });
 }
 
 std::vector<wire::Bytes> Memberlist::get_broadcasts(std::size_t overhead, std::size_t limit) {
@@ -730,8 +745,15 @@ std::vector<wire::Bytes> Memberlist::get_broadcasts(std::size_t overhead, std::s
 }
 
 void Memberlist::gossip_tick() {
-  gossip_timer_ = scheduler_.schedule(config_.gossip_interval, [this] { gossip_tick(); });
   const TimePoint now = scheduler_.now();
+  gossip_last_tick_ = now;
+  if (broadcasts_.size() == 0 && !delegate_.has_broadcasts()) {
+    gossip_timer_ = 0;
+    gossip_idle_ = true;  // until wake_gossip()
+    return;
+  }
+  gossip_timer_ = scheduler_.schedule(config_.gossip_interval, [this] { gossip_tick(); });
+  ++stats_.gossip_rounds;
   const auto targets = random_nodes(config_.gossip_nodes, [&](const Node& n) {
     if (n.info.name == config_.name) return true;
     switch (n.info.state) {

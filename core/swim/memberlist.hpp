@@ -83,6 +83,7 @@ struct MemberlistStats {
   std::uint64_t probe_failures = 0;
   std::uint64_t refutes = 0;
   std::uint64_t push_pulls = 0;
+  std::uint64_t gossip_rounds = 0;  // gossip ticks that had something queued (idle ones stop)
   std::uint64_t nodes_refused = 0;   // over max_nodes, bad Vsn, address conflicts
   std::uint64_t unsafe_dropped = 0;  // messages a Go peer could not survive (wire/go_traps.hpp)
   std::string last_drop_reason;
@@ -152,6 +153,7 @@ class Memberlist : public MemberlistApi {
   void send_to_address(const Address& to, std::span<const std::uint8_t> serf_msg) override;
   void update_node_meta() override;
   void join_address(const Address& to, std::function<void(bool ok)> done) override;
+  void wake_gossip() override;
 
  private:
   struct Node {
@@ -255,6 +257,12 @@ class Memberlist : public MemberlistApi {
   bool leaving_ = false;
   std::vector<TimerId> timers_;  // periodic timers to cancel at shutdown
   TimerId probe_timer_ = 0, gossip_timer_ = 0, push_pull_timer_ = 0;
+  // The gossip ticker stops while no broadcast is queued (ours or the delegate's): an idle
+  // cluster's member then wakes once per probe instead of five times more. wake_gossip()
+  // restarts it at the next instant an always-running ticker would have fired (same rhythm,
+  // same latency as memberlist's time.Ticker).
+  bool gossip_idle_ = false;
+  TimePoint gossip_last_tick_{};
   std::shared_ptr<bool> alive_token_ = std::make_shared<bool>(true);  // guards async callbacks
   MemberlistStats stats_;
 };

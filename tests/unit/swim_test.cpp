@@ -21,7 +21,14 @@ struct Recorder : Delegate {
   void notify_msg(std::span<const std::uint8_t> m) override {
     user_msgs.emplace_back(m.begin(), m.end());
   }
-  std::vector<wire::Bytes> get_broadcasts(std::size_t, std::size_t) override { return {}; }
+  wire::Bytes queued;  // a serf-level broadcast, handed out `sends_left` more times
+  int sends_left = 0;
+  std::vector<wire::Bytes> get_broadcasts(std::size_t, std::size_t) override {
+    if (sends_left <= 0) return {};
+    --sends_left;
+    return {queued};
+  }
+  bool has_broadcasts() const override { return sends_left > 0; }
   wire::Bytes local_state(bool) override { return {}; }
   void merge_remote_state(std::span<const std::uint8_t>, bool) override {}
   void notify_join(const NodeInfo& n) override { events.emplace_back("join", n); }
@@ -284,4 +291,34 @@ TEST_CASE("swim: a failed probe suspects the incarnation it probed, not a newer 
   for (int i = 0; i < 500 && a.ml->stats().probe_failures == failures; ++i) net.run_for(10ms);
   REQUIRE(a.ml->stats().probe_failures > failures);
   REQUIRE(state_seen(a, "b") == NodeStateKind::kAlive);
+}
+
+TEST_CASE("swim: an idle member's gossip ticker stops and restarts on its rhythm when woken",
+          "[swim]") {
+  SimNet net;
+  auto& a = net.add("a", 1);
+  auto& b = net.add("b", 2);
+  a.ml->join({b.ml->local_node().address()}, {});
+  net.run_for(20s);  // converged; the join's broadcasts retransmitted and gone
+  REQUIRE(state_seen(a, "b") == NodeStateKind::kAlive);
+  const auto rounds = a.ml->stats().gossip_rounds;
+  net.run_for(10s);
+  CHECK(a.ml->stats().gossip_rounds == rounds);  // nothing queued: no gossip tick at all
+
+  // Something queued by the delegate (serf): gossip goes out within one interval (probes
+  // may piggyback it too), then the ticker stops again once it is all sent.
+  const auto user_before = b.delegate.user_msgs.size();
+  a.delegate.queued = wire::Bytes{0x42, 1, 2, 3};
+  a.delegate.sends_left = 3;
+  a.ml->wake_gossip();
+  a.ml->wake_gossip();  // idempotent: one ticker
+  net.run_for(lan_config().gossip_interval + 5ms);
+  CHECK(a.ml->stats().gossip_rounds == rounds + 1);
+  CHECK(b.delegate.user_msgs.size() > user_before);
+  net.run_for(5s);
+  CHECK(a.delegate.sends_left == 0);
+  const auto after = a.ml->stats().gossip_rounds;
+  CHECK(after <= rounds + 3);
+  net.run_for(10s);
+  CHECK(a.ml->stats().gossip_rounds == after);  // idle again
 }

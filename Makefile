@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Thin wrapper: everything real lives in CMake and scripts/.
 BUILD ?= build
 MAKEFLAGS += --no-print-directory

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Benchmark 1: gossip processing cost of a haserf agent vs a serf agent in the same cluster.
 #
 # usage: bench/gossip_cpu.sh HASERF_BINARY

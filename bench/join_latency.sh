@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Benchmark 3: join-to-visible latency.
 #
 # usage: bench/join_latency.sh HASERF_BINARY PUSH_MEMBERS_BINARY

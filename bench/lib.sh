@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the benchmark scripts (sourced). Not part of `make test`.
 #
 # Loopback only: the benchmarks use 127.0.1.1-127.0.1.48 (gossip cluster 1-32, memory 33-34,

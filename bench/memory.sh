@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Benchmark 2: resident memory with 1,000 members in the table.
 #
 # usage: bench/memory.sh HASERF_BINARY PUSH_MEMBERS_BINARY

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // push_members: sends synthetic members to a Serf agent (haserf or the real serf) with one
 // TCP push/pull (Join=true), built with haserf's own wire encoders, and measures what it costs
 // the receiving agent. Benchmark tool only (bench/README.md); not part of `make test`.

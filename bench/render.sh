@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `haserf render` against mustache.js and handlebars.js under node (the baselines, measured in
 # the same run): the same haproxy.cfg template (bench/render/haproxy.cfg.mustache) rendered
 # from the same synthetic `serf members -format=json` list, each engine as a whole process

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Benchmark 5: RPC latency of `serf members` against haserf agent vs serf agent.
 #
 # usage: bench/rpc_latency.sh HASERF_BINARY [RPC_ROUNDTRIP_BINARY]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rpc_roundtrip: the agent side of serf's RPC, without a CLI process per call. One connection
 // (handshake once), then COUNT `members` (or `stats`) requests one after the other; prints the
 // median, p95 and max round trip in ms. Used by bench/rpc_latency.sh against serf agent and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs every haserf benchmark (bench/README.md) against the real `serf agent` as the baseline
 # measured in the same run, and prints a summary table. Not part of `make test`.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf's agent config keys (serf 0.9.4 cmd/serf/command/agent/config.go) mapped onto haserf.
 #include "cli/agent_config_file.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf agent's JSON configuration (-config-file, -config-dir) for haserf agent, so that a
 // serf agent's existing config runs unchanged: each key becomes the haserf agent option it
 // means, or a value applied to the agent's configuration directly (limits and timeouts).

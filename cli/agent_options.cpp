@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "cli/agent_options.hpp"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Options shared by the subcommands that run a gossip member (members, agent, event,
 // render --join): --bind, --advertise, --join, --node, --tag, --encrypt, --profile.
 #pragma once

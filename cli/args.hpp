@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A small command-line parser: long and short options with values, repeatable options,
 // flags, and errors that name the offending option. Enough for haserf's subcommands.
 #pragma once

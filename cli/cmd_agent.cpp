@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // haserf agent: a long-running Serf member that prints one JSON object per event.
 #include <pthread.h>
 #include <signal.h>

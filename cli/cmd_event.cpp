@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // haserf event: one user event, sent by the local agent (RPC) or by a short-lived member.
 #include <unistd.h>
 

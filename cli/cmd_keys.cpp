@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // haserf keys: serf keys' job: install, use, remove or list gossip keys on every member,
 // through serf's internal key queries, sent by the local agent (RPC) or by a short-lived member.
 #include <condition_variable>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // haserf members: join a cluster, print its members, leave gracefully.
 #include <unistd.h>
 

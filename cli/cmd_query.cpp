@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // haserf query: a Serf query sent by the local agent (RPC) or by a short-lived member; prints
 // the acks and responses like `serf query`.
 #include <condition_variable>

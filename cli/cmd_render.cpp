@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // haserf render: members (serf JSON, or a live cluster) + mustache template -> config file.
 #include <pthread.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // haserf rtt: the round trip time between two members estimated from their network
 // coordinates, as `serf rtt` does, asked of the local agent over RPC.
 #include <cstdio>

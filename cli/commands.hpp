@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The haserf subcommands. Each returns a process exit code (see args.hpp).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf agent's event handlers for haserf agent: `--event-handler [filter=]script` runs a
 // shell script per event with serf's environment and stdin, and a query handler's output is
 // the query's response. Scripts written for `serf agent -event-handler` run unchanged.

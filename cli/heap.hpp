@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Heap settings for a one-shot render of a large member list (haserf render -m).
 #pragma once
 

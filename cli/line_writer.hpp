@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lines for a file descriptor (haserf agent's stdout), written by a thread of their own: the
 // gossip loop only queues, so a slow or stalled reader can never stall the member (the cluster
 // would mark it failed). The queue is bounded; lines past the bound are dropped and counted.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // haserf: render HAProxy configs from Serf membership, and be a Serf member.
 #include <cstdio>
 #include <cstring>

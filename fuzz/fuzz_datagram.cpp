@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // UDP datagrams from anyone: the whole receive path (decrypt-less unwrap, CRC, LZW, compound,
 // msgpack, memberlist state machine, serf delegate, membership table).
 #include "fuzz/harness.hpp"

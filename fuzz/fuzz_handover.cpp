@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A predecessor's state, as the handover socket delivers it (core/net/handover.hpp): decoded,
 // then imported into a fresh member that runs a few seconds of timers. Only a process of the
 // same user can send it, but a broken predecessor must not take its successor down either.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `haserf render -m FILE` input.
 #include <string_view>
 

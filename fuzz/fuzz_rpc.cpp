@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf RPC messages as a client or a hostile peer sends them (core/wire/rpc.hpp): every
 // decoder the RPC server and client run on received bytes, and the stream scanner in front.
 #include <cstdint>

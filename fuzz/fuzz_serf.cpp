@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf user messages and push/pull user state, straight into the serf layer.
 #include "fuzz/harness.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TCP streams from anyone: incremental framing (encryption off), LZW, push/pull decoding, and
 // the state machine's stream handling. Bytes arrive in two chunks to exercise resumption.
 #include "fuzz/harness.hpp"

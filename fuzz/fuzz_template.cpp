@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Templates are operator input, but a typo must give an error, never a crash. The first byte
 // picks the options (--strict, --escape html, lenient partials), the rest is the template.
 #include <nlohmann/json.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A complete member (memberlist + serf + table) with a transport that drops what it sends and
 // a manual clock, for fuzz targets that feed it hostile bytes.
 #pragma once

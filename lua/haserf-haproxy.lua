@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf-haproxy.lua: the one file HAProxy loads (`lua-load`, Lua 5.3 and 5.4). It makes
 -- HAProxy a member of a Serf cluster and drives server-template slots from the membership
 -- (docs/haproxy.md). The work lives in small modules next to this file (haserf/config.lua,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Local stand-ins for the base images Dockerfile.ha starts from, docker.io/library/debian:trixie
 # and docker.io/library/debian:trixie-slim, for machines that reach the Debian archive but no
 # container registry (CI here). Each is a minbase Debian 13 made by mmdebstrap and imported

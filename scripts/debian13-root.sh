@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A Debian 13 (trixie) root with HAProxy 3.0 (Lua 5.4) and serf 0.10.1, for running them on
 # this Debian 12 host. Needs root and mmdebstrap (scripts/install-deps.sh installs it).
 #

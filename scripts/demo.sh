@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make demo`: HAProxy joins a Serf cluster through haserf.so and routes to the backends it
 # learns about, live. Usage: bash scripts/demo.sh BUILD_DIR
 #

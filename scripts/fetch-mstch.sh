@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fetches mstch's upstream source (the mustache engine haserf links) from Debian's own source
 # package: Debian's libmstch-dev is a non-PIC static archive that cannot go into the Lua
 # module's shared object, so CMake builds the same source with -fPIC (third_party/mstch/).

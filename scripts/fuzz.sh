@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets (clang, ASan+UBSan) and runs each for SECONDS (default 30).
 # Usage: scripts/fuzz.sh [SECONDS]. Crashes are kept under build-fuzz/crashes/.
 set -euo pipefail

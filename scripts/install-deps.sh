@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian bookworm packages haserf needs to build, test and run its demo.
 # Idempotent and quiet when everything is already there.
 #

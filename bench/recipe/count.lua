@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: counts responses by class and by backend (the lab web apps answer "NAME\n").
 -- Prints key=value lines at the end: responses, ok_2xx, non_2xx, status_<code>, and wrk's
 -- socket errors (connect, read, write, timeout) and its own non-2xx/3xx count (status).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The recipe's serf event handler (serf agent -event-handler
 # "member-join,member-leave,member-failed,member-update=handler.sh"), also run once by hand
 # before HAProxy starts (HANDLER_NO_RELOAD=1). On every event: the alive role=backend members

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Polls an HTTP load balancer and reports which backend answered, with wall-clock times.
 
 Each request is a new TCP connection (`Connection: close`), so it always reaches the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # haserf (HAProxy as a Serf member, server-template slots driven live) against the classic
 # lab recipe (serf agent -event-handler -> serf members -> handlebars-cmd -> HAProxy reload),
 # both on loopback, measured in the same run. Usage: bash bench/recipe/run.sh BUILD_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """gen_members.py N: prints N synthetic members as `serf members -format=json` does
 ({"members": [...]}, 2-space indent, same keys as examples/members.json), for bench/render.sh.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """plot.py RESULTS.txt OUT.svg: plots a bench/render.sh results file as a self-contained SVG
 (no dependencies): time and max RSS against the member count, log-log, one line per engine.
 

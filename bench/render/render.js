@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 // render.js ENGINE TEMPLATE MEMBERS.json: the baselines of bench/render.sh. Renders TEMPLATE
 // with ENGINE (mustache or handlebars) from the members file and writes the result to
 // stdout, building the part of haserf's context (docs/templates.md) the template uses:

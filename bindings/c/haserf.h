@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* haserf C API: a Serf cluster member for embedders that are not Lua (docs/c-api.md).
  *
  * One member per process, shared with the Lua module when both are loaded. Every function

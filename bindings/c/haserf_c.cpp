@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C API (bindings/c/haserf.h): a thin adapter over bindings/common/module_state.
 #include <cstdlib>
 #include <cstring>

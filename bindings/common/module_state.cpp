@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "bindings/common/module_state.hpp"
 
 #include <dirent.h>

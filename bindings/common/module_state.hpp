@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The process-wide member behind the embedding APIs (Lua module, C API): one Agent per
 // process, a bounded queue of user events, and background threads for the member's own
 // lifecycle work and for render/check/reload jobs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The `haserf` Lua C module (docs/lua-api.md). A thin adapter over core: the process-wide
 // member lives in bindings/common (module_state); this file only converts between Lua values
 // and C++ and guarantees that no C++ exception and no blocking call crosses into Lua.

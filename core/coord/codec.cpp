@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The coordinate on the wire: msgpack as go-msgpack 0.5.5 writes and reads serf's
 // coordinate.Coordinate, and serf's ack payload around it (docs/serf-wire-protocol.md §7.11).
 #include <array>

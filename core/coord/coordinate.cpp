@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Coordinate arithmetic and the Vivaldi client (serf 0.9.4 coordinate/coordinate.go and
 // client.go). The order of floating-point operations follows Go's, so that our coordinates come
 // out bit for bit as a serf agent's would from the same observations.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Door of core/coord: Vivaldi network coordinates exactly as serf 0.9.4 computes and encodes
 // them (serf's coordinate package), so that `serf rtt` works to and from haserf nodes.
 //

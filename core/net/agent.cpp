@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/net/agent.hpp"
 
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Door of the net room: a Serf member running on its own libuv loop thread.
 //
 // The Agent owns the loop, the UDP/TCP transport, memberlist (core/swim) and serf

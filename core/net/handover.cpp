@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/net/handover.hpp"
 
 #include <fcntl.h>

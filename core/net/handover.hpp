@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Passing the gossip identity from one process to its successor without leaving the cluster
 // (an HAProxy reload: the new worker takes over from the old one). docs/haproxy.md "Reloads".
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/net/keyring_file.hpp"
 
 #include <fcntl.h>

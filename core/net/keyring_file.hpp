@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf's keyring file (`serf agent -keyring-file`): a JSON array of base64 keys, primary
 // first. Read at start; rewritten after every change a key query makes, so a restarted member
 // comes back with the keys the cluster uses now, not the ones it was first configured with.

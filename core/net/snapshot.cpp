@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/net/snapshot.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf's `-snapshot` file (serf 0.9.4 serf/snapshot.go): what a member appends while it runs
 // so that a restart after a crash finds the cluster again and never reuses its old Lamport
 // times. Same text format as serf, one record per line:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Threads haserf starts inside a host process (HAProxy, a Lua interpreter, a C program).
 //
 // Rule: every thread haserf creates is started through start_thread(), owned by exactly one

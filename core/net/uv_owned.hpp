@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Heap objects that own several libuv handles (a connection's stream and its deadline timer).
 //
 // Rule: the owner is created with `open_handles` equal to the number of handles it starts,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/net/uv_transport.hpp"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The only code that touches sockets: UDP and TCP on one ip:port over libuv, serving
 // memberlist's Transport and feeding received packets and streams back to it.
 // Everything here runs on the loop thread. Ownership: the transport owns its UDP and TCP

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writing generated config files so that a reader (HAProxy, a person, a crash) never sees
 // half a file, and the previous version is kept.
 #pragma once

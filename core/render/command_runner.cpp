@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/render/command_runner.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs the user's --check / --exec commands (and later HAProxy's `haproxy -c`) with a time
 // bound, capturing what they print, so a hung check can never stall re-rendering.
 #pragma once

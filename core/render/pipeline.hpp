@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One render → check → atomic write → exec cycle: what `haserf render -o --check --exec` and
 // the HAProxy glue's validated reload both do. The previous file is never replaced by output
 // that failed to render or failed its check.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Door of the render room: template checking, context building, rendering, atomic writes.
 #pragma once
 

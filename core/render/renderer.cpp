@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/render/renderer.hpp"
 
 #include <mstch/mstch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Turns a membership snapshot (and/or operator data) into text, usually haproxy.cfg, with a
 // mustache template rendered by mstch. The context is documented in docs/templates.md; keep
 // the two in step.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/render/template.hpp"
 
 #include <deque>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A template with its partials, loaded and checked once, then rendered any number of times
 // (haserf render --watch, the HAProxy reload job). Immutable after loading: share it freely.
 #pragma once

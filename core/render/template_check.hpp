@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Mustache tokenizer and syntax check with line numbers: people fix templates by line, and
 // mstch reports nothing (it renders what it can). Every template and partial is parsed here
 // first and refused with a FILE:LINE message, so a broken template never produces a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/render/value_safety.hpp"
 
 namespace haserf::render {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Which operator-given values may be interpolated into an HAProxy config line. Members are
 // judged by the table's MemberPolicy (core/table/member_policy.hpp), the same for every
 // consumer; variables come from the operator, not the network.

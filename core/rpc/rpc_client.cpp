@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Blocking serf RPC client (rpc_client.hpp): poll()-bounded reads and writes on one socket.
 #include "core/rpc/rpc_client.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A blocking client for serf's RPC protocol (docs/serf-rpc.md), for command-line tools: one
 // TCP connection, requests answered in order, every wait bounded by the timeout given to
 // connect(). Works against `haserf agent --rpc-addr` and `serf agent` alike. Not for use

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf's agent IPC (serf 0.9.4 cmd/serf/command/agent/ipc.go's behaviour; docs/serf-rpc.md) on
 // a libuv loop of its own. See rpc_server.hpp for the threading and ownership rules.
 #include "core/rpc/rpc_server.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Door of core/rpc: serf's RPC protocol (docs/serf-rpc.md) served for a net::Agent, so that
 // the `serf` CLI (members, join, leave, force-leave, tags, event, query, monitor, keys, info,
 // rtt) and serf RPC client libraries work unchanged against `haserf agent --rpc-addr`; and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What the local node does on its own: join intent, graceful leave, tag changes (§7.4, §7.8).
 #include "core/serf/serf.hpp"
 #include "core/wire/codec.hpp"

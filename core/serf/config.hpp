@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf configuration: the serf 0.9.4 defaults of §7.12, plus bounds against hostile peers that
 // Go serf does not have (it trusts anything that decodes).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Network coordinates (serf ping_delegate.go, §7.11): every ack we send carries our Vivaldi
 // coordinate, and the ack of each direct probe of ours moves it by the measured rtt and tells
 // us the target's coordinate, which `serf rtt` (and our RPC) reads back.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // User events (§7.9): creation, dedupe ring, delivery.
 #include "core/serf/serf.hpp"
 #include "core/wire/codec.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/serf/filters.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Query filters (§7.3, §7.10): `00` + msgpack array of node names, `01` + map{Expr, Tag}.
 #pragma once
 

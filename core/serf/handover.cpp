@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf's half of a handover to a successor process (core/net/handover.hpp): everything that
 // makes us "us" to the cluster, exported and imported without a single message.
 #include "core/serf/serf.hpp"

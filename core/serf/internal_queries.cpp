@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf's internal queries (§7.10): `_serf_ping`, `_serf_conflict` and the key queries.
 // They never reach the application handler.
 #include "core/serf/serf.hpp"

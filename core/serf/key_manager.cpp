@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf's KeyManager arithmetic (key_manager.hpp).
 #include "core/serf/key_manager.hpp"
 

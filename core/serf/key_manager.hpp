@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf's KeyManager on top of our queries: the `_serf_*-key(s)` query a key operation sends,
 // and how the answers add up (serf 0.9.4 keymanager.go's rules), for `haserf keys` and the
 // RPC key commands alike.

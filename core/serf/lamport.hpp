@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf's Lamport clock (§7.4). Serf keeps three: members (intents, push/pull LTime), user
 // events and queries. Single-threaded: the state machine runs on one loop thread.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf's member view (§7.7): memberlist join/leave/update notifications, join and leave
 // intents, recentIntents, prune, reaper and reconnect. Every change is mirrored into the
 // MembershipTable.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf's push/pull user state (§7.6 LocalState / MergeRemoteState).
 #include <set>
 

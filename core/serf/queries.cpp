@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Queries received (§7.10): dedupe, re-broadcast, filters, ack, delivery, responses.
 #include <algorithm>
 #include <chrono>

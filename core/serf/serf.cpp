@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf construction, timers, broadcast queues and user-message dispatch (§6.7, §7.6).
 #include "core/serf/serf.hpp"
 

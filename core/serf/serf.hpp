@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Door of core/serf: the Serf layer (serf 0.9.4, §7) on top of memberlist, as a pure state
 // machine. memberlist calls it through swim::Delegate; it calls memberlist through
 // swim::MemberlistApi; time comes from a swim::Scheduler. Every status or tag change is

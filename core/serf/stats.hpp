@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Counters for `haserf stats`: what the serf layer received, dropped and did.
 #pragma once
 

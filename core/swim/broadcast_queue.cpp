@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/swim/broadcast_queue.hpp"
 
 #include <algorithm>

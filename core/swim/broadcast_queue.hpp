@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // memberlist's TransmitLimitedQueue (§6.7): broadcasts piggybacked on gossip and probes,
 // each sent at most retransmit_limit(N) times, fewest-transmitted first.
 #pragma once

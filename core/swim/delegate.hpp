@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seam between memberlist (core/swim) and serf (core/serf), as in Go's memberlist:
 // memberlist calls a Delegate for node meta, user messages, broadcasts, push/pull state and
 // membership events; the layer above calls MemberlistApi for what it needs from below.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The memberlist 0.2.2 state machine (§4-§6): probes, indirect probes, suspicion, gossip,
 // push/pull, refutation, graceful leave. Driven by received packets/streams and by timers
 // from a Scheduler; it sends through a Transport. Single-threaded: every call happens on

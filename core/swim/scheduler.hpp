@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Time for the state machines is injected: they never read a clock or sleep, they ask a
 // Scheduler. The net layer runs one on the libuv loop; tests run one with a manual clock.
 #pragma once

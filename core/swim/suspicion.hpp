@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lifeguard suspicion timeouts (§6.3): a suspected node is declared dead after a timeout that
 // starts long and shrinks as independent peers confirm the suspicion.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Door of the swim room: the memberlist state machine and what it plugs into.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/table/member_policy.hpp"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Which members may be routed and rendered: one policy for every consumer (the renderer, the
 // HAProxy glue's slots, the Lua and C APIs, the members page and JSON).
 //

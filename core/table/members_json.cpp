@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/table/members_json.hpp"
 
 #include <arpa/inet.h>

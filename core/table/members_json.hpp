@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reading and writing members in the JSON shape of `serf members -format=json`.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/table/membership_table.hpp"
 
 #include <algorithm>

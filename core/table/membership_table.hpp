@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The membership table: the one place where haserf's view of the cluster lives.
 //
 // One writer (the gossip thread, or a loader) applies changes; any number of readers on other

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Door of the table room: the membership table, snapshots, change events, serf JSON.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // msgpack bodies of every memberlist (§3) and serf (§7.3) message, byte-compatible with
 // go-msgpack 0.5.5 (§1). `encode` writes what Go writes (struct as a map with bytewise-sorted
 // keys, raw-str strings and bytes, smallest unsigned ints); `decode` accepts everything Go

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared plumbing for codec_memberlist.cpp and codec_serf.cpp. Internal to core/wire.
 #pragma once
 

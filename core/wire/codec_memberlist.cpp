@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // memberlist 0.2.2 message bodies (§3). Map keys are written in bytewise order, which is what
 // go-msgpack 0.5.5 does; positional-array decoding uses Go declaration order (§1.2).
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf RPC messages (rpc.hpp, docs/serf-rpc.md). Struct fields are written in Go declaration
 // order, as go-msgpack does; reading accepts any order and skips unknown keys.
 #include <algorithm>

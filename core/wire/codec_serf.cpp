@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // serf 0.9.4 message bodies (§7.3) and tags in memberlist Meta (§7.5).
 #include <array>
 

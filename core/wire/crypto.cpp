@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/wire/crypto.hpp"
 
 #include <openssl/evp.h>

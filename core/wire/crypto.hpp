@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AES-GCM framing of memberlist (§9): [version u8][12-byte nonce][ciphertext + 16-byte tag].
 // Version 1 encrypts the plaintext as is; version 0 (memberlist protocol 1) pads it PKCS#7-style
 // to a multiple of 16 first. Additional data: empty for UDP, the 5-byte `0a L L L L` stream

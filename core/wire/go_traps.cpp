@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/wire/go_traps.hpp"
 
 #include "core/wire/codec.hpp"

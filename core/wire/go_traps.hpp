@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Messages a Go peer cannot survive. serf 0.9.4 on memberlist 0.2.2 (Debian 12's serf) panics
 // or poisons its state on some inputs that decode fine (docs/go-traps.md lists each one with
 // its place in Go's source). haserf never forwards such a message: it is dropped, counted, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Size and depth bounds applied to untrusted input by the wire layer (§2.6, §5.1, §9.3).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // LZW exactly as Go's compress/lzw with order=LSB, litWidth=8 (§2.5): memberlist's only
 // compression algorithm. Codes 0-255 literals, 256 clear, 257 end-of-information; 9 to 12 bit
 // codes packed LSB-first.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Plain structs for every memberlist 0.2.2 and serf 0.9.4 message haserf reads or writes.
 // Field names follow the Go struct field names (they are the msgpack map keys on the wire).
 // Layout and meaning: docs/serf-wire-protocol.md §3 (memberlist) and §7.3 (serf).

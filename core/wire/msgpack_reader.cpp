@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/wire/msgpack_reader.hpp"
 
 #include <bit>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tolerant, allocation-bounded msgpack reader following the go-msgpack 0.5.5 decode rules (§1.2).
 // Internal to core/wire: codecs use it to read message bodies field by field. It never throws
 // and never trusts a declared length beyond the bytes actually present.

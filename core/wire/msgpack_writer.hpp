@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // msgpack writer producing exactly what go-msgpack 0.5.5 writes (§1.1, §1.3): strings and
 // []byte both in the old raw-str family (a0-bf, da, db; never d9 or bin), non-negative integers
 // in the smallest unsigned form, nil as c0. Internal to core/wire.

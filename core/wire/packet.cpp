@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/wire/packet.hpp"
 
 #include <zlib.h>

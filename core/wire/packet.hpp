@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // UDP packet layers of memberlist 0.2.2 (§2): CRC header, compound, compress, encryption, and
 // the receive / send pipelines that stack them.
 #pragma once

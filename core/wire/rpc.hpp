@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Serf's RPC protocol (serf 0.9.4 agent IPC, docs/serf-rpc.md): the messages the `serf` CLI
 // and serf RPC clients exchange with an agent over TCP, as pure encode/decode functions.
 //

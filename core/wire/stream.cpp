@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/wire/stream.hpp"
 
 #include "core/wire/codec.hpp"

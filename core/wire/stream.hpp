@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TCP stream messages (§5.1): incremental reader and writer. A plaintext stream message has no
 // length prefix: `type` + msgpack objects (+ raw bytes for push/pull and user streams), so the
 // reader parses objects as they complete instead of waiting for EOF.

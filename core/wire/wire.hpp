@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Door of core/wire: pure functions from bytes to memberlist/serf messages and back
 // (docs/serf-wire-protocol.md). No sockets, clocks or threads.
 #pragma once

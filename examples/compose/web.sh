@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # One backend of the compose lab, in one container of the haserf-haproxy image: the lab's tiny
 # web app (examples/lab/web.cfg: HAProxy answering the container's host name on :3000) and a
 # `haserf agent` that announces it to the cluster (role=backend, port=3000) through the

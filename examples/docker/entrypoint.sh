@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Entry point of the Dockerfile.ha image: prepares what only the running container knows,
 # then runs the command (by default HAProxy in master-worker mode, the image's CMD).
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # HEALTHCHECK of the Dockerfile.ha image: healthy when the frontend answers and the gossip
 # member runs in HAProxy's worker ("haserf_up 1" on /metrics). Joining is not required: the
 # first member of a cluster has nobody to join. socat, not curl: already in the image for

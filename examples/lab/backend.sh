@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A lab backend: the tiny web app (HAProxy answering "NAME") on IP:3000 and a real serf agent
 # (gossip IP:7946, RPC IP:7373, tags role=backend port=3000 plus any -tag you add).
 # Usage:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Starts the HAProxy side of the lab: master-worker HAProxy with the haserf Lua glue.
 # Usage: ha-start.sh DIR
 #   DIR/haproxy.cfg (rendered from the template), DIR/master.sock (master CLI; "@1 CMD" for the

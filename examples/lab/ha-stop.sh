@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Stops the lab HAProxy started by ha-start.sh DIR: soft-stop first (SIGUSR1: the worker
 # leaves the Serf cluster gracefully), then SIGTERM, then SIGKILL of the master and its
 # workers, each step bounded. Usage: ha-stop.sh DIR

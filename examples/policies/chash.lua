@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- chash.lua: consistent hashing of a request header (e.g. X-User) over the alive members.
 -- Load with `lua-load-per-thread` (see chash.cfg and docs/policies.md).
 --

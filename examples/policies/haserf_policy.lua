@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf_policy.lua: shared helpers for the custom balancing policies in examples/policies/
 -- (zone-affinity.lua, weighted.lua, chash.lua). A plain Lua module: `require "haserf_policy"`
 -- with `lua-prepend-path "/path/to/examples/policies/?.lua"` in the global section.

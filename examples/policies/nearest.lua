@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- nearest.lua: route to the members nearest to this HAProxy by estimated round trip time.
 -- Load with `lua-load-per-thread` (see nearest.cfg and docs/policies.md).
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- weighted.lua: random pick weighted by the members' `weight` tag.
 -- Load with `lua-load-per-thread` (see weighted.cfg and docs/policies.md).
 --

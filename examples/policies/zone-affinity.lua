@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- zone-affinity.lua: route a request to a member in the same zone (tag `zone`).
 -- Load with `lua-load-per-thread` (see zone-affinity.cfg and docs/policies.md).
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.config: every HASERF_* knob read and checked when HAProxy loads the glue, so that
 -- `haproxy -c` fails with a message naming the knob (docs/haproxy.md "Knobs" documents each
 -- one with its default, unit and an example). Pure: the environment, the C module and file

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.glue: the HAProxy member's task. Starts the member (taking over from the previous
 -- worker, or joining), keeps the slots in line with the membership, hands the slot table to
 -- the next worker, and renders on structural changes (docs/haproxy.md "What the glue does").

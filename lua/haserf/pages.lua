@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.pages: what operators read: the members page (HTML), Prometheus metrics and the
 -- stats-socket CLI text. Pure functions of a `view` the glue assembles:
 --   view.stats      haserf.stats()

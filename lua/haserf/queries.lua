@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.queries: answer serf queries from Lua inside HAProxy. Takes the module as an argument
 -- (testable with a fake), never blocks: each call drains what arrived and answers it.
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.reload: structural changes (more alive members than slots, an edited template) turn
 -- into render -> check -> write -> reload jobs on the module's own thread, debounced and
 -- rate-limited; a failed check keeps the running config and the same inputs are not retried

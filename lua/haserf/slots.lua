@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.slots: members into `server-template` slots, without reloads (docs/haproxy.md
 -- "Slots"). Takes HAProxy Server objects (or test fakes with the same methods: set_addr,
 -- get_addr, set_weight, get_weight, set_ready, set_drain, set_maint, get_stats) and never

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The C API from plain C: start, members, version, render, events, errors, stop.
  * Prints "N passed, N failed". Usage: c_api_test IP (an unused loopback address). */
 #include <stdio.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The Dockerfile.ha example config stays valid: `haproxy -c` with the module and glue paths
 # of this build (no Docker engine needed; the host's HAProxy and Lua 5.3 module, the image has
 # HAProxy 3.0 and Lua 5.4: tests/docker/image_test.sh runs that). The paths the config, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared helpers for CLI tests: check / expect_* count results, finish prints the summary
 # line ("N passed, N failed") and sets the exit status.
 set -u

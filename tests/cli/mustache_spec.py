@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Runs the mustache spec's core modules through the haserf CLI.
 
 usage: mustache_spec.py HASERF SPEC_DIR

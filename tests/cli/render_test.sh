@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # haserf render, end to end with real files. Usage: render_test.sh HASERF SOURCE_DIR
 HASERF=$1
 SRC=$2

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # examples/compose/compose.yaml without a Docker engine: it parses as YAML, and everything it
 # names exists: build contexts and Dockerfiles, bind-mounted files, named volumes, the images
 # (built by a service of the file: there is no registry to pull from), the programs its

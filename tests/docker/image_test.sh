@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Dockerfile.ha, built and run, without a Docker engine or a registry.
 #
 # Build: the base images (debian:trixie, debian:trixie-slim) are made locally by

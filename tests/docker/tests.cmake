@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Dockerfile.ha and examples/compose, without a Docker engine (included by tests/CMakeLists.txt).
 
 # The image built with buildah (base images made locally by scripts/base-images.sh, cached)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The glue's HTTP services and CLI command: members JSON, HTML page (escaped), Prometheus
 # metrics, `haserf members` on the stats socket; `haproxy -c` of the lab config.
 # Usage: endpoints_test.sh BUILD_DIR SOURCE_DIR. Addresses: 127.0.4.0/24 (loopback only).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # HAProxy's member joins a seed that is down at start once it comes up (HASERF_JOIN_RETRY_MS),
 # and the member it finds is routed.
 # Usage: join_retry_test.sh BUILD_DIR SOURCE_DIR. Addresses: 127.0.16.0/24 (loopback only).

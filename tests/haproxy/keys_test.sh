@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Key rotation with HAProxy's member in the cluster: `serf keys` install/use/remove reach the
 # module (HASERF_ENCRYPT + HASERF_KEYRING_FILE), traffic keeps flowing, the keyring file
 # follows, and a reload after the rotation hands the rotated keys to the new worker (its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the HAProxy glue tests (sourced after setting BUILD and SRC: $1 and $2).
 # Reuses tests/integration/lib.sh (serf agents, bounded polling, watchdog, cleanup, summary)
 # and examples/lab/ (ha-start.sh / ha-stop.sh / web.cfg / haproxy.cfg.mustache).

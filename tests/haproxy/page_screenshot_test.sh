@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The members page (lua.haserf-page) as a browser renders it: the lab HAProxy side
 # (examples/lab/ha-start.sh) with 2 serf backends and one member that left, then headless
 # Chromium loads http://127.0.9.42:8080/haserf: --dump-dom must contain the member names,

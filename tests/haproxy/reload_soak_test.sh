@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Reloads as operators do them, under load, with members present: every reload hands the
 # gossip identity to the new worker (no leave, no failed, no join for the balancer in any serf
 # agent's view), the new worker routes from its first request (zero failed requests), and

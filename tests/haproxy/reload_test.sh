@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Structural changes and reloads: more members than slots -> validated render + reload (more
 # slots, traffic reaches all); a template rendering an invalid config -> no reload, the old
 # config keeps serving; a reload through the master CLI -> the new worker's member rejoins.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # HAProxy + glue + real serf agents: membership drives the server-template slots.
 # join -> routed; tag change -> weight; serf leave -> drained then not routed; kill -9 ->
 # not routed (within memberlist's suspicion bounds).

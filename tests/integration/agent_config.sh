@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # haserf agent --config-file / --config-dir: the same serf JSON config a real serf agent runs
 # with (node name, bind, tags, key, RPC address, event handlers, start_join) runs haserf agent
 # unchanged; files merge as serf's do; unknown keys are refused; leave_on_terminate=false.

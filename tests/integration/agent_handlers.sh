@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # haserf agent --event-handler, against serf agent -event-handler as the oracle: filters,
 # serf's environment and stdin, coalesced member events, query responses from a handler's
 # output, a slow handler that does not stall gossip, bounded shutdown.

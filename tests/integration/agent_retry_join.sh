@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # haserf agent --retry-join: seeds down at start are joined once they come up; --retry-max
 # gives up with exit 1; flags are checked.
 # Usage: agent_retry_join.sh HASERF SOURCE_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # haserf agent --snapshot / --rejoin against real serf agents, with serf's semantics:
 # killed (no leave), a restart with no join list rejoins the members it knew and does not get
 # the user events it saw before again; after a graceful leave a restart stays alone, unless

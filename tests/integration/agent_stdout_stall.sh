@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # haserf agent whose stdout reader stalls: events queue up and are dropped (counted), the
 # gossip loop keeps answering probes (nobody suspects the node), SIGTERM still leaves and
 # exits 0 in time, and the drops are reported.

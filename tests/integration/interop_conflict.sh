@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Name conflicts, with real serf agents deciding: haserf as the newcomer with a taken name
 # loses the vote and exits 1; haserf as the holder of a name wins and stays, and the serf
 # newcomer quits (serf's own resolution).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: 10 real serf agents plus our agent converge on the same 11 alive members.
 # Usage: interop_converge.sh HASERF SOURCE_DIR
 # Addresses: 127.0.0.73 - 127.0.0.83 (loopback only).

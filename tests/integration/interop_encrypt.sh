@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: gossip encryption (serf agent -encrypt) between haserf and the real serf agent.
 # Usage: interop_encrypt.sh HASERF SOURCE_DIR
 # Addresses: 127.0.0.85 - 127.0.0.89 (loopback only).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: Serf user events and the reachability query between haserf and the real serf agent.
 # Usage: interop_events.sh HASERF SOURCE_DIR
 # Addresses: 127.0.0.68 - 127.0.0.70 (loopback only).

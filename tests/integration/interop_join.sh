@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: joins between haserf and the real serf agent, both directions, and the one-shot
 # `haserf members`. Usage: interop_join.sh HASERF SOURCE_DIR
 # Addresses: 127.0.0.51 - 127.0.0.59 (loopback only).

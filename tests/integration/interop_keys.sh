@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: a full key rotation driven by `serf keys` in a cluster of serf agents and haserf
 # agents (install, use, remove, list), keyring files kept up to date, a restart from the file.
 # Usage: interop_keys.sh HASERF SOURCE_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: graceful leaves and failures between haserf and the real serf agent.
 # Usage: interop_leave_fail.sh HASERF SOURCE_DIR
 # Addresses: 127.0.0.63 - 127.0.0.67 (loopback only).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # serf's RPC protocol both ways: the real `serf` CLI against `haserf agent --rpc-addr` (members
 # and its filters, info, event, query, monitor, tags, join, keys, force-leave, auth, leave), and
 # `haserf members/event/query` against a real serf agent's RPC; garbage on the RPC port.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: network coordinates (§7.11). Two serf agents and one haserf agent probe each other;
 # serf reads our coordinate from our acks, so `serf rtt` estimates the rtt to and from us, and
 # our acks never make serf log a decode error. Usage: interop_rtt.sh HASERF SOURCE_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: tags and tag updates between haserf and the real serf agent.
 # Usage: interop_tags.sh HASERF SOURCE_DIR
 # Addresses: 127.0.0.60 - 127.0.0.62 (loopback only).

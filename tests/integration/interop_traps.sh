@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop: nothing haserf forwards can crash a Go peer. Every datagram that crashes or poisons
 # serf 0.9.4 (docs/go-traps.md; tests/tools/trap_sender.cpp) is sent to a haserf agent whose
 # peers are real serf agents: haserf drops and counts each one, forwards none, and every serf

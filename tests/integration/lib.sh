@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the interop tests against the real `serf agent` binary. Sourced by
 # tests/integration/*.sh, after setting HASERF and SRC (the script's $1 and $2).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # haserf render --join --watch against real serf agents: re-renders on join, tag change and
 # leave (debounced), validates with --check before replacing the file, runs --exec after a
 # change, keeps the last good file when the check fails, and leaves on SIGTERM.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Every function of the haserf Lua module, from the lua5.4 (or lua5.3) interpreter, against
 -- a real serf agent started by run_api_test.sh. Prints "N passed, N failed".
 local haserf = require "haserf"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs api_test.lua with LUA (lua5.4) and the module from MODULE_DIR against a real serf agent.
 # Usage: run_api_test.sh LUA MODULE_DIR SOURCE_DIR IP_PREFIX   (IP_PREFIX like 127.0.5)
 set -u

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The HAProxy glue's modules (lua/haserf/*.lua) under a plain Lua interpreter, with fake
 # servers and a fake module (tests/lua/glue/fakes.lua); config checks use the real module.
 # Usage: run_glue_tests.sh LUA MODULE_DIR SOURCE_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Consistent hashing of X-User (examples/policies/chash.{lua,cfg}) with real HAProxy, real serf
 # agents and the lab's web apps: the same key always reaches the same member; a join moves keys
 # only to the new member (about 1/N of them); a leave moves only the leaving member's keys; the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the policy tests (tests/policies/*_test.sh; sourced after setting BUILD and SRC).
 # Reuses tests/haproxy/lib.sh (lab HAProxy, web apps, serf agents, bounded polling, watchdog,
 # cleanup of every process, summary). The HAProxy config is one of examples/policies/*.cfg,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Nearest by estimated round trip time (examples/policies/nearest.{lua,cfg}) with real HAProxy,
 # real serf agents and the lab's web apps: the fetch picks among the members whose network
 # coordinates it knows (a serf agent with coordinates disabled is never picked by it), says

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Weighted random over the `weight` tag without slots (examples/policies/weighted.{lua,cfg}):
 # set-dst/set-dst-port to the picked member through `server any 0.0.0.0:0`, with real HAProxy,
 # real serf agents and the lab's web apps. weight=0 never receives traffic, no tag = weight 1,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Zone affinity (examples/policies/zone-affinity.{lua,cfg}) with real HAProxy, real serf
 # agents and the lab's web apps: X-Zone picks a member of that zone (its server-template slot);
 # no header or an unknown zone -> this HAProxy's zone "a"; no member in either -> the fetch

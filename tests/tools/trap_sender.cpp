@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sends one of the datagrams that crash or poison serf 0.9.4 / memberlist 0.2.2 (docs/go-traps.md)
 // to IP:PORT, unencrypted, from an ephemeral port. For tests/integration/interop_traps.sh only.
 //   trap_sender list              names of every trap

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/render/atomic_write.hpp"
 
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/coord: Vivaldi coordinates as serf 0.9.4 computes and encodes them.
 //
 // Two kinds of known answers: values derived by hand from serf's formulas (coordinate.go,

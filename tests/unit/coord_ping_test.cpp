@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Network coordinates through memberlist and serf (§7.11): acks carry serf's payload, direct
 // probes time the path and move the coordinates, and serf keeps what it learnt. Real Memberlist
 // and Serf objects on a simulated network with a fixed latency and a manual clock.

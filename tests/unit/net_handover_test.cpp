@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/net handover: the state codec, and real agents on loopback handing a gossip identity
 // from one to the next without the cluster noticing (127.0.61.0/24 and 127.0.62.0/24).
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/net keyring file: serf's JSON format, the keys a member starts with, atomic rewrites.
 #include <sys/stat.h>
 

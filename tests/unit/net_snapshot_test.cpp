@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/net snapshot: serf's -snapshot file (format, replay, compaction, hostile files), the
 // clocks restored into serf, and real agents rejoining from it (127.0.33.21-29).
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/render/command_runner: checks and reload commands run bounded, inherit nothing of the
 // host but stdio, and die with the host's shutdown.
 #include <fcntl.h>

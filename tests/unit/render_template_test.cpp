@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Partials, operator data, escaping and --strict: the parts of rendering that mstch does not
 // do alone (core/render/template.hpp, renderer.hpp).
 #include <stdlib.h>

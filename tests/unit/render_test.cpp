@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/render/render.hpp"
 
 #include <catch2/catch.hpp>

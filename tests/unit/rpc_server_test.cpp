@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/rpc and core/wire/rpc.hpp: serf's RPC protocol, codec and server (docs/serf-rpc.md).
 // The server runs for a real Agent on loopback (127.0.64.x); the client is ours.
 #include "core/rpc/rpc_server.hpp"

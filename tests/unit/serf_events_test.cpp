@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/serf user events (§7.9) and push/pull state (§7.6).
 #include "serf_fixture.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared test scaffolding for the serf_*_test.cpp files: a fake memberlist, a manual clock,
 // a table with a change log, and message builders.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/serf against hostile or broken peers: everything is counted, nothing throws or grows
 // without bound.
 #include <random>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/serf graceful leave (§7.8) and broadcast queue ordering (§6.7).
 #include "serf_fixture.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/serf member view (§7.4, §7.7): clocks, memberlist notifications, intents, reaper.
 #include "serf_fixture.hpp"
 

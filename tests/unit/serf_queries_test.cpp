@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/serf queries (§7.10): acks, filters, internal queries, application responses.
 #include "core/wire/msgpack_reader.hpp"
 #include "core/wire/msgpack_writer.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // memberlist state machine: several nodes on a simulated network with a manual clock. Every
 // packet and stream goes through the real wire encoder/decoder.
 #include "core/swim/swim.hpp"

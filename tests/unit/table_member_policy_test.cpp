@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/table/member_policy: one validation for routing and rendering; the table judges every
 // member and says why it rejects one.
 #include <catch2/catch.hpp>

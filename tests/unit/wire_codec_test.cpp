@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/wire codec: spec §10 vectors byte for byte, and the msgpack rules of §1.
 #include <catch2/catch.hpp>
 #include <sstream>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/wire crypto: §10.7 vectors byte for byte, keyring behaviour, base64 keys.
 #include <catch2/catch.hpp>
 #include <sstream>

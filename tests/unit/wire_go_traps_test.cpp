@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // wire/go_traps: every message a Go peer cannot survive is recognized (docs/go-traps.md), and
 // serf never gossips one on; what it does gossip is its own re-encoding.
 #include "core/wire/wire.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/wire on hostile input: truncation, wrong types, huge declared lengths, deep nesting and
 // random mutations must fail cleanly, without crashes or large allocations.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/wire LZW: the §10.6 vector, round trips that force table resets, hostile input.
 #include <catch2/catch.hpp>
 #include <random>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/wire packet layers: CRC, compound, compress, and the datagram pipelines (§2).
 #include <catch2/catch.hpp>
 #include <sstream>

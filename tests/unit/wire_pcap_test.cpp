@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/wire against real traffic: tests/data/serf-0.9.4-lan.pcap, captured from the Debian serf
 // 0.9.4 agent (see serf-0.9.4-lan.README.md). Every UDP datagram and TCP stream must decode, and
 // the cluster story told by the README must be visible in the decoded messages.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // core/wire TCP stream reader/writer (§5.1): incremental parsing, compression, encryption frame.
 #include <catch2/catch.hpp>
 #include <sstream>

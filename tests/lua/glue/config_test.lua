@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.config: every knob checked when the file loads, errors naming the knob; the member's
 -- own checks come from the real C module (haserf.check_options).
 local T = require "testlib"

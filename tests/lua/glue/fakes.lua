@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Stand-ins for HAProxy's Server objects and for the haserf C module, recording what the glue
 -- does to them.
 local F = {}

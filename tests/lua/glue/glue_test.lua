@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.glue with a fake HAProxy and a fake module: start, takeover, restored slots kept
 -- until the view is complete, soft-stop, handover, restart after a failure.
 local T = require "testlib"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- examples/policies/nearest.lua's choice, without HAProxy: the K nearest with an estimate,
 -- the bound, members without an estimate never chosen.
 local T = require "testlib"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.pages: every value escaped in the page, well-formed metrics, rejected members shown.
 local T = require "testlib"
 local pages = require "haserf.pages"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.queries: handlers answer by name or "*", nil leaves unanswered, errors are contained.
 local T = require "testlib"
 local queries = require "haserf.queries"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.reload: structural changes become debounced, rate-limited render jobs; a failed
 -- check is not retried with the same inputs; the history travels to the next worker.
 local T = require "testlib"

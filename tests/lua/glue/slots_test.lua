@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- haserf.slots with fake servers: assignment, stable mapping, drains, rejection, asynchronous
 -- addresses, a partial view, and the slot table handed to the next worker.
 local T = require "testlib"

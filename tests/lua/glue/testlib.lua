@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- A tiny test kit for the glue modules under plain lua5.3/lua5.4: named checks, a summary,
 -- and the exit status ctest reads.
 local T = {passed = 0, failed = 0}

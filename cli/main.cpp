@@ -7,6 +7,7 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "core/wire/messages.hpp"
 
 namespace {
 
@@ -27,6 +28,10 @@ constexpr const char* kUsage =
 
 }  // namespace
 
+namespace haserf {
+extern const char* const kBuildCommit;  // generated: cmake/version_info.cmake
+}
+
 int main(int argc, char** argv) {
   using namespace haserf::cli;
   if (argc < 2) {
@@ -40,7 +45,14 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (cmd == "version" || cmd == "--version") {
-      std::printf("haserf %s\n", HASERF_VERSION);
+      // serf prints its protocol range the same way ("Agent Protocol: 5 (Understands back
+      // to: 2)"); ours comes from the Vsn we gossip.
+      const auto& v = haserf::wire::kOurVsn;
+      std::printf(
+          "haserf %s (commit %s)\n"
+          "serf protocol %d (understands back to %d, up to %d), memberlist protocol %d "
+          "(understands back to %d, up to %d)\n",
+          HASERF_VERSION, haserf::kBuildCommit, v[5], v[3], v[4], v[2], v[0], v[1]);
       return kExitOk;
     }
     if (cmd == "render") return cmd_render(argc, argv);

@@ -4,7 +4,7 @@
 # Idempotent and quiet when everything is already there.
 #
 # HASERF_DEPS=build: only what compiling the library, CLI and Lua modules needs, with the
-# tests off (cmake -DHASERF_TESTS=OFF); the same names exist in Debian 12 and 13, so this is
+# tests off (cmake -DBUILD_TESTING=OFF); the same names exist in Debian 12 and 13, so this is
 # what Dockerfile.ha's build stage (debian:trixie) runs. Default (HASERF_DEPS unset or
 # "all"): everything for building, testing (Catch2 2.x: bookworm's catch2) and the demo.
 set -euo pipefail

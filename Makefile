@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 # packages, are Release.
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps build test unit demo fuzz bench clean format
+.PHONY: all deps build test unit demo fuzz bench clean format deb
 
 all: build
 
@@ -29,6 +29,11 @@ unit: build
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
+
+# Debian packages (Release, /usr) in build-deb/: haserf, haserf-haproxy, libhaserf0, -dev.
+deb:
+	@HASERF_DEPS=build bash scripts/install-deps.sh
+	@bash scripts/make-deb.sh
 
 fuzz:
 	@bash scripts/fuzz.sh $(or $(SECONDS_EACH),30)

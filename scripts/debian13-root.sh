@@ -25,7 +25,10 @@ set -euo pipefail
 
 # What runs inside: HAProxy 3.0 and serf 0.10.1, the Lua module's libraries, and what the
 # glue's commands call (socat for master-cli reloads).
-PACKAGES="haproxy,serf,libuv1t64,zlib1g,libssl3t64,ca-certificates,socat"
+# Other roots from the same code (the package test's clean Debian 12): HASERF_ROOT_SUITE and
+# HASERF_ROOT_PACKAGES name the suite and packages, and DIR must then be given.
+SUITE=${HASERF_ROOT_SUITE:-trixie}
+PACKAGES=${HASERF_ROOT_PACKAGES:-haproxy,serf,libuv1t64,zlib1g,libssl3t64,ca-certificates,socat}
 MIRROR=${HASERF_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 default_dir() { echo "${HASERF_CACHE:-/var/cache/haserf}/debian13"; }
 
@@ -33,6 +36,7 @@ die() { echo "debian13-root: $*" >&2; exit 1; }
 
 make_root() {
   local dir=$1 stamp="packages=$PACKAGES"
+  [ "$SUITE" = trixie ] || stamp="suite=$SUITE $stamp"
   if [ -f "$dir/.haserf-root" ] && [ "$(cat "$dir/.haserf-root")" = "$stamp" ]; then
     echo "$dir"
     return 0
@@ -41,10 +45,10 @@ make_root() {
   command -v mmdebstrap >/dev/null || die "mmdebstrap is missing (bash scripts/install-deps.sh)"
   mkdir -p "$(dirname "$dir")"
   rm -rf "$dir.new"
-  echo "debian13-root: making $dir (mmdebstrap trixie: $PACKAGES)" >&2
+  echo "debian13-root: making $dir (mmdebstrap $SUITE: $PACKAGES)" >&2
   local log
   log=$(mktemp /tmp/debian13-root-XXXXXX.log)
-  if ! timeout 900 mmdebstrap --variant=minbase --include="$PACKAGES" trixie "$dir.new" "$MIRROR" \
+  if ! timeout 900 mmdebstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$dir.new" "$MIRROR" \
     >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     rm -rf "$dir.new" "$log"

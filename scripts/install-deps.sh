@@ -10,7 +10,7 @@
 set -euo pipefail
 
 build_packages=(
-  build-essential cmake pkg-config patch
+  build-essential cmake pkg-config patch help2man
   libuv1-dev libboost-dev liblua5.4-dev liblua5.3-dev
   libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev ca-certificates
 )
@@ -18,11 +18,11 @@ case "${HASERF_DEPS:-all}" in
   build) packages=("${build_packages[@]}") ;;
   all)
     packages=(
-      build-essential cmake pkg-config patch
+      build-essential cmake pkg-config patch help2man
       libuv1-dev libboost-dev liblua5.4-dev liblua5.3-dev lua5.4 lua5.3 catch2
       libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
       haproxy serf curl socat jq wrk chromium
-      mmdebstrap buildah podman uidmap gdb python3-yaml
+      mmdebstrap buildah podman uidmap gdb python3-yaml man-db
     )
     ;;
   *) echo "install-deps: HASERF_DEPS must be 'build' or 'all', got '$HASERF_DEPS'" >&2; exit 2 ;;

@@ -37,6 +37,8 @@ run in_root dpkg-query -W -f '${Package} ${Status}\n' haserf haserf-haproxy libh
 expect_lines "the four packages and haproxy (recommended) are installed" \
   "$(printf '%s\n' "$OUT" | grep 'install ok installed')" 5
 
+run in_root dpkg -L haserf
+expect_contains "the haserf package has the man pages" "$OUT" "/usr/share/man/man1/haserf-agent.1"
 run in_root haserf --version
 expect_contains "haserf --version in the root" "$OUT" "haserf 0.1.0 (commit "
 for v in 5.3 5.4; do

@@ -19,7 +19,8 @@ LIBDIR=${LIBDIR:-lib}
 for f in bin/haserf "$LIBDIR/libhaserf.so" include/haserf.h "$LIBDIR/pkgconfig/haserf.pc" \
   "$LIBDIR/cmake/haserf/haserfConfig.cmake" "$LIBDIR/cmake/haserf/haserfConfigVersion.cmake" \
   "$LIBDIR/cmake/haserf/haserfTargets.cmake" "$LIBDIR/lua/5.3/haserf.so" "$LIBDIR/lua/5.4/haserf.so" \
-  share/haserf/haserf-haproxy.lua share/haserf/haserf/glue.lua share/doc/haserf/LICENSE; do
+  share/haserf/haserf-haproxy.lua share/haserf/haserf/glue.lua share/doc/haserf/LICENSE \
+  share/man/man1/haserf.1 share/man/man1/haserf-agent.1 share/man/man1/haserf-render.1; do
   [ -e "$P/$f" ] && pass "installed: $f" || fail "installed: $f" "$(cd "$P" && find . -type f | sort)"
 done
 
@@ -27,6 +28,9 @@ run "$P/bin/haserf" --version
 expect_rc "haserf --version: exit 0" 0
 expect_contains "--version names the version" "$OUT" "haserf 0.1.0 (commit "
 expect_contains "--version names the serf protocol range" "$OUT" "serf protocol 5 (understands back to 2"
+
+run man -l "$P/share/man/man1/haserf-members.1"
+expect_contains "man haserf-members: the synopsis from --help" "$OUT" "haserf members [--rpc-addr IP:PORT]"
 
 # C through pkg-config.
 export PKG_CONFIG_PATH=$P/$LIBDIR/pkgconfig

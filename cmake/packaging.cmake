@@ -27,6 +27,8 @@ set(CPACK_COMPONENT_CLI_DESCRIPTION
     "haserf speaks the Serf/memberlist gossip protocol (serf 0.9.4 and 0.10.x agents accept\n"
     "it). `haserf agent` replaces `serf agent` on backends (same config, handlers, RPC);\n"
     "`haserf render` turns the membership into haproxy.cfg through mustache templates.")
+# procps: /bin/kill for the agent unit's ExecReload.
+set(CPACK_DEBIAN_CLI_PACKAGE_DEPENDS "procps")
 set(CPACK_DEBIAN_CLI_PACKAGE_SUGGESTS "haserf-haproxy")
 
 set(CPACK_DEBIAN_HAPROXY_PACKAGE_NAME haserf-haproxy)

@@ -21,7 +21,7 @@ for p in haserf haserf-haproxy libhaserf0 libhaserf-dev; do
     fail "package $p built" "$DEBS"
 done
 
-run env HASERF_ROOT_SUITE=bookworm HASERF_ROOT_PACKAGES=ca-certificates \
+run env HASERF_ROOT_SUITE=bookworm HASERF_ROOT_PACKAGES=ca-certificates,systemd \
   bash "$SRC/scripts/debian13-root.sh" "$CACHE/debian12-clean"
 expect_rc "a clean Debian 12 root (cached)" 0 || { finish; exit; }
 ROOT=$TMP/root
@@ -39,6 +39,11 @@ expect_lines "the four packages and haproxy (recommended) are installed" \
 
 run in_root dpkg -L haserf
 expect_contains "the haserf package has the man pages" "$OUT" "/usr/share/man/man1/haserf-agent.1"
+run in_root systemd-analyze verify --man=no /lib/systemd/system/haserf-agent.service \
+  /lib/systemd/system/haserf-render@.service
+expect_rc "systemd-analyze verify: both units" 0
+[ -d "$ROOT/etc/haserf" ] && pass "/etc/haserf exists (empty: the agent unit waits for a config)" ||
+  fail "/etc/haserf exists"
 run in_root haserf --version
 expect_contains "haserf --version in the root" "$OUT" "haserf 0.1.0 (commit "
 for v in 5.3 5.4; do

@@ -148,6 +148,11 @@ std::unique_ptr<net::Agent> start_transient_member(const char* cmd, const Args& 
   }
   config.persist_keyring = false;  // --keyring-file is read only: it may be an agent's
   config.extra_keys = std::move(extra_keys);
+  if (!net::check_config(config, &error)) {  // bad addresses, keys, tags: usage errors
+    std::fprintf(stderr, "haserf %s: %s\n", cmd, error.c_str());
+    exit_code = kExitUsage;
+    return nullptr;
+  }
   auto agent = std::make_unique<net::Agent>(config, table);
   if (!agent->start(&error)) {
     std::fprintf(stderr, "haserf %s: %s\n", cmd, error.c_str());

@@ -1,13 +1,58 @@
 // SPDX-License-Identifier: MIT
 #include "cli/args.hpp"
 
+#include <algorithm>
+
 namespace haserf::cli {
+
+namespace {
+
+// Edit distance with transpositions (optimal string alignment), for "did you mean" on a
+// typo: "bnid" is one edit from "bind". Names are short: O(n*m) is nothing.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::string nearest_name(const std::string& typed, const std::vector<std::string>& names) {
+  std::string best;
+  std::size_t best_distance = 0;
+  for (const auto& n : names) {
+    const std::size_t d = edit_distance(typed, n);
+    // Close enough to be a typo: at most 2 edits, and fewer than half the name.
+    if (d <= 2 && d * 2 < std::max<std::size_t>(n.size(), 2) &&
+        (best.empty() || d < best_distance)) {
+      best = n;
+      best_distance = d;
+    }
+  }
+  return best;
+}
 
 bool Args::parse(int argc, char** argv, int first, const std::vector<OptionSpec>& specs,
                  std::string& error) {
+  const auto find_long = [&](const std::string& name) -> const OptionSpec* {
+    for (const auto& s : specs) {
+      if (s.long_name == name) return &s;
+    }
+    return nullptr;
+  };
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+    if (arg == "--help" || arg == "-h" || arg == "-help") {
       help_ = true;
       continue;
     }
@@ -21,31 +66,53 @@ bool Args::parse(int argc, char** argv, int first, const std::vector<OptionSpec>
     }
     const OptionSpec* spec = nullptr;
     std::optional<std::string> inline_value;
-    if (arg.rfind("--", 0) == 0) {
-      std::string name = arg.substr(2);
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        inline_value = name.substr(eq + 1);
-        name.resize(eq);
+    std::string typed;  // the long name as given, for the error and its suggestion
+    // --name, --name=value, and serf's (Go flag's) single-dash -name, -name=value. A single
+    // dash names a long option whenever one matches; otherwise it is a short option, with
+    // what follows as its value (-fjson).
+    const bool double_dash = arg.rfind("--", 0) == 0;
+    std::string name = arg.substr(double_dash ? 2 : 1);
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    typed = name;
+    spec = find_long(name);
+    std::vector<std::string> names{"help"};
+    for (const auto& s : specs) names.push_back(s.long_name);
+    // -bnid is a typo of -bind, not -b with the value "nid".
+    if (!spec && !double_dash && name.size() > 1) {
+      if (const auto near = nearest_name(name, names); !near.empty()) {
+        error = "unknown option '" + arg + "' (did you mean '--" + near + "'?)";
+        return false;
       }
+    }
+    if (!spec && !double_dash) {
+      inline_value.reset();
       for (const auto& s : specs) {
-        if (s.long_name == name) spec = &s;
-      }
-    } else if (arg.size() >= 2) {
-      for (const auto& s : specs) {
-        if (s.short_name == arg[1]) spec = &s;
+        if (s.short_name != 0 && s.short_name == arg[1]) spec = &s;
       }
       if (spec && arg.size() > 2) inline_value = arg.substr(2);
     }
     if (!spec) {
       error = "unknown option '" + arg + "'";
+      if (const auto near = nearest_name(typed, names); !near.empty()) {
+        error += " (did you mean '--" + near + "'?)";
+      }
       return false;
     }
     if (!spec->takes_value) {
-      if (inline_value) {
-        error = "option '--" + spec->long_name + "' takes no value";
+      // Go's boolean flags also take -flag=true / -flag=false.
+      if (inline_value && *inline_value != "true" && *inline_value != "1" &&
+          *inline_value != "false" && *inline_value != "0") {
+        error = "option '--" + spec->long_name + "' takes no value (or =true, =false)";
         return false;
       }
-      values_[spec->long_name].push_back("");
+      if (inline_value && (*inline_value == "false" || *inline_value == "0")) {
+        values_.erase(spec->long_name);
+      } else {
+        values_[spec->long_name].push_back("");
+      }
       continue;
     }
     std::string value;

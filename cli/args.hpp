@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A small command-line parser: long and short options with values, repeatable options,
-// flags, and errors that name the offending option. Enough for haserf's subcommands.
+// flags, and errors that name the offending option (and the option meant, on a typo).
+// serf's habits work too: -name, -name=value (Go's flag syntax) and -flag=true/false.
 #pragma once
 
 #include <chrono>
@@ -49,6 +50,9 @@ class Args {
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };
+
+// The name in `names` within two edits of `typed` (the closest), or "": for "did you mean".
+std::string nearest_name(const std::string& typed, const std::vector<std::string>& names);
 
 // "500ms", "30s", "2m", "1h", or a plain number of seconds. False on anything else or a
 // negative value.

@@ -326,6 +326,11 @@ int cmd_agent(int argc, char** argv) {
     agent_log("INFO", "%s; stopping\n", why.c_str());
     pthread_kill(main_thread, SIGUSR2);
   };
+  // Bad values (addresses, keys, profile, tags) are usage errors: exit 2 before anything runs.
+  if (!net::check_config(config, &error)) {
+    agent_log("ERR", "%s\n", error.c_str());
+    return kExitUsage;
+  }
   net::Agent agent(config, members);
   responder = &agent;
   const std::string rpc_addr = args.get("rpc-addr").value_or("127.0.0.1:7373");

@@ -66,6 +66,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "haserf %s: internal error: %s\n", cmd.c_str(), e.what());
     return kExitFailure;
   }
+  const std::string near = nearest_name(
+      cmd, {"render", "members", "agent", "event", "query", "keys", "rtt", "version", "help"});
+  if (!near.empty()) {
+    std::fprintf(stderr, "haserf: unknown command '%s' (did you mean '%s'?)\n", cmd.c_str(),
+                 near.c_str());
+    return kExitUsage;
+  }
   std::fprintf(stderr, "haserf: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return kExitUsage;
 }

@@ -37,7 +37,7 @@ expect_rc "--retry-max without --retry-join: usage error" 2
 run timeout 5 "$HASERF" agent --bind 127.0.15.3:7946 --retry-join 127.0.15.4 --retry-interval soon
 expect_rc "--retry-interval soon: usage error" 2
 run timeout 5 "$HASERF" agent --bind 127.0.15.3:7946 --retry-join 127.0.15.4:notaport
-expect_rc "a malformed --retry-join address: exit 1" 1
+expect_rc "a malformed --retry-join address: usage error (exit 2)" 2
 expect_contains "the error names the address" "$ERR" "join address '127.0.15.4:notaport'"
 serf_logs_clean 'Failed to join|rj-max'
 stop_all

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The command line as serf users type it, and usage errors: every command has --help (exit 0,
+# "usage:"), every usage error exits 2 and names the option, a typo gets a suggestion, and
+# serf's (Go flag's) forms work: -name, -name=value, -flag=false.
+# Usage: usage_test.sh HASERF SOURCE_DIR (no network: every run stops at the command line,
+# or at an RPC address nobody listens on, 127.0.39.9:1).
+HASERF=$1
+SRC=$2
+. "$SRC/tests/cli/lib.sh"
+
+for c in render members agent event query rtt keys; do
+  run "$HASERF" "$c" --help
+  expect_rc "haserf $c --help: exit 0" 0
+  expect_contains "haserf $c --help prints its usage" "$OUT" "usage: haserf $c"
+  run "$HASERF" "$c" -help
+  expect_rc "haserf $c -help (serf's spelling): exit 0" 0
+  run "$HASERF" "$c" --no-such-option
+  expect_rc "haserf $c --no-such-option: exit 2" 2
+  expect_contains "haserf $c: the unknown option is named" "$ERR" "'--no-such-option'"
+done
+
+run "$HASERF" membres
+expect_rc "a mistyped command: exit 2" 2
+expect_contains "a mistyped command gets a suggestion" "$ERR" "did you mean 'members'?"
+run "$HASERF" members --fromat json
+expect_rc "a mistyped option: exit 2" 2
+expect_contains "a mistyped option gets a suggestion" "$ERR" "did you mean '--format'?"
+run "$HASERF" agent -bnid 127.0.39.1:7946
+expect_contains "a mistyped serf-style option gets a suggestion" "$ERR" "did you mean '--bind'?"
+
+# serf's forms reach the same options: the RPC address named in the error proves it was read.
+for form in "-rpc-addr 127.0.39.9:1" "-rpc-addr=127.0.39.9:1" "--rpc-addr=127.0.39.9:1"; do
+  # shellcheck disable=SC2086
+  run "$HASERF" members $form -format json
+  expect_rc "members $form: exit 1 (no agent there), not a usage error" 1
+  expect_contains "members $form: the address was read" "$ERR" "127.0.39.9:1"
+done
+run "$HASERF" members -format=xml -rpc-addr 127.0.39.9:1
+expect_rc "-format=xml: a bad value is a usage error" 2
+run "$HASERF" event -coalesce=false -rpc-addr 127.0.39.9:1 deploy
+expect_rc "event -coalesce=false (a Go boolean form) is accepted" 1
+run "$HASERF" event -coalesce=maybe deploy
+expect_rc "event -coalesce=maybe: exit 2" 2
+
+# Bad values are usage errors too (exit 2), named.
+run timeout 5 "$HASERF" agent -bind nonsense
+expect_rc "agent -bind nonsense: exit 2" 2
+expect_contains "agent: the bad address is named" "$ERR" '"nonsense" is not an IP address'
+run timeout 5 "$HASERF" agent --bind 127.0.39.1:7946 --encrypt not-a-key
+expect_rc "agent --encrypt with a bad key: exit 2" 2
+run timeout 5 "$HASERF" agent --bind 127.0.39.1:7946 --profile moon
+expect_rc "agent --profile moon: exit 2" 2
+run "$HASERF" render
+expect_rc "render without a template: exit 2" 2
+finish

@@ -12,8 +12,11 @@ BUILD_TYPE ?= RelWithDebInfo
 
 all: build
 
+# Which packages `deps` installs (scripts/install-deps.sh): all for tests, less for the demo.
+DEPS ?= all
+
 deps:
-	@bash scripts/install-deps.sh
+	@HASERF_DEPS=$(DEPS) bash scripts/install-deps.sh
 
 $(BUILD)/CMakeCache.txt: | deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
@@ -27,6 +30,7 @@ test: build
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
 
+demo: DEPS = demo
 demo: build
 	@bash scripts/demo.sh $(BUILD)
 

@@ -3,6 +3,8 @@
 # Installs the Debian bookworm packages haserf needs to build, test and run its demo.
 # Idempotent and quiet when everything is already there.
 #
+# HASERF_DEPS=demo (make demo): the build plus HAProxy, serf and the lab's tools; no browser,
+# no image or root builders.
 # HASERF_DEPS=build: only what compiling the library, CLI and Lua modules needs, with the
 # tests off (cmake -DBUILD_TESTING=OFF); the same names exist in Debian 12 and 13, so this is
 # what Dockerfile.ha's build stage (debian:trixie) runs. Default (HASERF_DEPS unset or
@@ -16,6 +18,12 @@ build_packages=(
 )
 case "${HASERF_DEPS:-all}" in
   build) packages=("${build_packages[@]}") ;;
+  demo)
+    # make demo: the build (tests configured too: catch2, small) and what the lab runs;
+    # mmdebstrap only when the demo is to run HAProxy 3.0 from a Debian 13 root.
+    packages=("${build_packages[@]}" catch2 haproxy serf curl jq socat)
+    [ -n "${HASERF_HAPROXY_ROOT:-}" ] && packages+=(mmdebstrap)
+    ;;
   all)
     packages=(
       build-essential cmake pkg-config patch help2man
@@ -25,7 +33,7 @@ case "${HASERF_DEPS:-all}" in
       mmdebstrap buildah podman uidmap gdb python3-yaml man-db
     )
     ;;
-  *) echo "install-deps: HASERF_DEPS must be 'build' or 'all', got '$HASERF_DEPS'" >&2; exit 2 ;;
+  *) echo "install-deps: HASERF_DEPS must be 'build', 'demo' or 'all', got '$HASERF_DEPS'" >&2; exit 2 ;;
 esac
 
 missing=()

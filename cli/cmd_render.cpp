@@ -2,11 +2,13 @@
 // haserf render: members (serf JSON, or a live cluster) + mustache template -> config file.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <mutex>
@@ -58,7 +60,13 @@ constexpr const char* kHelp =
     "                        leaves FILE untouched and says \"unchanged\")\n"
     "  -q, --quiet           no progress lines on stderr\n"
     "      --watch           with --join and -o: keep running, re-render on every membership\n"
-    "                        change; SIGINT/SIGTERM leave the cluster and exit 0\n"
+    "                        change; SIGHUP re-reads the template, partials and --data files\n"
+    "                        (kept as they were if that fails); SIGINT/SIGTERM leave the\n"
+    "                        cluster and exit 0\n"
+    "      --once            render once and exit (the default without --watch; consul-\n"
+    "                        template's -once)\n"
+    "      --dry-run         with -o: print what writing OUT would change (diff -u) instead;\n"
+    "                        writes nothing, runs no --check or --exec\n"
     "      --wait MIN:MAX    quiescence: render once no change came for MIN, or MAX after the\n"
     "                        first change at the latest (default 100ms:1s; units ms, s)\n"
     "      --check CMD       shell command run on the candidate before it replaces OUT; '{}'\n"
@@ -93,12 +101,64 @@ struct RenderJob {
   std::optional<std::string> check;
   std::optional<std::string> exec;
   bool quiet = false;
+  bool dry_run = false;  // --dry-run: print the diff against OUT, write and run nothing
   table::MemberPolicy policy;
 };
 
 void log(const RenderJob& job, const char* fmt, const std::string& a, const std::string& b = "") {
   if (job.quiet) return;
   std::fprintf(stderr, fmt, a.c_str(), b.c_str());
+}
+
+// --dry-run: what writing OUT would change, as `diff -u` prints it (nothing written, no check or
+// exec run). Exit 0 whether or not it differs; 1 when the render fails.
+int print_diff(const RenderJob& job, const table::Snapshot* snapshot) {
+  auto result = render::render(*job.tmpl, snapshot, job.vars, job.options);
+  for (const auto& w : result.warnings) {
+    std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
+  }
+  if (!result.ok()) {
+    std::fprintf(stderr, "haserf render: %s\n", result.error.c_str());
+    return kExitFailure;
+  }
+  std::string current, error;
+  const bool exists = render::read_file(*job.out, current, &error);
+  if (exists && current == result.output) {
+    log(job, "haserf render: dry run: %s unchanged\n", *job.out);
+    return kExitOk;
+  }
+  char path[] = "/tmp/haserf-dry-run-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) {
+    std::fprintf(stderr, "haserf render: dry run: cannot make a temporary file\n");
+    return kExitFailure;
+  }
+  const bool written = ::write(fd, result.output.data(), result.output.size()) ==
+                       static_cast<ssize_t>(result.output.size());
+  ::close(fd);
+  int rc = kExitFailure;
+  if (written) {
+    std::fflush(stdout);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const std::string old_label = *job.out + (exists ? "" : " (missing)");
+      const std::string new_label = *job.out + " (rendered)";
+      ::execlp("diff", "diff", "-u", "--label", old_label.c_str(), "--label", new_label.c_str(),
+               exists ? job.out->c_str() : "/dev/null", path, static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    int status = 0;
+    if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+        WEXITSTATUS(status) <= 1) {
+      rc = kExitOk;  // 0 same, 1 different: both fine here
+      log(job, "haserf render: dry run: the diff above is what writing %s would change\n",
+          *job.out);
+    } else {
+      std::fprintf(stderr, "haserf render: dry run: diff failed (is diffutils installed?)\n");
+    }
+  }
+  ::unlink(path);
+  return rc;
 }
 
 // One render (to stdout, or through render_to_file's check/write/exec). Returns an exit code.
@@ -116,6 +176,7 @@ int render_once(const RenderJob& job, const table::Snapshot* snapshot) {
     std::fwrite(result.output.data(), 1, result.output.size(), stdout);
     return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
   }
+  if (job.dry_run) return print_diff(job, snapshot);
   render::PipelineJob pipeline{
       job.tmpl, job.vars, job.options, *job.out, job.check.value_or(""), job.exec.value_or("")};
   const auto result = render::render_to_file(pipeline, snapshot);
@@ -131,17 +192,24 @@ int render_once(const RenderJob& job, const table::Snapshot* snapshot) {
 }
 
 // --join: a live member feeds the table; with --watch, re-render on quiet changes.
-int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min, Ms wait_max) {
+// `reload` re-reads the template, partials and --data files into a job (SIGHUP); false with
+// a message keeps the running job.
+using ReloadFn = std::function<bool(RenderJob&, std::string&)>;
+
+int render_live(RenderJob job, const Args& args, bool watch, Ms wait_min, Ms wait_max,
+                const ReloadFn& reload) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::mutex mutex;
   std::condition_variable wake;
   bool stop = false;
   bool pending = false;
+  bool reload_requested = false;
   std::chrono::steady_clock::time_point first_change, last_change;
 
   table::MembershipTable members;
@@ -175,13 +243,38 @@ int render_live(const RenderJob& job, const Args& args, bool watch, Ms wait_min,
   });
   std::thread signal_thread([&] {
     int sig = 0;
-    sigwait(&signals, &sig);
-    std::lock_guard<std::mutex> lock(mutex);
-    stop = true;
-    wake.notify_all();
+    while (sigwait(&signals, &sig) == 0) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (sig == SIGHUP) {
+        reload_requested = true;
+        wake.notify_all();
+        continue;
+      }
+      stop = true;
+      wake.notify_all();
+      return;
+    }
   });
   std::unique_lock<std::mutex> lock(mutex);
   while (!stop) {
+    if (reload_requested) {
+      // consul-template's SIGHUP: template, partials and data read again, then a render.
+      reload_requested = false;
+      lock.unlock();
+      RenderJob candidate = job;
+      std::string error;
+      if (reload(candidate, error)) {
+        job = std::move(candidate);
+        log(job, "haserf render: SIGHUP: %s re-read; rendering\n", "template, partials and data");
+        const auto snapshot = view();
+        render_once(job, &snapshot);
+      } else {
+        std::fprintf(stderr, "haserf render: SIGHUP: %s; keeping the previous template and data\n",
+                     error.c_str());
+      }
+      lock.lock();
+      continue;
+    }
     if (!pending) {
       wake.wait(lock);
       continue;
@@ -217,6 +310,8 @@ int cmd_render(int argc, char** argv) {
       {"var", 0, true, true},
       {"quiet", 'q', false, false},
       {"watch", 0, false, false},
+      {"once", 0, false, false},
+      {"dry-run", 0, false, false},
       {"wait", 0, true, false},
       {"check", 0, true, false},
       {"exec", 0, true, false},
@@ -254,7 +349,11 @@ int cmd_render(int argc, char** argv) {
   if (members_path && live) return usage("-m and --join are alternatives: give one");
   if (!live) prefer_large_heap_pages();  // one-shot: see cli/heap.hpp
   const bool watch = args.has("watch");
+  if (watch && args.has("once")) return usage("--once and --watch are alternatives");
   if (watch && (!live || !args.has("out"))) return usage("--watch needs --join and -o");
+  if (args.has("dry-run") && !args.has("out")) {
+    return usage("--dry-run needs -o (it prints what writing OUT would change)");
+  }
   if (!watch && args.has("wait")) return usage("--wait only applies to --watch");
 
   Ms wait_min(100), wait_max(1000);
@@ -279,6 +378,7 @@ int cmd_render(int argc, char** argv) {
   job.check = args.get("check");
   job.exec = args.get("exec");
   job.quiet = args.has("quiet");
+  job.dry_run = args.has("dry-run");
   if (auto t = args.get("port-tag")) job.policy.port_tag = *t;
   if (auto t = args.get("weight-tag")) job.policy.weight_tag = *t;
   job.policy.require_port = args.has("require-port");
@@ -314,42 +414,62 @@ int cmd_render(int argc, char** argv) {
     std::fprintf(stderr, "haserf render: %s\n", msg.c_str());
     return kExitFailure;
   };
-  if (!data_paths.empty()) {
-    auto data = std::make_shared<nlohmann::json>();
-    for (const auto& path : data_paths) {
-      std::string text;
-      if (!read_input(path, text, error)) return fail(error);
-      nlohmann::json one;
-      if (!render::parse_data(text, path == "-" ? "<stdin>" : path, one, error)) return fail(error);
-      if (data_paths.size() > 1 && !one.is_object()) {
-        return fail(path + ": with several --data files each must be a JSON object");
+  // --data files, then the template and its partials: read at start and again on SIGHUP
+  // (--watch). Checked before joining anything: a typo should not cost a cluster round trip.
+  const ReloadFn load_sources = [&](RenderJob& into, std::string& err) {
+    into.options.data.reset();
+    if (!data_paths.empty()) {
+      auto data = std::make_shared<nlohmann::json>();
+      for (const auto& path : data_paths) {
+        std::string text;
+        if (!read_input(path, text, err)) return false;
+        nlohmann::json one;
+        if (!render::parse_data(text, path == "-" ? "<stdin>" : path, one, err)) return false;
+        if (data_paths.size() > 1 && !one.is_object()) {
+          err = path + ": with several --data files each must be a JSON object";
+          return false;
+        }
+        render::merge_data(*data, std::move(one));
       }
-      render::merge_data(*data, std::move(one));
-    }
-    if ((with_members || !job.vars.empty()) && !data->is_object()) {
-      return fail(data_paths.front() +
-                  ": must be a JSON object when members or --var are rendered too");
-    }
-    if (with_members) {
-      for (const auto& name : reserved) {
-        if (data->contains(name)) {
-          return fail(data_paths.front() + ": key '" + name +
-                      "' is reserved by the template context when members are rendered");
+      if ((with_members || !into.vars.empty()) && !data->is_object()) {
+        err = data_paths.front() + ": must be a JSON object when members or --var are rendered too";
+        return false;
+      }
+      if (with_members) {
+        for (const auto& name : reserved) {
+          if (data->contains(name)) {
+            err = data_paths.front() + ": key '" + name +
+                  "' is reserved by the template context when members are rendered";
+            return false;
+          }
         }
       }
+      into.options.data = std::move(data);
     }
-    job.options.data = std::move(data);
-  }
-  std::string template_text;
-  if (!read_input(*template_path, template_text, error)) return fail(error);
-  // Load and check the template and its partials before joining anything: a typo should not
-  // cost a cluster round trip.
-  auto loaded =
-      render::load_template(std::move(template_text),
-                            *template_path == "-" ? "<stdin>" : *template_path, template_options);
-  if (!loaded.ok()) return fail(loaded.error);
-  job.tmpl = std::move(loaded.tmpl);
-  if (live) return render_live(job, args, watch, wait_min, wait_max);
+    std::string template_text;
+    if (!read_input(*template_path, template_text, err)) return false;
+    auto loaded = render::load_template(
+        std::move(template_text), *template_path == "-" ? "<stdin>" : *template_path,
+        template_options);
+    if (!loaded.ok()) {
+      err = loaded.error;
+      return false;
+    }
+    into.tmpl = std::move(loaded.tmpl);
+    return true;
+  };
+  if (!load_sources(job, error)) return fail(error);
+  // Standard input cannot be read twice: a SIGHUP then says so and keeps what it has.
+  bool from_stdin = *template_path == "-";
+  for (const auto& p : data_paths) from_stdin = from_stdin || p == "-";
+  const ReloadFn reload = [&](RenderJob& into, std::string& err) {
+    if (from_stdin) {
+      err = "a source is standard input, which cannot be read again";
+      return false;
+    }
+    return load_sources(into, err);
+  };
+  if (live) return render_live(std::move(job), args, watch, wait_min, wait_max, reload);
   if (!members_path) return render_once(job, nullptr);
 
   std::string members_text;

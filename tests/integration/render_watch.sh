@@ -61,6 +61,37 @@ grep -q 'left out: field tags.weight is not a weight (0-256): "666"' "$TMP/w-ren
 rpc 127.0.0.92 tags -set weight=8 >/dev/null
 wait_for "fixed again: rendered again" 20 has_server w-b2
 
+# SIGHUP: the template is read again and rendered at once (consul-template's reload); a
+# broken template is refused and the running one kept.
+printf '# reloaded template\n' >>"$TPL"
+kill -HUP "${PID_OF[w-render]}"
+wait_for "SIGHUP: the edited template is rendered" 20 grep -q "# reloaded template" "$OUT"
+printf '{{#never_closed}}\n' >>"$TPL"
+kill -HUP "${PID_OF[w-render]}"
+wait_for "SIGHUP with a broken template: refused, named" 20 \
+  grep -q "SIGHUP: .*never_closed.*keeping the previous template" "$TMP/w-render.log"
+kill -0 "${PID_OF[w-render]}" 2>/dev/null && pass "the renderer keeps running after a bad SIGHUP" ||
+  fail "the renderer keeps running after a bad SIGHUP"
+rpc 127.0.0.92 tags -set weight=9 >/dev/null
+wait_for "it still renders changes with the template it kept" 20 \
+  grep -q "server w-b2 127.0.0.92:3001 check weight 9" "$OUT"
+
+# --dry-run against the live cluster: the diff, nothing written. On a copy of the watched
+# file (the watcher re-renders the real one when w-dry joins). Not `run`: $OUT is the file.
+cp "$OUT" "$TMP/dry.cfg"
+cp "$OUT" "$TMP/before-dry.cfg"
+DRY=$("$HASERF" render -t "$SRC/examples/haproxy.cfg.mustache" --join 127.0.0.91:7946 \
+  --bind 127.0.0.94:7946 --node w-dry --var listen=127.0.0.95:8080 -o "$TMP/dry.cfg" --dry-run \
+  2>"$TMP/dry.err" </dev/null)
+DRY_RC=$?
+[ "$DRY_RC" -eq 0 ] && pass "--dry-run: exit 0" || fail "--dry-run: exit 0" "exit $DRY_RC; $(cat "$TMP/dry.err")"
+case "$DRY" in
+  *"-# reloaded template"*) pass "--dry-run prints the diff (the reloaded line would go)" ;;
+  *) fail "--dry-run prints the diff (the reloaded line would go)" "$DRY" ;;
+esac
+cmp -s "$TMP/dry.cfg" "$TMP/before-dry.cfg" && [ ! -e "$TMP/dry.cfg.bak" ] &&
+  pass "--dry-run wrote nothing" || fail "--dry-run wrote nothing"
+
 rpc 127.0.0.92 leave >/dev/null
 wait_for "a backend that left is no longer rendered" 20 no_server w-b2
 

@@ -148,7 +148,13 @@ bool read_agent_config_file(const std::string& path, AgentFileConfig& into, std:
         return type_error(key, "a serf protocol version (2-5)");
       }
       if (v.get<long>() != 5) into.ignored.push_back(key + " (haserf speaks protocol 5)");
-    } else if (key == "log_level" || key == "replay_on_join" || key == "discover" ||
+    } else if (key == "log_level") {
+      if (!v.is_string()) return type_error(key, "a string");
+      into.options["log-level"].push_back(v.get<std::string>());
+    } else if (key == "log_json") {  // serf 0.10
+      if (!v.is_boolean()) return type_error(key, "true or false");
+      if (v.get<bool>()) into.options["log-json"].push_back("");
+    } else if (key == "replay_on_join" || key == "discover" ||
                key == "interface" || key == "disable_name_resolution" || key == "enable_syslog" ||
                key == "syslog_facility" || key == "enable_compression" || key == "statsite_addr" ||
                key == "statsd_addr" || key == "start_join_wan" || key == "mdns") {

@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "cli/agent_config_file.hpp"
 #include "cli/agent_options.hpp"
@@ -59,6 +61,10 @@ constexpr const char* kHelp =
     "      --config-dir DIR   every *.json file of DIR, in name order (repeatable)\n"
     "      --no-leave-on-terminate  SIGTERM stops without a leave (serf's default)\n"
     "      --skip-leave-on-interrupt  SIGINT stops without a leave\n"
+    "      --log-level LEVEL  debug, info (default), warn or err: lines below it are not\n"
+    "                         written (serf's -log-level; `serf monitor` chooses its own)\n"
+    "      --log-json         log lines as JSON objects (@timestamp, @level, @module,\n"
+    "                         @message: serf 0.10's format), one per line\n"
     "      --event-handler [FILTER=]SCRIPT  run SCRIPT (/bin/sh -c) for events, as serf agent\n"
     "                         -event-handler does: same filters (member-join, user:NAME,\n"
     "                         query:NAME, ...), environment and stdin; a query handler's\n"
@@ -113,22 +119,56 @@ bool read_tags_file(const std::string& path, table::Tags& tags, std::string& err
 // The RPC server of this process, once it runs: `serf monitor` clients get our log lines.
 std::atomic<rpc::Server*> g_rpc{nullptr};
 
-// Every log line: stderr ("haserf agent: ..."), and serf's log format for monitor clients.
+// --log-level and --log-json (set once, before any other thread runs).
+int g_log_min_rank = 1;  // DEBUG 0, INFO 1, WARN 2, ERR 3
+bool g_log_json = false;
+
+int log_rank(std::string_view level) {
+  if (level == "DEBUG" || level == "TRACE") return 0;
+  if (level == "INFO") return 1;
+  if (level == "WARN") return 2;
+  return 3;  // ERR
+}
+
+// Every log line: stderr, as "2026/11/30 14:25:01 [INFO] haserf agent: ..." (serf's layout)
+// or one JSON object (--log-json), and serf's log format for monitor clients.
 [[gnu::format(printf, 2, 3)]] void agent_log(const char* level, const char* fmt, ...) {
   char buf[2048];
   va_list ap;
   va_start(ap, fmt);
   std::vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
-  std::fprintf(stderr, "haserf agent: %s", buf);
+  std::string line = buf;
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  ::localtime_r(&secs, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S", &tm);
+  if (log_rank(level) >= g_log_min_rank) {
+    if (g_log_json) {
+      std::tm utc{};
+      ::gmtime_r(&secs, &utc);
+      char iso[40];
+      std::strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &utc);
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          now.time_since_epoch()).count() % 1000;
+      char with_ms[48];
+      std::snprintf(with_ms, sizeof(with_ms), "%s.%03dZ", iso, static_cast<int>(ms));
+      std::string lower = level;
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const nlohmann::ordered_json j = {{"@timestamp", with_ms},
+                                        {"@level", lower == "err" ? "error" : lower},
+                                        {"@module", "agent"},
+                                        {"@message", line}};
+      std::fprintf(stderr, "%s\n",
+                   j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    } else {
+      std::fprintf(stderr, "%s [%s] haserf agent: %s\n", stamp, level, line.c_str());
+    }
+  }
   if (auto* server = g_rpc.load()) {
-    std::string line = buf;
-    while (!line.empty() && line.back() == '\n') line.pop_back();
-    char stamp[32];
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    ::localtime_r(&now, &tm);
-    std::strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S", &tm);
     server->log_line(level, std::string(stamp) + " [" + level + "] agent: " + line);
   }
 }
@@ -157,8 +197,10 @@ int cmd_agent(int argc, char** argv) {
   specs.push_back({"config-dir", 0, true, true});
   specs.push_back({"no-leave-on-terminate", 0, false, false});
   specs.push_back({"skip-leave-on-interrupt", 0, false, false});
+  specs.push_back({"log-level", 0, true, false});
+  specs.push_back({"log-json", 0, false, false});
   if (!args.parse(argc, argv, 2, specs, error)) {
-    agent_log("INFO", "%s (see 'haserf agent --help')\n", error.c_str());
+    agent_log("ERR", "%s (see 'haserf agent --help')\n", error.c_str());
     return kExitUsage;
   }
   if (args.help()) {
@@ -185,13 +227,30 @@ int cmd_agent(int argc, char** argv) {
                                    [&](const OptionSpec& o) { return o.long_name == option; });
     args.add_defaults(option, values, spec != specs.end() && spec->repeatable);
   }
+  if (auto level = args.get("log-level")) {
+    std::string l = *level;
+    for (auto& c : l) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (l == "TRACE" || l == "DEBUG") {
+      g_log_min_rank = 0;
+    } else if (l == "INFO") {
+      g_log_min_rank = 1;
+    } else if (l == "WARN") {
+      g_log_min_rank = 2;
+    } else if (l == "ERR" || l == "ERROR") {
+      g_log_min_rank = 3;
+    } else {
+      agent_log("ERR", "--log-level must be debug, info, warn or err, not '%s'\n", level->c_str());
+      return kExitUsage;
+    }
+  }
+  g_log_json = args.has("log-json");
   if (!args.has("bind")) {
-    agent_log("INFO", "--bind is required (see 'haserf agent --help')\n");
+    agent_log("ERR", "--bind is required (see 'haserf agent --help')\n");
     return kExitUsage;
   }
   net::AgentConfig config;
   if (!agent_config_from_args(args, config, error)) {
-    agent_log("INFO", "%s\n", error.c_str());
+    agent_log("ERR", "%s\n", error.c_str());
     return kExitUsage;
   }
   // What serf's config files set that has no option of ours.

@@ -53,4 +53,22 @@ run timeout 5 "$HASERF" agent --bind 127.0.39.1:7946 --profile moon
 expect_rc "agent --profile moon: exit 2" 2
 run "$HASERF" render
 expect_rc "render without a template: exit 2" 2
+
+# Agent logs: timestamp and level, --log-json (serf 0.10's keys), --log-level filters.
+run timeout -s INT 2 "$HASERF" agent --bind 127.0.39.1:7946 --rpc-addr off
+expect_contains "agent log lines: serf's layout, timestamp and level" "$ERR" "[INFO] haserf agent: "
+printf '%s\n' "$ERR" | grep -Eq '^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} \[INFO\] haserf agent: ' &&
+  pass "agent log lines start with the date and time" || fail "agent log lines start with the date and time" "$ERR"
+run timeout -s INT 2 "$HASERF" agent --bind 127.0.39.1:7946 --rpc-addr off -log-json
+[ -n "$ERR" ] && printf '%s\n' "$ERR" | jq -e 'has("@timestamp") and .["@level"] == "info" and .["@module"] == "agent"' >/dev/null &&
+  pass "--log-json: every line a JSON object with @timestamp, @level, @module, @message" ||
+  fail "--log-json: every line a JSON object" "$ERR"
+run timeout -s INT 2 "$HASERF" agent --bind 127.0.39.1:7946 --rpc-addr off --log-level warn
+[ -z "$ERR" ] && pass "--log-level warn: no info lines" || fail "--log-level warn: no info lines" "$ERR"
+printf '{"log_level": "warn"}' >"$TMP/quiet.json"
+run timeout -s INT 2 "$HASERF" agent --bind 127.0.39.1:7946 --rpc-addr off --config-file "$TMP/quiet.json"
+[ -z "$(printf '%s\n' "$ERR" | grep -v 'config file .* read')" ] && pass "log_level from serf's config file" ||
+  fail "log_level from serf's config file" "$ERR"
+run "$HASERF" agent --bind 127.0.39.1:7946 --log-level loud
+expect_rc "--log-level loud: exit 2" 2
 finish

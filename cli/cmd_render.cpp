@@ -12,6 +12,7 @@
 #include <iostream>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -110,20 +111,27 @@ void log(const RenderJob& job, const char* fmt, const std::string& a, const std:
   std::fprintf(stderr, fmt, a.c_str(), b.c_str());
 }
 
-// --dry-run: what writing OUT would change, as `diff -u` prints it (nothing written, no check or
-// exec run). Exit 0 whether or not it differs; 1 when the render fails.
-int print_diff(const RenderJob& job, const table::Snapshot* snapshot) {
+// The rendered text, warnings and errors reported on stderr; nullopt when the render failed.
+std::optional<std::string> render_text(const RenderJob& job, const table::Snapshot* snapshot) {
   auto result = render::render(*job.tmpl, snapshot, job.vars, job.options);
   for (const auto& w : result.warnings) {
     std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
   }
   if (!result.ok()) {
     std::fprintf(stderr, "haserf render: %s\n", result.error.c_str());
-    return kExitFailure;
+    return std::nullopt;
   }
+  return std::move(result.output);
+}
+
+// --dry-run: what writing OUT would change, as `diff -u` prints it (nothing written, no check or
+// exec run). Exit 0 whether or not it differs; 1 when the render fails.
+int print_diff(const RenderJob& job, const table::Snapshot* snapshot) {
+  const auto output = render_text(job, snapshot);
+  if (!output) return kExitFailure;
   std::string current, error;
   const bool exists = render::read_file(*job.out, current, &error);
-  if (exists && current == result.output) {
+  if (exists && current == *output) {
     log(job, "haserf render: dry run: %s unchanged\n", *job.out);
     return kExitOk;
   }
@@ -133,8 +141,8 @@ int print_diff(const RenderJob& job, const table::Snapshot* snapshot) {
     std::fprintf(stderr, "haserf render: dry run: cannot make a temporary file\n");
     return kExitFailure;
   }
-  const bool written = ::write(fd, result.output.data(), result.output.size()) ==
-                       static_cast<ssize_t>(result.output.size());
+  const bool written =
+      ::write(fd, output->data(), output->size()) == static_cast<ssize_t>(output->size());
   ::close(fd);
   int rc = kExitFailure;
   if (written) {
@@ -165,15 +173,9 @@ int print_diff(const RenderJob& job, const table::Snapshot* snapshot) {
 // `snapshot` null: no members (--data alone).
 int render_once(const RenderJob& job, const table::Snapshot* snapshot) {
   if (!job.out) {
-    auto result = render::render(*job.tmpl, snapshot, job.vars, job.options);
-    for (const auto& w : result.warnings) {
-      std::fprintf(stderr, "haserf render: warning: %s\n", w.c_str());
-    }
-    if (!result.ok()) {
-      std::fprintf(stderr, "haserf render: %s\n", result.error.c_str());
-      return kExitFailure;
-    }
-    std::fwrite(result.output.data(), 1, result.output.size(), stdout);
+    const auto output = render_text(job, snapshot);
+    if (!output) return kExitFailure;
+    std::fwrite(output->data(), 1, output->size(), stdout);
     return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
   }
   if (job.dry_run) return print_diff(job, snapshot);

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -85,11 +87,23 @@ int parse_member_command(const char* cmd, const char* help, int argc, char** arg
     std::fprintf(stderr, "haserf %s: %s (see 'haserf %s --help')\n", cmd, error.c_str(), cmd);
     return kExitUsage;
   }
+  // HASERF_MEMBERS_JOIN, not HASERF_JOIN: the glue's HASERF_* knobs live in HAProxy's (and
+  // its container's) environment, and must not turn `haserf members` there into a
+  // short-lived member. --rpc-addr given on the command line outranks a --join from there.
+  std::string prefix = "HASERF_";
+  for (const char* c = cmd; *c; ++c) prefix += static_cast<char>(std::toupper(*c));
+  prefix += '_';
   if (args.help()) {
     const bool rpc = std::any_of(extra.begin(), extra.end(),
                                  [](const OptionSpec& o) { return o.long_name == "rpc-addr"; });
-    std::printf("%s%s%s", help, rpc ? kRpcOptionsHelp : "", kAgentOptionsHelp);
+    std::printf("%s%s%s%s", help, rpc ? kRpcOptionsHelp : "", kAgentOptionsHelp,
+                env_help(prefix, prefix + "JOIN").c_str());
     return kExitOk;
+  }
+  if (!args.add_environment(prefix, specs, {{"join", "rpc-addr", "rpc-auth"}}, std::getenv,
+                            error)) {
+    std::fprintf(stderr, "haserf %s: %s\n", cmd, error.c_str());
+    return kExitUsage;
   }
   return -1;
 }
@@ -206,7 +220,8 @@ bool query_and_wait(net::Agent& agent, const std::string& name, const std::strin
 }
 
 std::vector<OptionSpec> rpc_option_specs() {
-  return {{"rpc-addr", 0, true, false}, {"rpc-auth", 0, true, false}};
+  // Their variables are serf's habit, read by rpc_connect: HASERF_RPC_ADDR/SERF_RPC_ADDR.
+  return {{"rpc-addr", 0, true, false, ""}, {"rpc-auth", 0, true, false, ""}};
 }
 
 const char* const kRpcOptionsHelp =

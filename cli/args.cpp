@@ -2,6 +2,7 @@
 #include "cli/args.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace haserf::cli {
 
@@ -138,6 +139,77 @@ std::optional<std::string> Args::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end() || it->second.empty()) return std::nullopt;
   return it->second.back();
+}
+
+std::string Args::origin(const std::string& name) const {
+  auto it = env_origin_.find(name);
+  return it != env_origin_.end() ? it->second : "--" + name;
+}
+
+std::string Args::env_name(const std::string& prefix, const OptionSpec& spec) {
+  if (spec.env) return spec.env;
+  std::string name = prefix;
+  for (char c : spec.long_name) {
+    name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+bool Args::add_environment(const std::string& prefix, const std::vector<OptionSpec>& specs,
+                           const std::vector<std::vector<std::string>>& groups,
+                           const Getenv& getenv, std::string& error,
+                           std::vector<std::string>* used) {
+  const auto group_given = [&](const std::string& name) {
+    for (const auto& g : groups) {
+      if (std::find(g.begin(), g.end(), name) == g.end()) continue;
+      for (const auto& other : g) {
+        if (env_origin_.count(other) == 0 && has(other)) return true;
+      }
+    }
+    return false;
+  };
+  for (const auto& spec : specs) {
+    const std::string var = env_name(prefix, spec);
+    if (var.empty() || has(spec.long_name) || group_given(spec.long_name)) continue;
+    const char* text = getenv(var.c_str());
+    if (!text) continue;
+    const std::string value = text;
+    std::vector<std::string> values;
+    if (!spec.takes_value) {
+      std::string v = value;
+      for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (v == "1" || v == "true" || v == "yes" || v == "on") {
+        values.push_back("");
+      } else if (!(v.empty() || v == "0" || v == "false" || v == "no" || v == "off")) {
+        error = var + "='" + value + "': --" + spec.long_name + " is a flag: give true or false";
+        return false;
+      }
+    } else if (spec.repeatable) {
+      std::size_t start = 0;
+      while (start <= value.size()) {
+        std::size_t end = value.find(spec.env_separator, start);
+        if (end == std::string::npos) end = value.size();
+        std::string item = value.substr(start, end - start);
+        const auto first = item.find_first_not_of(" \t\r\n");
+        const auto last = item.find_last_not_of(" \t\r\n");
+        if (first != std::string::npos) values.push_back(item.substr(first, last - first + 1));
+        start = end + 1;
+      }
+    } else if (!value.empty()) {
+      values.push_back(value);
+    }
+    if (values.empty()) continue;  // empty or false: as if unset
+    values_[spec.long_name] = std::move(values);
+    env_origin_[spec.long_name] = var;
+    if (used) used->push_back(var);
+  }
+  return true;
+}
+
+std::string env_help(const std::string& prefix, const std::string& example) {
+  return "\nEvery option also comes from the environment (the command line wins): " + prefix +
+         " +\nthe long name in upper case with '-' as '_', e.g. " + example +
+         ".\nFlags take true or false; repeatable options a comma-separated list.\n";
 }
 
 std::vector<std::string> Args::all(const std::string& name) const {

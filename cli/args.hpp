@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,11 @@ struct OptionSpec {
   char short_name = 0;    // 't'
   bool takes_value = true;
   bool repeatable = false;
+  // Its environment variable when not PREFIX + NAME (see Args::add_environment); "" = none.
+  const char* env = nullptr;
+  // What separates a repeatable option's values in its environment variable: ',' as the
+  // glue's HASERF_JOIN and HASERF_TAGS, '\n' where a value may hold commas (event handlers).
+  char env_separator = ',';
 };
 
 class Args {
@@ -29,6 +35,8 @@ class Args {
   bool help() const { return help_; }
   bool has(const std::string& name) const { return values_.count(name) != 0; }
   std::optional<std::string> get(const std::string& name) const;
+  // Where an option's value came from: "HASERF_BIND" for the environment, else "--bind".
+  std::string origin(const std::string& name) const;
   std::vector<std::string> all(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
   // Values from elsewhere (a config file): `front` goes before what the command line gave
@@ -45,11 +53,29 @@ class Args {
     if (slot.empty()) values_.erase(name);
   }
 
+  // Options the command line did not give, from the environment: PREFIX + the long name in
+  // upper case with '-' as '_' (HASERF_ + BIND), or the spec's own `env` name. Flags take
+  // 1/true/yes/on or 0/false/no/off. A variable is ignored when the command line gave an
+  // option of the same `group` (e.g. the source options --members and --join: a source
+  // typed on the command line is never turned into "two sources" by the environment).
+  // Returns false with `error` naming the variable on a value that cannot be one. `used`
+  // gets the variables taken.
+  using Getenv = std::function<const char*(const char*)>;
+  bool add_environment(const std::string& prefix, const std::vector<OptionSpec>& specs,
+                       const std::vector<std::vector<std::string>>& groups, const Getenv& getenv,
+                       std::string& error, std::vector<std::string>* used = nullptr);
+  // The variable add_environment reads for `spec` ("" when none).
+  static std::string env_name(const std::string& prefix, const OptionSpec& spec);
+
  private:
   bool help_ = false;
+  std::map<std::string, std::string> env_origin_;  // option -> the variable it came from
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };
+
+// One line for --help: where options come from besides the command line.
+std::string env_help(const std::string& prefix, const std::string& example);
 
 // The name in `names` within two edits of `typed` (the closest), or "": for "did you mean".
 std::string nearest_name(const std::string& typed, const std::vector<std::string>& names);

@@ -188,8 +188,8 @@ int cmd_agent(int argc, char** argv) {
   specs.push_back({"retry-join", 0, true, true});
   specs.push_back({"retry-interval", 0, true, false});
   specs.push_back({"retry-max", 0, true, false});
-  specs.push_back({"event-handler", 0, true, true});
-  specs.push_back({"snapshot", 0, true, false});
+  specs.push_back({"event-handler", 0, true, true, nullptr, '\n'});  // "a,b=script"
+  specs.push_back({"snapshot", 0, true, false, "HASERF_SNAPSHOT_FILE"});  // the glue's name
   specs.push_back({"rejoin", 0, false, false});
   specs.push_back({"rpc-addr", 0, true, false});
   specs.push_back({"rpc-auth", 0, true, false});
@@ -203,9 +203,22 @@ int cmd_agent(int argc, char** argv) {
     agent_log("ERR", "%s (see 'haserf agent --help')\n", error.c_str());
     return kExitUsage;
   }
+  for (auto& spec : specs) {
+    if (spec.long_name == "tag") spec.env = "HASERF_TAGS";  // the glue's name: k=v,k=v
+  }
   if (args.help()) {
-    std::printf("%s%s", kHelp, kAgentOptionsHelp);
+    std::printf("%s%s%s%s", kHelp, kAgentOptionsHelp, env_help("HASERF_", "HASERF_BIND").c_str(),
+                "HASERF_EVENT_HANDLER takes one handler per line (they may hold commas);\n"
+                "--tag and --snapshot are HASERF_TAGS=k=v,k=v and HASERF_SNAPSHOT_FILE, as the\n"
+                "HAProxy glue names them. Precedence: command line, environment, config files.\n");
     return kExitOk;
+  }
+  // The same HASERF_* names as the HAProxy glue: one environment (a container's) configures
+  // either. Precedence: command line, then environment, then config files, then defaults.
+  std::vector<std::string> from_env;
+  if (!args.add_environment("HASERF_", specs, {}, std::getenv, error, &from_env)) {
+    agent_log("ERR", "%s\n", error.c_str());
+    return kExitUsage;
   }
   // serf's JSON config: files first, then directories (as serf reads them); the command line
   // wins over both, and lists (join, retry-join, event handlers, tags) add up.
@@ -245,7 +258,7 @@ int cmd_agent(int argc, char** argv) {
   }
   g_log_json = args.has("log-json");
   if (!args.has("bind")) {
-    agent_log("ERR", "--bind is required (see 'haserf agent --help')\n");
+    agent_log("ERR", "--bind (or HASERF_BIND) is required (see 'haserf agent --help')\n");
     return kExitUsage;
   }
   net::AgentConfig config;
@@ -275,6 +288,11 @@ int cmd_agent(int argc, char** argv) {
                              file_config.leave_on_terminate.value_or(true);
   const bool leave_on_int = !args.has("skip-leave-on-interrupt") &&
                             !file_config.skip_leave_on_interrupt.value_or(false);
+  if (!from_env.empty()) {
+    std::string list;
+    for (const auto& v : from_env) list += (list.empty() ? "" : ", ") + v;
+    agent_log("INFO", "options from the environment: %s\n", list.c_str());
+  }
   for (const auto& f : file_config.files) agent_log("INFO", "config file %s read\n", f.c_str());
   if (!file_config.ignored.empty()) {
     std::string list;

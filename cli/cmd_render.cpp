@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <iterator>
@@ -332,8 +333,15 @@ int cmd_render(int argc, char** argv) {
     return kExitUsage;
   }
   if (args.help()) {
-    std::printf("%s%s%s", kHelp, kAgentOptionsHelp, kHelpTail);
+    std::printf("%s%s%s%s", kHelp, kAgentOptionsHelp, kHelpTail,
+                env_help("HASERF_RENDER_", "HASERF_RENDER_TEMPLATE").c_str());
     return kExitOk;
+  }
+  // HASERF_RENDER_*, not the glue's HASERF_* (HAProxy's environment: see cmd_members). A
+  // source on the command line (-m or --join) outranks the other from the environment.
+  if (!args.add_environment("HASERF_RENDER_", specs, {{"members", "join"}}, std::getenv, error)) {
+    std::fprintf(stderr, "haserf render: %s\n", error.c_str());
+    return kExitUsage;
   }
   auto usage = [](const std::string& msg) {
     std::fprintf(stderr, "haserf render: %s (see 'haserf render --help')\n", msg.c_str());

@@ -6,13 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <mutex>
-#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -152,8 +152,9 @@ int log_rank(std::string_view level) {
       ::gmtime_r(&secs, &utc);
       char iso[40];
       std::strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &utc);
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          now.time_since_epoch()).count() % 1000;
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+          1000;
       char with_ms[48];
       std::snprintf(with_ms, sizeof(with_ms), "%s.%03dZ", iso, static_cast<int>(ms));
       std::string lower = level;
@@ -162,8 +163,9 @@ int log_rank(std::string_view level) {
                                         {"@level", lower == "err" ? "error" : lower},
                                         {"@module", "agent"},
                                         {"@message", line}};
-      std::fprintf(stderr, "%s\n",
-                   j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+      std::fprintf(
+          stderr, "%s\n",
+          j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
     } else {
       std::fprintf(stderr, "%s [%s] haserf agent: %s\n", stamp, level, line.c_str());
     }
@@ -188,7 +190,7 @@ int cmd_agent(int argc, char** argv) {
   specs.push_back({"retry-join", 0, true, true});
   specs.push_back({"retry-interval", 0, true, false});
   specs.push_back({"retry-max", 0, true, false});
-  specs.push_back({"event-handler", 0, true, true, nullptr, '\n'});  // "a,b=script"
+  specs.push_back({"event-handler", 0, true, true, nullptr, '\n'});       // "a,b=script"
   specs.push_back({"snapshot", 0, true, false, "HASERF_SNAPSHOT_FILE"});  // the glue's name
   specs.push_back({"rejoin", 0, false, false});
   specs.push_back({"rpc-addr", 0, true, false});
@@ -274,7 +276,8 @@ int cmd_agent(int argc, char** argv) {
   if (file_config.user_event_size_limit) {
     config.serf.user_event_size_limit = *file_config.user_event_size_limit;
   }
-  if (file_config.reconnect_interval) config.serf.reconnect_interval = *file_config.reconnect_interval;
+  if (file_config.reconnect_interval)
+    config.serf.reconnect_interval = *file_config.reconnect_interval;
   if (file_config.reconnect_timeout) config.serf.reconnect_timeout = *file_config.reconnect_timeout;
   if (file_config.tombstone_timeout) config.serf.tombstone_timeout = *file_config.tombstone_timeout;
   if (file_config.broadcast_timeout) config.serf.broadcast_timeout = *file_config.broadcast_timeout;
@@ -284,10 +287,10 @@ int cmd_agent(int argc, char** argv) {
   // serf leaves on SIGINT unless skip_leave_on_interrupt, and on SIGTERM only with
   // leave_on_terminate; haserf agent leaves on both unless told otherwise (a config file's
   // explicit leave_on_terminate=false, or --no-leave-on-terminate).
-  const bool leave_on_term = !args.has("no-leave-on-terminate") &&
-                             file_config.leave_on_terminate.value_or(true);
-  const bool leave_on_int = !args.has("skip-leave-on-interrupt") &&
-                            !file_config.skip_leave_on_interrupt.value_or(false);
+  const bool leave_on_term =
+      !args.has("no-leave-on-terminate") && file_config.leave_on_terminate.value_or(true);
+  const bool leave_on_int =
+      !args.has("skip-leave-on-interrupt") && !file_config.skip_leave_on_interrupt.value_or(false);
   if (!from_env.empty()) {
     std::string list;
     for (const auto& v : from_env) list += (list.empty() ? "" : ", ") + v;
@@ -303,8 +306,7 @@ int cmd_agent(int argc, char** argv) {
   config.retry_join = args.all("retry-join");
   if (auto v = args.get("retry-interval");
       v && (!parse_duration(*v, config.retry_interval) || config.retry_interval.count() == 0)) {
-    agent_log("INFO",
-                 "--retry-interval must be a positive duration (30s, 500ms)\n");
+    agent_log("INFO", "--retry-interval must be a positive duration (30s, 500ms)\n");
     return kExitUsage;
   }
   if (auto v = args.get("retry-max")) {
@@ -322,9 +324,7 @@ int cmd_agent(int argc, char** argv) {
   }
   config.snapshot_path = args.get("snapshot").value_or("");
   config.rejoin = args.has("rejoin");
-  config.on_snapshot_log = [](const std::string& line) {
-    agent_log("INFO", "%s\n", line.c_str());
-  };
+  config.on_snapshot_log = [](const std::string& line) { agent_log("INFO", "%s\n", line.c_str()); };
   std::vector<EventScript> scripts;
   for (const auto& spec : args.all("event-handler")) {
     if (!parse_event_handler(spec, scripts, error)) {
@@ -363,14 +363,11 @@ int cmd_agent(int argc, char** argv) {
   if (!scripts.empty()) {
     EventHandlerRunner::Options hopts;
     hopts.scripts = scripts;
-    hopts.log = [](const std::string& line) {
-      agent_log("INFO", "%s\n", line.c_str());
-    };
+    hopts.log = [](const std::string& line) { agent_log("INFO", "%s\n", line.c_str()); };
     hopts.respond = [&responder](const serf::Query& q, std::string payload) {
       if (auto* a = responder.load()) {
         a->respond(q, std::move(payload), [name = q.name](bool ok, const std::string& err) {
-          if (!ok)
-            agent_log("INFO", "query '%s': %s\n", name.c_str(), err.c_str());
+          if (!ok) agent_log("INFO", "query '%s': %s\n", name.c_str(), err.c_str());
         });
       }
     };
@@ -391,12 +388,12 @@ int cmd_agent(int argc, char** argv) {
     if (joined > 0) {
       agent_log("INFO", "retry-join: attempt %d joined %d\n", attempt, joined);
     } else if (max > 0 && attempt >= max) {
-      agent_log("INFO", "retry-join: attempt %d of %d failed (%s); giving up\n",
-                   attempt, max, err.c_str());
+      agent_log("INFO", "retry-join: attempt %d of %d failed (%s); giving up\n", attempt, max,
+                err.c_str());
       pthread_kill(main_thread, SIGUSR1);
     } else {
-      agent_log("INFO", "retry-join: attempt %d failed (%s); next in %gs\n",
-                   attempt, err.c_str(), interval_s);
+      agent_log("INFO", "retry-join: attempt %d failed (%s); next in %gs\n", attempt, err.c_str(),
+                interval_s);
     }
   };
   config.on_stopped = [main_thread](const std::string& why) {
@@ -465,7 +462,7 @@ int cmd_agent(int argc, char** argv) {
     if (rpc_server) rpc_server->stop();
   };
   agent_log("INFO", "%s listening on %s (port %u)\n", agent.node_name().c_str(),
-               config.bind.c_str(), agent.port());
+            config.bind.c_str(), agent.port());
   if (handlers) handlers->set_self(agent.node_name(), config.tags);
   if (const auto st = agent.status(); !st.notice.empty()) {
     agent_log("INFO", "%s\n", st.notice.c_str());
@@ -492,8 +489,7 @@ int cmd_agent(int argc, char** argv) {
       agent_log("INFO", "SIGHUP: %s; tags unchanged\n", error.c_str());
     } else {
       if (handlers) handlers->set_self(agent.node_name(), tags);
-      agent_log("INFO", "SIGHUP: tags now from %s (%zu tags)\n",
-                   tags_file->c_str(), tags.size());
+      agent_log("INFO", "SIGHUP: tags now from %s (%zu tags)\n", tags_file->c_str(), tags.size());
     }
   }
   if (sig == SIGUSR2) {  // lost a name conflict: serf quits without a leave, exit 1
@@ -538,20 +534,19 @@ int cmd_agent(int argc, char** argv) {
   out.close();
   if (out.dropped() > 0) {
     agent_log("INFO",
-                 "%llu events not written to stdout (its reader was too slow, "
-                 "or gone); %llu written\n",
-                 static_cast<unsigned long long>(out.dropped()),
-                 static_cast<unsigned long long>(out.written()));
+              "%llu events not written to stdout (its reader was too slow, "
+              "or gone); %llu written\n",
+              static_cast<unsigned long long>(out.dropped()),
+              static_cast<unsigned long long>(out.written()));
   }
   // What hostile or broken peers sent us, for the operator (and the trap tests).
-  agent_log(
-      "INFO",
-      "dropped %llu packets, %llu messages; %llu unsafe for Go peers "
-      "(never forwarded)%s%s\n",
-      static_cast<unsigned long long>(st.memberlist.packets_dropped),
-      static_cast<unsigned long long>(st.memberlist.messages_dropped),
-      static_cast<unsigned long long>(st.memberlist.unsafe_dropped + st.serf.unsafe_dropped),
-      st.serf.last_unsafe.empty() ? "" : "; last: ", st.serf.last_unsafe.c_str());
+  agent_log("INFO",
+            "dropped %llu packets, %llu messages; %llu unsafe for Go peers "
+            "(never forwarded)%s%s\n",
+            static_cast<unsigned long long>(st.memberlist.packets_dropped),
+            static_cast<unsigned long long>(st.memberlist.messages_dropped),
+            static_cast<unsigned long long>(st.memberlist.unsafe_dropped + st.serf.unsafe_dropped),
+            st.serf.last_unsafe.empty() ? "" : "; last: ", st.serf.last_unsafe.c_str());
   return kExitOk;
 }
 

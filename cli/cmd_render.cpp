@@ -13,8 +13,8 @@
 #include <iostream>
 #include <iterator>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -458,9 +458,9 @@ int cmd_render(int argc, char** argv) {
     }
     std::string template_text;
     if (!read_input(*template_path, template_text, err)) return false;
-    auto loaded = render::load_template(
-        std::move(template_text), *template_path == "-" ? "<stdin>" : *template_path,
-        template_options);
+    auto loaded =
+        render::load_template(std::move(template_text),
+                              *template_path == "-" ? "<stdin>" : *template_path, template_options);
     if (!loaded.ok()) {
       err = loaded.error;
       return false;

@@ -50,6 +50,7 @@ for _, w in ipairs(warnings) do
   if direct_stderr then io.stderr:write("[WARNING] haserf: " .. w .. "\n") end
 end
 
+local haproxy_version  -- for haserf_build_info: read once
 local glue = Glue.new(cfg, haserf, {
   now_ms = function()
     local t = core.now()
@@ -57,6 +58,10 @@ local glue = Glue.new(cfg, haserf, {
   end,
   log = log,
   stopping = function() return tonumber(core.get_info().Stopping) == 1 end,
+  haproxy_version = function()
+    haproxy_version = haproxy_version or tostring(core.get_info().Version)
+    return haproxy_version
+  end,
   read_file = read_file,
   write_file = write_file,
 })
@@ -90,7 +95,7 @@ end)
 -- Pages (run under HAProxy's global Lua lock: keep them off hot paths).
 local function service(name, builder, ctype)
   core.register_service(name, "http", function(applet)
-    local ok, body = pcall(builder)
+    local ok, body = pcall(builder, applet)
     local status = 200
     if not ok then
       glue:report_error("service " .. name, body)
@@ -106,7 +111,11 @@ local function service(name, builder, ctype)
 end
 
 service("haserf-members", function() return haserf.members_json() end, "application/json")
-service("haserf-page", function() return pages.page(glue:view()) end, "text/html; charset=utf-8")
+service("haserf-page", function(applet)
+  local view = glue:view()
+  view.base = applet.path  -- its links: BASE/members.json and BASE/metrics
+  return pages.page(view)
+end, "text/html; charset=utf-8")
 service("haserf-metrics", function() return pages.metrics(glue:view()) end,
         "text/plain; version=0.0.4; charset=utf-8")
 

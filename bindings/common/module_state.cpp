@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 
@@ -34,6 +35,10 @@ bool ended(const net::AgentStatus& s) {
     default:
       return false;
   }
+}
+
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // While a stopping process waits for its successor, HAProxy has already restored the default
@@ -436,18 +441,17 @@ bool ModuleState::respond(std::uint64_t id, const std::string& payload, std::str
   return true;
 }
 
-std::optional<std::uint64_t> ModuleState::query(const std::string& name,
-                                                 const std::string& payload,
-                                                 const serf::QueryParams& params,
-                                                 std::string& error) {
+std::optional<std::uint64_t> ModuleState::query(const std::string& name, const std::string& payload,
+                                                const serf::QueryParams& params,
+                                                std::string& error) {
   return send_query(name, payload, params, std::make_shared<QueryResult>(), error);
 }
 
 std::optional<std::uint64_t> ModuleState::send_query(const std::string& name,
-                                                      const std::string& payload,
-                                                      const serf::QueryParams& params,
-                                                      std::shared_ptr<QueryResult> result,
-                                                      std::string& error) {
+                                                     const std::string& payload,
+                                                     const serf::QueryParams& params,
+                                                     std::shared_ptr<QueryResult> result,
+                                                     std::string& error) {
   std::uint64_t id = 0;
   {
     std::lock_guard<std::mutex> lock(queries_mutex_);
@@ -583,12 +587,14 @@ bool ModuleState::reload(ReloadJob job, std::string& error) {
     }
     reload_status_.state = "running";
     reload_status_.message.clear();
+    reload_status_.started_at = unix_seconds();
   }
   reload_worker_.post([this, job = std::move(job)]() mutable { run_reload(std::move(job)); });
   return true;
 }
 
 void ModuleState::run_reload(ReloadJob job) {
+  const auto began = std::chrono::steady_clock::now();
   render::PipelineResult result;
   std::string text, error;
   const auto snap = snapshot();
@@ -611,6 +617,9 @@ void ModuleState::run_reload(ReloadJob job) {
   std::lock_guard<std::mutex> lock(reload_mutex_);
   reload_status_.message = result.message;
   reload_status_.last_version = snap ? snap->version() : 0;
+  reload_status_.finished_at = unix_seconds();
+  reload_status_.duration =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   switch (result.outcome) {
     case render::PipelineOutcome::kWritten:
       reload_status_.state = "ok";
@@ -625,6 +634,7 @@ void ModuleState::run_reload(ReloadJob job) {
       ++reload_status_.failed;
       break;
   }
+  reload_status_.last_result = reload_status_.state;
 }
 
 ReloadStatus ModuleState::reload_status() const {

@@ -91,6 +91,10 @@ struct ReloadStatus {
   std::string message;
   std::uint64_t ok = 0, failed = 0, unchanged = 0;
   std::uint64_t last_version = 0;
+  // For operators and the metrics: when the running (or last) job started, when the last one
+  // finished (Unix seconds, 0 = never) and how long it took (seconds, render to reload).
+  double started_at = 0, finished_at = 0, duration = 0;
+  std::string last_result;  // the last finished job's state ("" = none yet)
 };
 
 struct Counters {
@@ -188,8 +192,7 @@ class ModuleState {
   void run_reload(ReloadJob job);
   std::optional<std::uint64_t> send_query(const std::string& name, const std::string& payload,
                                           const serf::QueryParams& params,
-                                          std::shared_ptr<QueryResult> result,
-                                          std::string& error);
+                                          std::shared_ptr<QueryResult> result, std::string& error);
 
   pid_t pid_ = 0;
   mutable std::mutex mutex_;  // agent lifecycle fields below
@@ -208,7 +211,7 @@ class ModuleState {
   std::uint64_t events_dropped_ = 0;
 
   mutable std::mutex queries_mutex_;
-  std::deque<IncomingQuery> incoming_;                  // not drained yet
+  std::deque<IncomingQuery> incoming_;                   // not drained yet
   std::map<std::uint64_t, serf::Query> awaiting_reply_;  // drained, not answered, not expired
   struct Outgoing {
     std::shared_ptr<QueryResult> result;

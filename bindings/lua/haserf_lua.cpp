@@ -11,6 +11,10 @@
 
 #include "bindings/common/module_state.hpp"
 
+namespace haserf {
+extern const char* const kBuildCommit;  // generated: cmake/version_info.cmake
+}
+
 namespace {
 
 using haserf::bindings::ModuleState;
@@ -458,9 +462,9 @@ int l_queries(lua_State* L, std::string& err) {
     lua_setfield(L, -2, "payload");
     set_integer(L, "ltime", static_cast<long long>(q.query.ltime));
     set_string(L, "from", q.query.source_node);
-    set_integer(L, "timeout_ms",
-                std::chrono::duration_cast<std::chrono::milliseconds>(q.query.deadline - now)
-                    .count());
+    set_integer(
+        L, "timeout_ms",
+        std::chrono::duration_cast<std::chrono::milliseconds>(q.query.deadline - now).count());
     lua_rawseti(L, -2, ++i);
   }
   return 1;
@@ -709,13 +713,20 @@ int l_reload(lua_State* L, std::string& err) {
 
 int l_reload_status(lua_State* L, std::string&) {
   const auto s = ModuleState::get().reload_status();
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 10);
   set_string(L, "state", s.state);
   set_string(L, "message", s.message);
   set_integer(L, "ok", static_cast<long long>(s.ok));
   set_integer(L, "failed", static_cast<long long>(s.failed));
   set_integer(L, "unchanged", static_cast<long long>(s.unchanged));
   set_integer(L, "last_version", static_cast<long long>(s.last_version));
+  lua_pushnumber(L, s.started_at);
+  lua_setfield(L, -2, "started_at");
+  lua_pushnumber(L, s.finished_at);
+  lua_setfield(L, -2, "finished_at");
+  lua_pushnumber(L, s.duration);
+  lua_setfield(L, -2, "duration");
+  set_string(L, "last_result", s.last_result);
   return 1;
 }
 
@@ -743,6 +754,14 @@ int l_stop(lua_State* L, std::string&) {
 
 int l_version_string(lua_State* L, std::string&) {
   lua_pushstring(L, HASERF_VERSION);
+  return 1;
+}
+
+int l_build_info(lua_State* L, std::string&) {
+  lua_createtable(L, 0, 3);
+  set_string(L, "version", HASERF_VERSION);
+  set_string(L, "commit", haserf::kBuildCommit);
+  set_string(L, "lua", LUA_VERSION_MAJOR "." LUA_VERSION_MINOR);
   return 1;
 }
 
@@ -775,6 +794,7 @@ const luaL_Reg kFunctions[] = {
     {"leave", trampoline<l_leave>},
     {"stop", trampoline<l_stop>},
     {"version_string", trampoline<l_version_string>},
+    {"build_info", trampoline<l_build_info>},
     {nullptr, nullptr},
 };
 

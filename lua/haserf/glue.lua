@@ -8,6 +8,7 @@
 --   host.stopping()          true once HAProxy soft-stops this worker (core.get_info())
 --   host.read_file(path)     a file's text, or nil
 --   host.write_file(path, text)  atomically; true or nil, err
+--   host.haproxy_version()   HAProxy's version, for haserf_build_info (optional)
 local slots = require "haserf.slots"
 local reload = require "haserf.reload"
 local config = require "haserf.config"
@@ -292,6 +293,8 @@ function Glue:view()
                 start_error = self.start_error, errors = self.errors, join = self.cfg.join,
                 backends = {}}
   if self.cfg.reload_enabled then view.reload = self.haserf.reload_status() end
+  view.build = self.haserf.build_info and self.haserf.build_info() or {}
+  view.haproxy_version = self.host.haproxy_version and self.host.haproxy_version()
   for _, bname in ipairs(self.order) do
     local b = self.backends[bname]
     local draining = 0

@@ -9,6 +9,7 @@
 --   view.requested  a pending render's reason, or nil
 --   view.phase, view.start_error, view.errors, view.join (cfg.join), view.backends (name ->
 --   {slots, used, draining, unplaced})
+--   view.build      haserf.build_info(); view.haproxy_version; view.base (the page's path)
 local M = {}
 
 local function html(s)
@@ -101,7 +102,10 @@ function M.page(view)
     w('<tr><th>', html(k), '</th><td>', html(stats[k]), '</td></tr>\n')
   end
   w('<tr><th>glue_errors</th><td>', html(view.errors), '</td></tr>\n</table>\n')
-  w('<p><a href="members.json">members.json</a> &middot; <a href="metrics">metrics</a></p>\n',
+  -- Served at BASE (/haserf), its neighbours are BASE/members.json and BASE/metrics.
+  local base = html(tostring(view.base or ""):gsub("/+$", ""))
+  w('<p><a href="', base, '/members.json">members.json</a> &middot; <a href="', base,
+    '/metrics">metrics</a></p>\n',
     '</body></html>\n')
   return table.concat(out)
 end
@@ -109,6 +113,45 @@ end
 local function label(v)
   return (tostring(v):gsub('[\\"\n]', {["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n"}))
 end
+
+-- stats() numbers exported one to one: {field, metric, type, help}. Every number stats()
+-- has is either here or in STATS_SHOWN_ELSEWHERE (tests/lua/api_test.lua checks it against
+-- the real module); every metric is documented in docs/haproxy.md "Metrics" (pages_test).
+M.STATS_METRICS = {
+  {"starts", "haserf_starts_total", "counter", "Gossip members this worker created (start retries included)"},
+  {"packets_received", "haserf_packets_received_total", "counter", "Gossip packets received"},
+  {"packets_dropped", "haserf_packets_dropped_total", "counter",
+   "Gossip packets dropped (bad CRC, decrypt, decode, queue full)"},
+  {"packets_sent", "haserf_packets_sent_total", "counter", "Gossip packets sent"},
+  {"messages_dropped", "haserf_messages_dropped_total", "counter", "Memberlist messages dropped"},
+  {"unsafe_dropped", "haserf_unsafe_dropped_total", "counter",
+   "Messages that would crash or poison a Go peer: dropped, never forwarded"},
+  {"nodes_refused", "haserf_nodes_refused_total", "counter",
+   "Alive messages refused (bad versions, address conflicts, node limit)"},
+  {"tcp_errors", "haserf_tcp_errors_total", "counter", "Failed TCP exchanges (push/pull, fallback probes)"},
+  {"probes", "haserf_probes_total", "counter", "Failure detector probes"},
+  {"probe_failures", "haserf_probe_failures_total", "counter", "Failed probes"},
+  {"refutes", "haserf_refutes_total", "counter", "Suspicions about us refuted"},
+  {"push_pulls", "haserf_push_pulls_total", "counter", "Push/pull state syncs"},
+  {"awareness", "haserf_awareness", "gauge", "Memberlist health awareness score (0 = healthy)"},
+  {"events_received", "haserf_events_received_total", "counter", "User events received"},
+  {"events_dropped", "haserf_events_dropped_total", "counter", "User events dropped from the queue"},
+  {"events_queued", "haserf_events_queued", "gauge", "User events waiting for haserf.events()"},
+  {"queries_received", "haserf_queries_received_total", "counter", "Application queries received"},
+  {"queries_dropped", "haserf_queries_dropped_total", "counter", "Application queries dropped from the queue"},
+  {"queries_queued", "haserf_queries_queued", "gauge", "Application queries waiting for haserf.queries()"},
+  {"query_responses_refused", "haserf_query_responses_refused_total", "counter",
+   "Query responses refused (too large or too late)"},
+  {"handovers_refused", "haserf_handovers_refused_total", "counter",
+   "Takeover requests refused (wrong user, parent, name or address)"},
+}
+-- stats() numbers that other metrics carry.
+M.STATS_SHOWN_ELSEWHERE = {
+  members = "haserf_members", alive = "haserf_members", version = "haserf_table_version",
+  joined = "haserf_joined", took_over_from = "haserf_took_over", handed_over_to = "haserf_handed_over",
+  reloads_ok = "haserf_reloads_total", reloads_failed = "haserf_reloads_total",
+  reloads_unchanged = "haserf_reloads_total",
+}
 
 function M.metrics(view)
   local out = {}
@@ -126,12 +169,19 @@ function M.metrics(view)
     counts[m.status] = (counts[m.status] or 0) + 1
     if m.rejected then rejected = rejected + 1 end
   end
+  local build = view.build or {}
+  metric("haserf_build_info", "gauge", "Always 1: the module's version and commit, its Lua and HAProxy versions")
+  val("haserf_build_info", '{version="' .. label(build.version or "") .. '",commit="' ..
+      label(build.commit or "") .. '",lua="' .. label(build.lua or "") .. '",haproxy="' ..
+      label(view.haproxy_version or "") .. '"}', 1)
   metric("haserf_up", "gauge", "1 when the gossip member runs in this worker")
   val("haserf_up", nil, stats.started and 1 or 0)
   metric("haserf_joined", "gauge", "1 once the initial join succeeded or a predecessor handed over")
   val("haserf_joined", nil, ((tonumber(stats.joined) or 0) > 0 or (tonumber(stats.took_over_from) or 0) > 0) and 1 or 0)
   metric("haserf_took_over", "gauge", "1 when this worker continues its predecessor's member (a reload)")
   val("haserf_took_over", nil, (tonumber(stats.took_over_from) or 0) > 0 and 1 or 0)
+  metric("haserf_handed_over", "gauge", "1 once this worker handed its member to the next one (a reload)")
+  val("haserf_handed_over", nil, (tonumber(stats.handed_over_to) or 0) > 0 and 1 or 0)
   metric("haserf_members", "gauge", "Members known, by status (our own node included)")
   for _, s in ipairs(sorted_keys(counts)) do val("haserf_members", '{status="' .. label(s) .. '"}', counts[s]) end
   metric("haserf_members_rejected", "gauge",
@@ -139,27 +189,10 @@ function M.metrics(view)
   val("haserf_members_rejected", nil, rejected)
   metric("haserf_table_version", "gauge", "Membership table version")
   val("haserf_table_version", nil, stats.version)
-  local counters = {
-    {"packets_received", "Gossip packets received"},
-    {"packets_dropped", "Gossip packets dropped (bad CRC, decrypt, decode, queue full)"},
-    {"packets_sent", "Gossip packets sent"},
-    {"messages_dropped", "Memberlist messages dropped"},
-    {"unsafe_dropped", "Messages that would crash or poison a Go peer: dropped, never forwarded"},
-    {"probes", "Failure detector probes"},
-    {"probe_failures", "Failed probes"},
-    {"refutes", "Suspicions about us refuted"},
-    {"push_pulls", "Push/pull state syncs"},
-    {"events_received", "User events received"},
-    {"events_dropped", "User events dropped from the queue"},
-    {"handovers_refused", "Takeover requests refused (wrong user, parent, name or address)"},
-  }
-  for _, c in ipairs(counters) do
-    local name = "haserf_" .. c[1] .. "_total"
-    metric(name, "counter", c[2])
-    val(name, nil, stats[c[1]])
+  for _, c in ipairs(M.STATS_METRICS) do
+    metric(c[2], c[3], c[4])
+    val(c[2], nil, stats[c[1]])
   end
-  metric("haserf_awareness", "gauge", "Memberlist health awareness score (0 = healthy)")
-  val("haserf_awareness", nil, stats.awareness)
   local rs = view.reload
   if rs then
     metric("haserf_reloads_total", "counter", "Render/check/reload jobs by result")
@@ -168,6 +201,15 @@ function M.metrics(view)
     val("haserf_reloads_total", '{result="unchanged"}', rs.unchanged)
     metric("haserf_reload_running", "gauge", "1 while a render/check/reload job runs")
     val("haserf_reload_running", nil, rs.state == "running" and 1 or 0)
+    metric("haserf_last_reload_timestamp_seconds", "gauge",
+           "When the last render/check/reload job ended (Unix time; 0: none yet)")
+    val("haserf_last_reload_timestamp_seconds", nil, rs.finished_at)
+    metric("haserf_last_reload_duration_seconds", "gauge",
+           "How long the last render/check/reload job took, reload command included")
+    val("haserf_last_reload_duration_seconds", nil, rs.duration)
+    metric("haserf_last_reload_success", "gauge",
+           "0 when the last render/check/reload job failed (the running config was kept), else 1")
+    val("haserf_last_reload_success", nil, rs.last_result ~= "failed" and 1 or 0)
   end
   metric("haserf_slots", "gauge", "server-template slots per backend: used (of which draining) or free")
   for _, bname in ipairs(sorted_keys(view.backends)) do
@@ -176,6 +218,14 @@ function M.metrics(view)
     val("haserf_slots", l .. 'used"}', b.used)
     val("haserf_slots", l .. 'draining"}', b.draining)
     val("haserf_slots", l .. 'free"}', b.slots - b.used)
+  end
+  metric("haserf_slot_info", "gauge",
+         "Always 1: the member a server-template slot holds (labels as HAProxy's own exporter: proxy, server)")
+  for _, r in ipairs(view.rows) do
+    if r.member then
+      val("haserf_slot_info", '{proxy="' .. label(r.backend) .. '",server="' .. label(r.slot) ..
+          '",member="' .. label(r.member) .. '"}', 1)
+    end
   end
   metric("haserf_unplaced_members", "gauge", "Alive selected members without a free slot")
   for _, bname in ipairs(sorted_keys(view.backends)) do

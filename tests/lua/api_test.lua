@@ -254,11 +254,30 @@ st = wait_reload()
 check("failed check: failed, file kept, no reload", st.state == "failed" and
       io.open(out):read("a") == written and io.open(marker) == nil, st.message)
 check("reload_status counts", st.failed == 1 and st.unchanged == 1)
+check("reload_status: the last job's end, duration and result",
+      st.finished_at > 1.6e9 and st.finished_at >= st.started_at and st.duration >= 0 and
+      st.duration < 60 and st.last_result == "failed",
+      string.format("%s %s %s %s", st.started_at, st.finished_at, st.duration, st.last_result))
 
 -- stats.
 local s = haserf.stats()
 check("stats fields", s.started == true and s.node == "lua-member" and s.members >= 2 and
       s.packets_received > 0 and s.events_received >= 1 and s.reloads_ok == 1, s.node)
+-- Every number in stats() reaches the metrics (haserf.pages, the glue's /haserf/metrics).
+local pages = require "haserf.pages"
+local exported = {}
+for _, m in ipairs(pages.STATS_METRICS) do exported[m[1]] = true end
+local missing = {}
+for k, v in pairs(s) do
+  if type(v) == "number" and not exported[k] and not pages.STATS_SHOWN_ELSEWHERE[k] then
+    missing[#missing + 1] = k
+  end
+end
+table.sort(missing)
+check("every stats() number is exported as a metric", #missing == 0, table.concat(missing, ","))
+local info = haserf.build_info()
+check("build_info: version, commit, Lua version", info.version == haserf.version_string() and
+      #info.commit > 0 and info.lua == _VERSION:match("%d+%.%d+"), info.commit)
 
 -- leave: serf sees us left.
 check("leave returns true", haserf.leave() == true)

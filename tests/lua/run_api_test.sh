@@ -33,7 +33,7 @@ for _ in $(seq 1 100); do serf members -rpc-addr "$NET.1:7373" >/dev/null 2>&1 &
 export SERF_RPC=$NET.1:7373 SERF_ADDR=$NET.1:7946 OUR_BIND=$NET.2:7946 TMP_DIR
 export SERF_EVENTS_FILE=$EVENTS_FILE
 # The test's own process is bounded too: a hang must not outlive ctest's timeout.
-LUA_CPATH="$MODULE_DIR/?.so" timeout -k 5 150 "$LUA" "$SRC/tests/lua/api_test.lua"
+LUA_PATH="$SRC/lua/?.lua;;" LUA_CPATH="$MODULE_DIR/?.so" timeout -k 5 150 "$LUA" "$SRC/tests/lua/api_test.lua"
 rc=$?
 [ $rc -ne 0 ] && { echo "--- serf log (without RPC connects)"; grep -v "agent.ipc: Accepted client" "$TMP_DIR/serf.log" | tail -30; }
 exit $rc

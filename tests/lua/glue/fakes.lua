@@ -66,6 +66,7 @@ function F.module()
                              took_over_from = m.st.took_over_from, version = m.ver, members = #m.list,
                              alive = #m.list} end
   function m.members_json() return "{}" end
+  function m.build_info() return {version = "0.1.0", commit = "test", lua = "5.4"} end
   function m.env_names() return {} end
   function m.check_options() return true end
   return m

@@ -3,7 +3,7 @@
 # `make demo`: HAProxy joins a Serf cluster through haserf.so and routes to the backends it
 # learns about, live. Usage: bash scripts/demo.sh BUILD_DIR
 #
-# Lab (loopback only): HAProxy on 127.0.0.42 (frontend :8080, stats :1936, gossip :7946);
+# Lab (loopback only): HAProxy on 127.0.0.42 (frontend :8080, admin :8404, stats :1936, gossip :7946);
 # backends s1..s4 on 127.0.0.11-14 (web app :3000, serf agent :7946, RPC :7373).
 # HASERF_HAPROXY_ROOT=DIR runs HAProxy 3.0 / Lua 5.4 from a Debian 13 root (made on first use).
 # Walkthrough: start HAProxy + s1..s3, show members and traffic, add s4, remove s1 (serf
@@ -41,7 +41,7 @@ trap 'exit 130' INT TERM
 
 step() { printf '\n== %s\n' "$*"; }
 members() {
-  curl -s --max-time 3 "http://$HA_IP:8080/members.json" |
+  curl -s --max-time 3 "http://$HA_IP:8404/haserf/members.json" |
     jq -r '.members[] | "  \(.name)\t\(.addr)\t\(.status)\t\([.tags | to_entries[] | "\(.key)=\(.value)"] | join(","))"'
 }
 traffic() {
@@ -51,7 +51,7 @@ traffic() {
     sort | uniq -c | sed 's/^ */    /'
 }
 slots() {
-  curl -s --max-time 3 "http://$HA_IP:8080/haserf" |
+  curl -s --max-time 3 "http://$HA_IP:8404/haserf" |
     sed -n 's|.*<td>\(nodes/s[0-9]*\)</td><td>\([^<]*\)</td><td class="[a-z]*">\([a-z]*\)</td><td>\([^<]*\)</td>.*|  \1\t\2\t\3\t\4|p'
 }
 # routes_to NAME yes|no: bounded wait until NAME is (or is not) among 12 answers.
@@ -116,9 +116,9 @@ serf members -rpc-addr 127.0.0.12:7373 | awk '$1 == "haproxy" {print "    " $0}'
 traffic
 
 step "see it live"
-echo "  members page: http://$HA_IP:8080/haserf   (auto-refresh)"
-echo "  JSON:         http://$HA_IP:8080/members.json"
-echo "  metrics:      http://$HA_IP:8080/metrics"
+echo "  members page: http://$HA_IP:8404/haserf   (auto-refresh)"
+echo "  JSON:         http://$HA_IP:8404/haserf/members.json"
+echo "  metrics:      http://$HA_IP:8404/haserf/metrics"
 echo "  HAProxy stats http://$HA_IP:1936/"
 echo "  try: serf tags -rpc-addr 127.0.0.12:7373 -set weight=5   (weight of s2's slot follows)"
 if [ -z "$DURATION" ]; then

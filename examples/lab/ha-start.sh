@@ -9,7 +9,8 @@
 #                cli/haserf (./build)
 #   HASERF_HAPROXY_ROOT  a Debian 13 root (scripts/debian13-root.sh): run its HAProxy 3.0 with
 #                the Lua 5.4 module instead of the host's HAProxy 2.6 with Lua 5.3 (unset)
-#   LAB_IP       HAProxy address: frontend :8080, stats :1936, gossip :7946 (127.0.0.42)
+#   LAB_IP       HAProxy address: frontend :8080, admin :8404 (/haserf), stats :1936,
+#                gossip :7946 (127.0.0.42)
 #   LAB_JOIN     comma-separated IP:PORT to join (empty: the backends join us)
 #   LAB_NODE     HAProxy's node name (haproxy)
 #   LAB_SLOTS    initial number of server-template slots in backend nodes (4)
@@ -50,10 +51,10 @@ setsid "${LAB_HAPROXY[@]}" -W -db -S "$DIR/master.sock" -p "$DIR/haproxy.pid" -f
   >>"$DIR/haproxy.log" 2>&1 </dev/null &
 echo $! >"$DIR/haproxy.pid"
 
-if ! lab_wait 20 curl -sf -o /dev/null --max-time 2 "http://$LAB_IP:8080/members.json"; then
-  echo "ha-start: HAProxy did not answer on $LAB_IP:8080 within 20 s; log:" >&2
+if ! lab_wait 20 curl -sf -o /dev/null --max-time 2 "http://$LAB_IP:8404/haserf/members.json"; then
+  echo "ha-start: HAProxy did not answer on $LAB_IP:8404 within 20 s; log:" >&2
   tail -n 20 "$DIR/haproxy.log" >&2
   bash "$(dirname "$0")/ha-stop.sh" "$DIR" || true
   exit 1
 fi
-echo "ha-start: HAProxy master pid $(cat "$DIR/haproxy.pid"), http://$LAB_IP:8080/haserf"
+echo "ha-start: HAProxy master pid $(cat "$DIR/haproxy.pid"), http://$LAB_IP:8404/haserf"

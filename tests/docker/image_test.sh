@@ -337,7 +337,7 @@ H=$(hits 12)
 [ "$(printf '%s\n' "$H" | awk '$1 == "w1" {print $2}')" -ge 3 ] && [ "$(printf '%s\n' "$H" | awk '$1 == "w2" {print $2}')" -ge 3 ] &&
   pass "roundrobin spreads requests over both" || fail "roundrobin spreads requests over both" "$H"
 wait_for "the serf agents see the balancer alive" 15 eval 'is_status 127.0.20.11 lb alive && is_status 127.0.20.12 lb alive'
-M=$(curl -s --max-time 3 "http://$IP:8080/members.json")
+M=$(curl -s --max-time 3 "http://$IP:8404/haserf/members.json")
 [ "$(printf '%s' "$M" | jq -r '[.members[] | select(.status == "alive") | .name] | sort | join(" ")' 2>/dev/null)" = "lb w1 w2" ] &&
   pass "members.json on the image's frontend lists lb, w1, w2 alive" || fail "members.json lists lb, w1, w2 alive" "$M"
 curl -sf --max-time 3 -o /dev/null "http://$IP:1936/" && pass "the stats page answers on $IP:1936" ||

@@ -15,7 +15,7 @@ start_backend e2 127.0.4.12 127.0.4.1 -tag weight=3
 start_backend e3 127.0.4.13 127.0.4.1 -tag 'note=<b>"x"&y</b>'
 wait_for "e1 and e2 are routed to, e3 (rejected) is not" 20 routes_exactly "e1 e2"
 
-run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8080/members.json"
+run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8404/haserf/members.json"
 expect_rc "GET /members.json" 0
 grep -qi '^content-type: application/json' "$TMP/h" && pass "members.json is application/json" ||
   fail "members.json is application/json" "$(cat "$TMP/h")"
@@ -29,7 +29,7 @@ case "$R" in *'tags.note has unsafe value'*) pass "members.json says why e3 is r
 [ "$(printf '%s' "$OUT" | jq -r '.members[] | select(.name == "e2") | .tags.weight')" = 3 ] &&
   pass "members.json carries tags" || fail "members.json carries tags" "$OUT"
 
-run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8080/haserf"
+run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8404/haserf"
 expect_rc "GET /haserf" 0
 grep -qi '^content-type: text/html' "$TMP/h" && pass "the page is text/html" || fail "the page is text/html" "$(cat "$TMP/h")"
 expect_contains "the page auto-refreshes" "$OUT" '<meta http-equiv="refresh" content="2">'
@@ -39,8 +39,17 @@ case "$OUT" in *'<b>"x"'*) fail "no raw tag value in the page" ;; *) pass "no ra
 expect_contains "the page shows e3 rejected with the reason" "$OUT" '<td class="rejected">rejected: field tags.note has unsafe value'
 expect_contains "the page shows the slot mapping" "$OUT" '<td>nodes/s1</td><td>e1</td><td class="ready">ready</td><td>127.0.4.11:3000</td>'
 expect_contains "the page shows counters" "$OUT" '<th>packets_received</th>'
+expect_contains "the page links its neighbours under its own path" "$OUT" '<a href="/haserf/metrics">metrics</a>'
+# The pages live on the admin frontend only: the public one sends /haserf to the backends, and
+# the admin frontend answers nothing else.
+run curl -s --max-time 5 "http://127.0.4.1:8080/haserf/metrics"
+case "$OUT" in *haserf_up*) fail "the public frontend does not serve the metrics" "$OUT" ;;
+  *) pass "the public frontend does not serve the metrics" ;; esac
+run curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.4.1:8404/metrics"
+[ "$OUT" = 404 ] && pass "the admin frontend leaves /metrics to HAProxy's exporter (404 here)" ||
+  fail "the admin frontend answers 404 on /metrics" "$OUT"
 
-run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8080/metrics"
+run curl -s -D "$TMP/h" --max-time 5 "http://127.0.4.1:8404/haserf/metrics"
 expect_rc "GET /metrics" 0
 grep -qi '^content-type: text/plain' "$TMP/h" && pass "metrics are text/plain" || fail "metrics are text/plain"
 expect_contains "metrics: alive members" "$OUT" 'haserf_members{status="alive"} 4'
@@ -54,6 +63,12 @@ expect_contains "metrics: table version" "$OUT" 'haserf_table_version '
 expect_contains "metrics: packets received" "$OUT" '# TYPE haserf_packets_received_total counter'
 expect_contains "metrics: packets dropped" "$OUT" 'haserf_packets_dropped_total '
 expect_contains "metrics: no glue error" "$OUT" 'haserf_glue_errors_total 0'
+expect_contains "metrics: build info with HAProxy's version" "$OUT" 'haserf_build_info{version="'
+printf '%s\n' "$OUT" | grep -q '^haserf_build_info{.*haproxy="[23]\.[0-9]' &&
+  pass "metrics: haserf_build_info names HAProxy's version" || fail "metrics: haserf_build_info names HAProxy's version" "$(printf '%s\n' "$OUT" | grep build_info)"
+expect_contains "metrics: the member in each slot, with HAProxy's exporter's labels" "$OUT" 'haserf_slot_info{proxy="nodes",server="s1",member="e1"} 1'
+expect_contains "metrics: last reload time" "$OUT" 'haserf_last_reload_timestamp_seconds 0'
+expect_contains "metrics: queries received" "$OUT" '# TYPE haserf_queries_received_total counter'
 BAD=$(printf '%s\n' "$OUT" | grep -v '^#' | grep -vE '^[a-z_]+(\{[^}]*\})? -?[0-9.e+]+$' || true)
 [ -z "$BAD" ] && pass "every metrics line is well-formed" || fail "every metrics line is well-formed" "$BAD"
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # The members page (lua.haserf-page) as a browser renders it: the lab HAProxy side
 # (examples/lab/ha-start.sh) with 2 serf backends and one member that left, then headless
-# Chromium loads http://127.0.9.42:8080/haserf: --dump-dom must contain the member names,
+# Chromium loads http://127.0.9.42:8404/haserf: --dump-dom must contain the member names,
 # statuses, tags, the slot mapping and the renders/reloads table (with a render whose check
 # failed: a template edit that HAProxy rejects, so the running config is kept); --screenshot
 # must produce a 1280x900 PNG of non-trivial size.
@@ -74,17 +74,17 @@ run rpc 127.0.9.13 leave
 expect_rc "serf leave on web3" 0
 stop_proc web3
 wait_for "web3 is seen as left" 20 eval \
-  'curl -sf "http://127.0.9.42:8080/members.json" | jq -e ".members[] | select(.name == \"web3\" and .status == \"left\")"'
+  'curl -sf "http://127.0.9.42:8404/haserf/members.json" | jq -e ".members[] | select(.name == \"web3\" and .status == \"left\")"'
 
 # A template edit that HAProxy's check rejects: the glue renders, the check fails, nothing is
 # written, the running config is kept, and the page lists the failed render.
 echo "    this-keyword-does-not-exist" >>"$TPL"
 wait_for "the page lists the failed render" 20 eval \
-  'curl -sf "http://127.0.9.42:8080/haserf" | grep -q "<td class=\"failed\">failed</td>"'
+  'curl -sf "http://127.0.9.42:8404/haserf" | grep -q "<td class=\"failed\">failed</td>"'
 routes_exactly "web1 web2" && pass "traffic still flows after the rejected template" ||
   fail "traffic still flows after the rejected template"
 
-URL=http://127.0.9.42:8080/haserf
+URL=http://127.0.9.42:8404/haserf
 DOM=$TMP/dom.html
 chrome --dump-dom "$URL" >"$DOM"
 dump_rc=$?

@@ -72,7 +72,7 @@ NON2XX=$(awk '/Non-2xx/ {print $NF}' "$TMP/wrk.txt")
 
 # The balancer never left, failed or joined in any agent's view.
 wait_for "the new worker's member runs" 10 eval \
-  'curl -sf "http://$NET.1:8080/metrics" | grep -q "^haserf_up 1"'
+  'curl -sf "http://$NET.1:8404/haserf/metrics" | grep -q "^haserf_up 1"'
 for i in 1 2 3; do
   [ "$(serf_status "$NET.1$i" haproxy)" = alive ] && pass "k$i still sees the balancer alive" ||
     fail "k$i still sees the balancer alive" "$(serf_status "$NET.1$i" haproxy)"
@@ -80,7 +80,7 @@ for i in 1 2 3; do
   [ -z "$E" ] && pass "k$i saw no join, leave, failure or update of the balancer" ||
     fail "k$i saw no join, leave, failure or update of the balancer" "$(printf '%s\n' "$E" | sort | uniq -c)"
 done
-M=$(curl -s --max-time 3 "http://$NET.1:8080/metrics")
+M=$(curl -s --max-time 3 "http://$NET.1:8404/haserf/metrics")
 expect_contains "the last worker took over from its predecessor" "$M" "haserf_took_over 1"
 expect_contains "no Lua error in the last worker" "$M" "haserf_glue_errors_total 0"
 T=$(grep -oE "took over from worker [0-9]+" "$HA/haproxy.log" | sort -u | grep -c "")

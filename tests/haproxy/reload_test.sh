@@ -45,13 +45,13 @@ SUM=$(md5sum <"$HA/haproxy.cfg")
 RELOADS=$(echo "show proc" | socat -t 3 - "unix-connect:$HA/master.sock" | awk '$2 == "master" {print $3}')
 echo "    this-is-not-a-keyword {{slots_nodes}}" >>"$T"
 wait_for "an invalid template: the glue reports a failed reload" 30 \
-  eval 'curl -s "http://127.0.7.1:8080/metrics" | grep -q "haserf_reloads_total{result=\"failed\"} 1"'
+  eval 'curl -s "http://127.0.7.1:8404/haserf/metrics" | grep -q "haserf_reloads_total{result=\"failed\"} 1"'
 grep -q "haserf: reload failed (running config kept)" "$HA/haproxy.log" &&
   pass "the failure is logged" || fail "the failure is logged"
 [ "$(md5sum <"$HA/haproxy.cfg")" = "$SUM" ] && pass "haproxy.cfg is untouched" || fail "haproxy.cfg is untouched"
 R2=$(echo "show proc" | socat -t 3 - "unix-connect:$HA/master.sock" | awk '$2 == "master" {print $3}')
 [ "$R2" = "$RELOADS" ] && [ "$(worker)" = "$W1" ] && pass "no reload happened" || fail "no reload happened" "$RELOADS -> $R2"
-PAGE=$(curl -s "http://127.0.7.1:8080/haserf")
+PAGE=$(curl -s "http://127.0.7.1:8404/haserf")
 expect_contains "the page shows the failed render" "$PAGE" '<td class="failed">failed</td>'
 wait_for "the old config keeps serving m1, m2, m3" 10 routes_exactly "m1 m2 m3"
 
@@ -68,7 +68,7 @@ if ha_at_least 2.7; then
   cp "$SRC/examples/lab/haproxy.cfg.mustache" "$T"
   printf 'listen busy\n    bind 127.0.7.1:3999\n' >>"$T"
   wait_for "an address taken at start: the glue reports the failed reload" 60 \
-    eval 'curl -s "http://127.0.7.1:8080/metrics" | grep -q "haserf_reloads_total{result=\"failed\"} 2"'
+    eval 'curl -s "http://127.0.7.1:8404/haserf/metrics" | grep -q "haserf_reloads_total{result=\"failed\"} 2"'
   grep -q "haserf: reload failed (running config kept):.*exec failed.*Address already in use.*restored to the running config" "$HA/haproxy.log" &&
     pass "the failure says HAProxy refused the new config and that the running one was put back" ||
     fail "the failure says HAProxy refused the new config and that the running one was put back" \
@@ -88,7 +88,7 @@ echo reload | socat -t 5 - "unix-connect:$HA/master.sock" >/dev/null
 wait_for "master CLI reload: a new worker runs" 20 eval '[ -n "$(worker)" ] && [ "$(worker)" != "$W1" ]'
 wait_for "serf sees the haproxy node alive again after the reload" 20 is_status 127.0.7.12 haproxy alive
 wait_for "routing continues to m1, m2, m3 after the reload" 30 routes_exactly "m1 m2 m3"
-M=$(curl -s "http://127.0.7.1:8080/metrics")
+M=$(curl -s "http://127.0.7.1:8404/haserf/metrics")
 expect_contains "the new worker: no glue error" "$M" "haserf_glue_errors_total 0"
 expect_contains "the new worker drives 4 slots" "$M" 'haserf_slots{backend="nodes",state="used"} 3'
 

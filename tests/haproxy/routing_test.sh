@@ -11,7 +11,7 @@ IT_BUDGET=${IT_BUDGET:-170}
 
 start_ha 127.0.3.1 || { stop_all; finish; exit; }
 wait_for "the HAProxy member is up (members.json lists it alive)" 15 eval \
-  'curl -sf "http://127.0.3.1:8080/members.json" | jq -e ".members[] | select(.name == \"haproxy\" and .status == \"alive\")"'
+  'curl -sf "http://127.0.3.1:8404/haserf/members.json" | jq -e ".members[] | select(.name == \"haproxy\" and .status == \"alive\")"'
 
 start_backend r1 127.0.3.11 127.0.3.1
 start_backend r2 127.0.3.12 127.0.3.1
@@ -60,7 +60,7 @@ S4=$(slot_of 127.0.3.14)
 case " $S2 $S3 " in *" $S4 "*) pass "r4 took a freed slot ($S4)" ;; *) fail "r4 took a freed slot" "got $S4, freed $S2 $S3" ;; esac
 [ "$(slot_of 127.0.3.11)" = "$S1" ] && pass "r1 kept its slot throughout" || fail "r1 kept its slot throughout"
 
-M=$(curl -s --max-time 3 "http://127.0.3.1:8080/metrics")
+M=$(curl -s --max-time 3 "http://127.0.3.1:8404/haserf/metrics")
 expect_contains "no Lua error caught in the glue" "$M" "haserf_glue_errors_total 0"
 stop_ha
 stop_all

@@ -45,7 +45,7 @@ resp_header() {
 }
 
 backend_ready() {
-  curl -sf --max-time 3 "http://$HA_IP:8080/members.json" |
+  curl -sf --max-time 3 "http://$HA_IP:8404/haserf/members.json" |
     jq -e --arg n "$1" '.members[] | select(.name == $n and .status == "alive")' >/dev/null &&
     [ -n "$(slot_of "$2")" ]
 }
@@ -54,7 +54,7 @@ backend_ready() {
 # and the glue caught no error.
 no_policy_errors() {
   local m
-  m=$(curl -s --max-time 3 "http://$HA_IP:8080/metrics")
+  m=$(curl -s --max-time 3 "http://$HA_IP:8404/haserf/metrics")
   expect_contains "no Lua error caught in the glue" "$m" "haserf_glue_errors_total 0"
   if grep -q "haserf policy" "$HA/haproxy.log" 2>/dev/null; then
     fail "no error in the policy fetches" "$(grep 'haserf policy' "$HA/haproxy.log" | tail -n 5)"

@@ -35,8 +35,13 @@ local function write_file(path, text)
   return os.rename(tmp, path)
 end
 
-local LEVELS = {info = core.info, notice = core.notice, warn = core.warning, err = core.alert}
-local function log(level, msg) core.log(LEVELS[level] or core.info, msg) end
+-- The glue's levels as HAProxy's log severities (the syslog header and stderr's "[warning]").
+local SEVERITY = {debug = core.debug, info = core.info, notice = core.notice, warn = core.warning,
+                  err = core.err}
+local min_rank = 0  -- HASERF_LOG_LEVEL, once the config is read
+local function log(level, msg)
+  if (config.LOG_LEVELS[level] or 2) >= min_rank then core.log(SEVERITY[level] or core.info, msg) end
+end
 
 local cfg, warnings = config.load(os.getenv, haserf, {read_file = read_file, lua_thread = core.thread,
                                                       config_files = haserf.config_files()})
@@ -49,6 +54,8 @@ for _, w in ipairs(warnings) do
   pcall(core.Warning, "haserf: " .. w)
   if direct_stderr then io.stderr:write("[WARNING] haserf: " .. w .. "\n") end
 end
+
+min_rank = config.LOG_LEVELS[cfg.log_level]
 
 local haproxy_version  -- for haserf_build_info: read once
 local glue = Glue.new(cfg, haserf, {

@@ -44,7 +44,12 @@ M.KNOBS = {
   HASERF_JOIN_RETRY_MS = {"10000", "join again this often while nobody answered (0: once)"},
   HASERF_DRAIN_MS = {"5000", "grace of a leaving member's sessions"},
   HASERF_READY_GRACE_MS = {"10000", "how long restored slots wait for the cluster view"},
+  HASERF_LOG_LEVEL = {"info", "least severe glue message logged"},
 }
+
+-- The glue's message levels, least severe first (HAProxy's log severities: debug, info,
+-- notice, warning, err).
+M.LOG_LEVELS = {debug = 1, info = 2, notice = 3, warn = 4, err = 5}
 
 local function fail(knob, fmt, ...)
   error(string.format("haserf: %s: " .. fmt, knob, ...), 0)
@@ -194,6 +199,11 @@ function M.load(env, haserf, opts)
   end
   cfg.handover_wait_ms = integer("HASERF_HANDOVER_WAIT_MS", get("HASERF_HANDOVER_WAIT_MS"), 0, 600000, "ms")
   cfg.join_retry_ms = integer("HASERF_JOIN_RETRY_MS", get("HASERF_JOIN_RETRY_MS"), 0, 3600000, "ms")
+
+  cfg.log_level = get("HASERF_LOG_LEVEL")
+  if not M.LOG_LEVELS[cfg.log_level] then
+    fail("HASERF_LOG_LEVEL", "'%s' is not one of debug, info, notice, warn, err", cfg.log_level)
+  end
 
   -- Everything the member itself would refuse, refused now, in its own words.
   local start_opts = M.start_options(cfg)

@@ -76,8 +76,10 @@ run admin "haserf members"
 expect_contains "CLI 'haserf members' lists e1" "$OUT" "e1"
 expect_contains "CLI 'haserf members' shows slots" "$OUT" "slot nodes/s2 ready e2 127.0.4.12:3000"
 expect_contains "CLI 'haserf members' shows e3 rejected" "$OUT" "REJECTED: field tags.note"
-grep -q "member e3 rejected, routed nowhere: field tags.note" "$HA/haproxy.log" &&
-  pass "the rejection is logged" || fail "the rejection is logged"
+# Severity: <4> (warning) from the logger (the lab's "format short"), and on 2.6 also
+# "[warning]" in the stderr copy.
+grep -qE "^<4>haserf: nodes: member e3 rejected, routed nowhere: field tags.note" "$HA/haproxy.log" &&
+  pass "the rejection is logged at HAProxy's warning severity" || fail "the rejection is logged at HAProxy's warning severity" "$(grep "member e3" "$HA/haproxy.log")"
 # Once per reason; the lab log holds the stderr copy and the log line of each message.
 [ "$(grep -c "member e3 rejected" "$HA/haproxy.log")" -le 2 ] &&
   pass "the rejection is logged once" ||
@@ -114,6 +116,8 @@ knob_check "an unknown backend" 's|setenv HASERF_BACKENDS "nodes"|setenv HASERF_
   "haserf: HASERF_BACKENDS: backend 'api' is not declared"
 knob_check "a non-numeric interval" 's|setenv HASERF_TAGS "role=lb"|&\n    setenv HASERF_DRAIN_MS soon|' \
   "haserf: HASERF_DRAIN_MS: must be an integer number of ms, got 'soon'"
+knob_check "a bad log level" 's|setenv HASERF_TAGS "role=lb"|&\n    setenv HASERF_LOG_LEVEL loud|' \
+  "haserf: HASERF_LOG_LEVEL: 'loud' is not one of debug, info, notice, warn, err"
 knob_check "lua-load-per-thread" 's|^    lua-load |    lua-load-per-thread |' \
   "must be loaded with lua-load, not lua-load-per-thread"
 knob_check "a misspelt knob (warning only)" 's|setenv HASERF_TAGS "role=lb"|&\n    setenv HASERF_DRAIN_MSS 10|' \

@@ -122,7 +122,7 @@ _ha_cleanup() {
   stop_ha
   if [ "$FAILED" -gt 0 ] && [ -f "$HA/haproxy.log" ]; then
     echo "# == $HA/haproxy.log (haserf lines, last 40)"
-    grep -E 'haserf|ALERT|WARNING|Reloading|worker' "$HA/haproxy.log" | grep -v '^\[info\]' | tail -n 40 | sed 's/^/#  /'
+    grep -E 'haserf|ALERT|WARNING|Reloading|worker' "$HA/haproxy.log" | grep -vE '^(\[info\]|<6>)' | tail -n 40 | sed 's/^/#  /'
   fi
   _it_cleanup
 }

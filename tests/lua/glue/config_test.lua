@@ -33,6 +33,10 @@ T.eq("defaults: select role=backend", cfg.select.role, "backend")
 T.eq("defaults: port 80 when the tag is absent", cfg.default_port, 80)
 T.eq("defaults: drain grace 5 s", cfg.drain_ms, 5000)
 T.eq("defaults: no warning", #warnings, 0)
+T.eq("defaults: log level info", cfg.log_level, "info")
+T.eq("HASERF_LOG_LEVEL=warn", load(with({HASERF_LOG_LEVEL = "warn"})).log_level, "warn")
+fails("a bad HASERF_LOG_LEVEL is named", with({HASERF_LOG_LEVEL = "loud"}),
+      "haserf: HASERF_LOG_LEVEL: 'loud' is not one of debug, info, notice, warn, err")
 
 fails("HASERF_BIND is required", {}, "haserf: HASERF_BIND: required")
 fails("a bad bind address names HASERF_BIND", with({HASERF_BIND = "not-an-address"}), "haserf: HASERF_BIND:")

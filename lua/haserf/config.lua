@@ -45,6 +45,7 @@ M.KNOBS = {
   HASERF_DRAIN_MS = {"5000", "grace of a leaving member's sessions"},
   HASERF_READY_GRACE_MS = {"10000", "how long restored slots wait for the cluster view"},
   HASERF_LOG_LEVEL = {"info", "least severe glue message logged"},
+  HASERF_PANIC_THRESHOLD = {"50", "isolation guard: % of alive members below which failed ones keep their slots"},
 }
 
 -- The glue's message levels, least severe first (HAProxy's log severities: debug, info,
@@ -263,6 +264,7 @@ function M.load(env, haserf, opts)
   cfg.template_poll_ms = integer("HASERF_TEMPLATE_POLL_MS", get("HASERF_TEMPLATE_POLL_MS"), 100, 3600000, "ms")
   cfg.start_retry_ms = integer("HASERF_START_RETRY_MS", get("HASERF_START_RETRY_MS"), 100, 600000, "ms")
   cfg.drain_ms = integer("HASERF_DRAIN_MS", get("HASERF_DRAIN_MS"), 0, 3600000, "ms")
+  cfg.panic_threshold = integer("HASERF_PANIC_THRESHOLD", get("HASERF_PANIC_THRESHOLD"), 0, 100, "percent")
   cfg.ready_grace_ms = integer("HASERF_READY_GRACE_MS", get("HASERF_READY_GRACE_MS"), 0, 3600000, "ms")
   cfg.peers_file = get("HASERF_PEERS_FILE")
 

@@ -28,7 +28,7 @@ function Glue.new(cfg, haserf, host)
                              rejected_logged = {}, app_text = nil, peers_text = nil}, Glue)
   self.reload = reload.new(cfg, haserf, host.read_file, function(...) self:log(...) end)
   self.ctx = {port_tag = cfg.port_tag, weight_tag = cfg.weight_tag, default_port = cfg.default_port,
-              drain_ms = cfg.drain_ms, partial = true,
+              drain_ms = cfg.drain_ms, partial = true, panic_threshold = cfg.panic_threshold,
               log = function(...) self:log(...) end,
               rejected = function(b, m) self:note_rejected(b, m) end}
   return self
@@ -300,7 +300,8 @@ function Glue:view()
     local draining = 0
     for _ in pairs(b.draining) do draining = draining + 1 end
     view.backends[bname] = {slots = #b.slots, used = slots.used(b), draining = draining,
-                            unplaced = b.unplaced or 0}
+                            unplaced = b.unplaced or 0, guarded = b.guarded,
+                            guard_activations = b.guard_activations or 0}
   end
   return view
 end

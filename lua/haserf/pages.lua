@@ -8,7 +8,7 @@
 --   view.history    render/reload history (newest first)
 --   view.requested  a pending render's reason, or nil
 --   view.phase, view.start_error, view.errors, view.join (cfg.join), view.backends (name ->
---   {slots, used, draining, unplaced})
+--   {slots, used, draining, unplaced, guarded, guard_activations})
 --   view.build      haserf.build_info(); view.haproxy_version; view.base (the page's path)
 local M = {}
 
@@ -65,6 +65,14 @@ function M.page(view)
     ' alive of ', html(stats.members), ' members, joined: ', join_text(view),
     stats.join_error and stats.join_error ~= "" and (' (' .. html(stats.join_error) .. ')') or '',
     view.start_error and (', start error: ' .. html(view.start_error)) or '', '</p>\n')
+  for _, bname in ipairs(sorted_keys(view.backends)) do
+    local g = view.backends[bname].guarded
+    if g then
+      w('<p class="failed"><b>Isolation guard on for ', html(bname), '</b>: ', html(g),
+        ' failed members keep their slots (most of the backend failed at once: more likely this ',
+        'balancer is cut off from the cluster); health checks decide.</p>\n')
+    end
+  end
   w('<h2>Members</h2>\n<table><tr><th>name</th><th>address</th><th>status</th><th>tags</th>',
     '<th>routing</th></tr>\n')
   for _, m in ipairs(view.members) do
@@ -230,6 +238,16 @@ function M.metrics(view)
   metric("haserf_unplaced_members", "gauge", "Alive selected members without a free slot")
   for _, bname in ipairs(sorted_keys(view.backends)) do
     val("haserf_unplaced_members", '{backend="' .. label(bname) .. '"}', view.backends[bname].unplaced)
+  end
+  metric("haserf_isolation_guard", "gauge",
+         "Failed members the isolation guard keeps in their slots (0: guard off; HASERF_PANIC_THRESHOLD)")
+  for _, bname in ipairs(sorted_keys(view.backends)) do
+    val("haserf_isolation_guard", '{backend="' .. label(bname) .. '"}', view.backends[bname].guarded or 0)
+  end
+  metric("haserf_isolation_guard_activations_total", "counter", "Times the isolation guard turned on")
+  for _, bname in ipairs(sorted_keys(view.backends)) do
+    val("haserf_isolation_guard_activations_total", '{backend="' .. label(bname) .. '"}',
+        view.backends[bname].guard_activations or 0)
   end
   metric("haserf_glue_errors_total", "counter", "Lua errors caught in the HAProxy glue")
   val("haserf_glue_errors_total", nil, view.errors)

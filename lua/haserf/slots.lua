@@ -18,10 +18,13 @@ function M.natural_less(a, b)
   return a < b
 end
 
+-- Failed members freed this recently count for the isolation guard (see M.sync).
+M.GUARD_WINDOW_MS = 60000
+
 function M.new_backend(name, servers, select)
   local b = {name = name, select = select or {}, slots = {}, servers = {}, member_of = {},
              slot_of = {}, applied = {}, default_weight = {}, draining = {}, unconfirmed = {},
-             wanted = 0, unplaced = 0}
+             failed_at = {}, wanted = 0, unplaced = 0}
   for sname, srv in pairs(servers) do
     b.slots[#b.slots + 1] = sname
     b.servers[sname] = srv
@@ -128,11 +131,12 @@ end
 -- Brings one backend in line with `members` (haserf.members(): name, addr, status, tags,
 -- rejected). ctx: port_tag, weight_tag, default_port, drain_ms, log(level, fmt, ...),
 -- rejected(backend, member) (called for every rejected selected member), partial (the member
--- list may be incomplete: a slot whose member is absent keeps it). Returns true while some
+-- list may be incomplete: a slot whose member is absent keeps it), panic_threshold (percent,
+-- 0 or nil = no isolation guard; b.guarded = how many failed members it keeps, or nil). Returns true while some
 -- slot waits for something (an address to apply, a drain to end): call again soon even if
 -- the membership did not change.
 function M.sync(b, members, now, ctx)
-  local seen, alive, pending = {}, 0, {}
+  local seen, alive, pending, failed = {}, 0, {}, {}
   for _, m in ipairs(members) do
     if matches(m, b.select) then
       seen[m.name] = true
@@ -152,10 +156,46 @@ function M.sync(b, members, now, ctx)
         end
       elseif st == "leaving" or st == "left" then
         if slot then start_drain(b, slot, m, now, st, ctx) end
-      elseif slot then  -- failed, none: nothing to wait for
-        free(b, slot, st, ctx)
+      elseif slot then  -- failed, none: nothing to wait for (unless the guard says so)
+        failed[#failed + 1] = {slot = slot, status = st, m = m}
+      elseif st == "failed" and now - (b.failed_at[m.name] or -math.huge) < M.GUARD_WINDOW_MS then
+        failed[#failed + 1] = {status = st, m = m}  -- freed a moment ago: the guard may bring it back
       end
     end
+  end
+  -- The isolation guard (Envoy's panic threshold): when fewer than panic_threshold % of the
+  -- members that hold or want a slot are alive, the failures more likely mean that *we* are
+  -- cut off from the cluster than that most backends died at once. The failed ones keep
+  -- their slots and routing; HAProxy's health checks decide, not the gossip view. A cut-off
+  -- balancer sees its peers fail one by one over seconds: those freed in the last
+  -- GUARD_WINDOW_MS count too, and get a slot back when the guard turns on.
+  local threshold = ctx.panic_threshold or 0
+  local guard = threshold > 0 and #failed > 0 and alive * 100 < threshold * (alive + #failed)
+  if guard ~= (b.guarded ~= nil) then
+    if guard then
+      b.guard_activations = (b.guard_activations or 0) + 1
+      ctx.log("warn", "%s: isolation guard on: %d of %d members failed (more than %d%%): " ..
+              "they keep their slots and health checks decide (HASERF_PANIC_THRESHOLD)",
+              b.name, #failed, alive + #failed, 100 - threshold)
+    else
+      ctx.log("notice", "%s: isolation guard off: %d members alive, %d failed", b.name, alive, #failed)
+    end
+  end
+  b.guarded = guard and #failed or nil
+  local readmit = {}
+  for _, f in ipairs(failed) do
+    if guard and f.slot then
+      b.draining[f.slot] = nil
+      b.unconfirmed[f.slot] = nil
+    elseif guard then
+      readmit[#readmit + 1] = f.m
+    elseif f.slot then
+      free(b, f.slot, f.status, ctx)
+      b.failed_at[f.m.name] = b.failed_at[f.m.name] or now
+    end
+  end
+  for name, t in pairs(b.failed_at) do
+    if now - t >= M.GUARD_WINDOW_MS or b.slot_of[name] then b.failed_at[name] = nil end
   end
   -- Members gone from the table (reaped). While the view is partial (just started, not yet
   -- synced with the cluster), a restored slot keeps its member.
@@ -174,7 +214,9 @@ function M.sync(b, members, now, ctx)
       free(b, slot, d.why .. ", drained", ctx)
     end
   end
-  -- New members take free slots in order.
+  -- New members take free slots in order, then the failed members the guard brings back.
+  local alive_pending = #pending
+  for _, m in ipairs(readmit) do pending[#pending + 1] = m end
   local i = 1
   for _, slot in ipairs(b.slots) do
     if i > #pending then break end
@@ -183,16 +225,18 @@ function M.sync(b, members, now, ctx)
       b.member_of[slot] = m.name
       b.slot_of[m.name] = slot
       local waiting = assign(b, slot, m, ctx)
-      ctx.log("notice", "%s/%s: member %s (%s:%d) joined: %s", b.name, slot, m.name, m.addr,
-              M.member_port(m, ctx), waiting and "ready once the address applies" or "ready")
+      ctx.log("notice", "%s/%s: member %s (%s:%d) %s: %s", b.name, slot, m.name, m.addr,
+              M.member_port(m, ctx), i > alive_pending and "back in its slot (isolation guard)" or "joined",
+              waiting and "ready once the address applies" or "ready")
       i = i + 1
     end
   end
+  if i - 1 > alive_pending then i = alive_pending + 1 end  -- unplaced counts alive members only
   for _, slot in ipairs(b.slots) do
     if not b.member_of[slot] then set_state(b, slot, "maint") end
   end
   b.wanted = alive
-  local unplaced = #pending - (i - 1)
+  local unplaced = alive_pending - (i - 1)
   if unplaced > 0 and unplaced ~= b.unplaced then
     ctx.log("warn", "%s: %d alive members have no free slot (%d slots)", b.name, unplaced, #b.slots)
   end

@@ -157,4 +157,75 @@ do
   T.eq("back on A and ready", srv:get_addr() .. " " .. srv.state, "10.0.0.1:3000 ready")
 end
 
+-- The isolation guard: most members failing at once keep their slots (health checks decide);
+-- a few failures free slots as usual; the guard ends when members are alive again; off at 0.
+do
+  local function cluster(statuses)
+    local list = {}
+    for i, st in ipairs(statuses) do list[i] = F.member("g" .. i, "10.0.1." .. i, st) end
+    return list
+  end
+  local function all(st, n) local t = {} for i = 1, n do t[i] = st end return t end
+  local srv = F.servers(6)
+  local g = slots.new_backend("nodes", srv, {role = "backend"})
+  local gctx = ctx({panic_threshold = 50})
+  slots.sync(g, cluster(all("alive", 6)), 0, gctx)
+  slots.sync(g, cluster({"failed", "alive", "alive", "alive", "alive", "alive"}), 1, gctx)
+  T.eq("guard: one of six failed is freed as usual", g.slot_of.g1, nil)
+  T.eq("guard: stays off for one failure", g.guarded, nil)
+  slots.sync(g, cluster(all("alive", 6)), 2, gctx)
+  logs = {}
+  slots.sync(g, cluster(all("failed", 6)), 3, gctx)
+  T.eq("guard: every member failed at once: all keep their slots", slots.used(g), 6)
+  T.eq("guard: their slots stay ready (health checks decide)", srv.s3.state, "ready")
+  T.eq("guard: counts the failed members it keeps", g.guarded, 6)
+  T.eq("guard: counts its activations", g.guard_activations, 1)
+  T.check("guard: logged as a warning naming the knob",
+          logged("warn nodes: isolation guard on: 6 of 6 members failed (more than 50%)") and
+          logged("HASERF_PANIC_THRESHOLD"))
+  slots.sync(g, cluster({"failed", "failed", "failed", "failed", "alive", "alive"}), 4, gctx)
+  T.eq("guard: still on with 2 of 6 alive", g.guarded, 4)
+  T.eq("guard: no new activation while it stays on", g.guard_activations, 1)
+  slots.sync(g, cluster({"failed", "alive", "alive", "alive", "alive", "alive"}), 5, gctx)
+  T.eq("guard: off once most are alive again", g.guarded, nil)
+  T.check("guard: the end is logged", logged("nodes: isolation guard off: 5 members alive, 1 failed"))
+  T.eq("guard: the member still failed is freed then", g.slot_of.g1, nil)
+  T.eq("guard: its slot goes to maintenance", srv.s1.state, "maint")
+  srv.s2.scur = 1  -- a session in flight: the drain lasts
+  slots.sync(g, cluster({"left", "left", "left", "left", "alive", "alive"}), 6, gctx)
+  T.eq("guard: graceful leaves are never held (they drain)", g.guarded, nil)
+  T.eq("guard: a leaving member drains", srv.s2.state, "drain")
+  -- A cut-off balancer sees its peers fail one by one: those freed before the guard turned
+  -- on get their slots back (failed in the last GUARD_WINDOW_MS).
+  local srv2 = F.servers(6)
+  local one = slots.new_backend("nodes", srv2, {role = "backend"})
+  local st = all("alive", 6)
+  slots.sync(one, cluster(st), 0, gctx)
+  for k = 1, 3 do
+    st[k] = "failed"
+    slots.sync(one, cluster(st), k * 1000, gctx)
+  end
+  T.eq("serial failures: the first three (half) are freed", slots.used(one), 3)
+  T.eq("serial failures: no guard yet", one.guarded, nil)
+  logs = {}
+  st[4] = "failed"
+  slots.sync(one, cluster(st), 4000, gctx)
+  T.eq("serial failures: the fourth turns the guard on, for all four", one.guarded, 4)
+  T.eq("serial failures: the three freed a moment ago are back in slots", slots.used(one), 6)
+  T.check("serial failures: a member brought back is logged as such", logged("back in its slot (isolation guard)"))
+  T.eq("serial failures: they are routed (health checks decide)", srv2.s1.state, "ready")
+  local late = slots.new_backend("nodes", F.servers(6), {role = "backend"})
+  st = all("alive", 6)
+  slots.sync(late, cluster(st), 0, gctx)
+  for k = 1, 3 do st[k] = "failed" end
+  slots.sync(late, cluster(st), 1000, gctx)
+  st[4] = "failed"
+  slots.sync(late, cluster(st), 1000 + slots.GUARD_WINDOW_MS, gctx)
+  T.eq("failures older than the window do not count (1 failed of 3 left)", late.guarded, nil)
+  local off = slots.new_backend("nodes", F.servers(6), {role = "backend"})
+  slots.sync(off, cluster(all("alive", 6)), 0, ctx({panic_threshold = 0}))
+  slots.sync(off, cluster(all("failed", 6)), 1, ctx({panic_threshold = 0}))
+  T.eq("guard off (0): every failed member is freed", slots.used(off), 0)
+end
+
 T.finish()

@@ -49,6 +49,8 @@ constexpr const char* kHelp =
     "                         appended to PATH; a restart witnesses the clocks and, unless\n"
     "                         the last run left gracefully, joins the members it knew again\n"
     "      --rejoin           serf's -rejoin: rejoin from the snapshot even after a leave\n"
+    "      --allow CIDR       only these sources may reach the gossip port (repeatable;\n"
+    "                         others are dropped before decoding and counted; default: all)\n"
     "      --rpc-addr IP:PORT serve serf's RPC protocol there, so that the serf CLI (serf\n"
     "                         members, event, query, keys, monitor, rtt...) and haserf's\n"
     "                         members/event/query/rtt talk to this agent (default\n"
@@ -193,6 +195,7 @@ int cmd_agent(int argc, char** argv) {
   specs.push_back({"event-handler", 0, true, true, nullptr, '\n'});       // "a,b=script"
   specs.push_back({"snapshot", 0, true, false, "HASERF_SNAPSHOT_FILE"});  // the glue's name
   specs.push_back({"rejoin", 0, false, false});
+  specs.push_back({"allow", 0, true, true});
   specs.push_back({"rpc-addr", 0, true, false});
   specs.push_back({"rpc-auth", 0, true, false});
   specs.push_back({"config-file", 0, true, true});
@@ -304,6 +307,7 @@ int cmd_agent(int argc, char** argv) {
   }
 
   config.retry_join = args.all("retry-join");
+  config.allow_sources = args.all("allow");
   if (auto v = args.get("retry-interval");
       v && (!parse_duration(*v, config.retry_interval) || config.retry_interval.count() == 0)) {
     agent_log("INFO", "--retry-interval must be a positive duration (30s, 500ms)\n");
@@ -467,6 +471,14 @@ int cmd_agent(int argc, char** argv) {
   if (const auto st = agent.status(); !st.notice.empty()) {
     agent_log("INFO", "%s\n", st.notice.c_str());
   }
+  if (const auto st = agent.status(); !st.warning.empty()) {
+    agent_log("WARN", "%s\n", st.warning.c_str());
+  }
+  if (!config.allow_sources.empty()) {
+    std::string list;
+    for (const auto& a : config.allow_sources) list += (list.empty() ? "" : ", ") + a;
+    agent_log("INFO", "gossip only from %s (--allow)\n", list.c_str());
+  }
   const auto seeds = args.all("join");
   if (!seeds.empty()) {
     agent.join(seeds, [seeds](int joined, const std::string& err) {
@@ -541,10 +553,11 @@ int cmd_agent(int argc, char** argv) {
   }
   // What hostile or broken peers sent us, for the operator (and the trap tests).
   agent_log("INFO",
-            "dropped %llu packets, %llu messages; %llu unsafe for Go peers "
-            "(never forwarded)%s%s\n",
+            "dropped %llu packets, %llu messages; refused %llu from sources not allowed; %llu "
+            "unsafe for Go peers (never forwarded)%s%s\n",
             static_cast<unsigned long long>(st.memberlist.packets_dropped),
             static_cast<unsigned long long>(st.memberlist.messages_dropped),
+            static_cast<unsigned long long>(st.sources_refused),
             static_cast<unsigned long long>(st.memberlist.unsafe_dropped + st.serf.unsafe_dropped),
             st.serf.last_unsafe.empty() ? "" : "; last: ", st.serf.last_unsafe.c_str());
   return kExitOk;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <system_error>
 
 #include "core/wire/crypto.hpp"
 
@@ -220,6 +221,7 @@ bool to_agent_config(const StartOptions& options, net::AgentConfig& config, std:
   config.snapshot_path = options.snapshot_file;
   config.profile = options.profile.empty() ? "lan" : options.profile;
   config.join = options.join;
+  config.allow_sources = options.allow;
   if (options.join_retry.count() > 0 && !options.join.empty()) {
     config.retry_join = std::move(config.join);  // the first attempt is at once
     config.join.clear();
@@ -313,7 +315,18 @@ bool ModuleState::start(const StartOptions& options, std::string& error) {
       ++queries_dropped_;
     }
   });
-  if (!agent->start(&error)) {
+  bool agent_started = false;
+  try {
+    agent_started = agent->start(&error);
+  } catch (const std::system_error& e) {
+    // No thread for the member: HAProxy's RLIMIT_NPROC 0 in a non-root worker without
+    // insecure-fork-wanted (net::start_thread says so). The member never ran and has closed
+    // what it opened; the janitor could not start either: it goes away here, and the caller
+    // (the glue, which retries) gets the reason.
+    error = e.what();
+    return false;
+  }
+  if (!agent_started) {
     retire(std::move(agent), std::move(table));
     return false;
   }
@@ -354,6 +367,7 @@ MemberStatus ModuleState::status() const {
   out.handed_over_to = s.handed_over_to;
   out.joined = s.joined;
   out.join_done = s.join_done;
+  out.warning = s.warning;
   return out;
 }
 
@@ -678,6 +692,8 @@ Counters ModuleState::stats() const {
     c.numbers["nodes_refused"] = static_cast<long long>(s.memberlist.nodes_refused);
     c.numbers["awareness"] = s.awareness;
     c.numbers["tcp_errors"] = static_cast<long long>(s.tcp_errors);
+    c.numbers["sources_refused"] = static_cast<long long>(s.sources_refused);
+    c.numbers["streams_over_budget"] = static_cast<long long>(s.streams_over_budget);
     c.strings["last_drop_reason"] = s.memberlist.last_drop_reason;
     // Messages a Go peer could not survive (docs/go-traps.md): dropped, never forwarded.
     c.numbers["unsafe_dropped"] =

@@ -60,6 +60,8 @@ struct StartOptions {
   std::chrono::milliseconds join_retry{0};
   // Which members may be routed and rendered (core/table/member_policy.hpp).
   table::MemberPolicy policy;
+  // Sources that may reach the gossip port (CIDRs; net::AgentConfig::allow_sources). Empty: all.
+  std::vector<std::string> allow;
 };
 
 // An application query that reached us, waiting for respond() (until its deadline).
@@ -111,6 +113,7 @@ struct MemberStatus {
   pid_t handed_over_to = 0;
   int joined = -1;
   bool join_done = false;
+  std::string warning;  // net::AgentStatus::warning: a risk worth a loud log line
 };
 
 class ModuleState {

@@ -141,6 +141,36 @@ void push_member(lua_State* L, const haserf::table::Member& m,
 // ---- functions ----
 
 // Reads haserf.start's option table at index 1 (also used by haserf.check_options).
+// Field `key` of the table at `idx`: a string (one item) or an array of strings, appended to
+// `out`; absent is fine. `what` names an item in the error ("CIDR").
+bool get_string_list_field(lua_State* L, int idx, const char* fn, const char* key, const char* what,
+                           std::vector<std::string>& out, std::string& err) {
+  const auto bad = [&] {
+    err = std::string(fn) + ": '" + key + "' must be an array of " + what + " strings";
+    return false;
+  };
+  raw_field(L, idx, key);
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    out.emplace_back(lua_tostring(L, -1));
+  } else if (lua_type(L, -1) == LUA_TTABLE) {
+    const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, -1, i);
+      if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 2);
+        return bad();
+      }
+      out.emplace_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return bad();
+  }
+  lua_pop(L, 1);
+  return true;
+}
+
 bool read_start_options(lua_State* L, const char* fn, StartOptions& opts, std::string& err) {
   if (lua_type(L, 1) != LUA_TTABLE) {
     err = std::string(fn) + ": expects a table of options, e.g. {bind=\"127.0.0.1:7946\"}";
@@ -186,27 +216,10 @@ bool read_start_options(lua_State* L, const char* fn, StartOptions& opts, std::s
     opts.join_retry = std::chrono::milliseconds(lua_tointeger(L, -1));
   }
   lua_pop(L, 1);
-  raw_field(L, 1, "join");
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    opts.join.emplace_back(lua_tostring(L, -1));
-  } else if (lua_type(L, -1) == LUA_TTABLE) {
-    const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
-    for (lua_Integer i = 1; i <= n; ++i) {
-      lua_rawgeti(L, -1, i);
-      if (lua_type(L, -1) != LUA_TSTRING) {
-        lua_pop(L, 2);
-        err = std::string(fn) + ": 'join' must be an array of \"IP:PORT\" strings";
-        return false;
-      }
-      opts.join.emplace_back(lua_tostring(L, -1));
-      lua_pop(L, 1);
-    }
-  } else if (!lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    err = std::string(fn) + ": 'join' must be an array of \"IP:PORT\" strings";
+  if (!get_string_list_field(L, 1, fn, "join", "\"IP:PORT\"", opts.join, err) ||
+      !get_string_list_field(L, 1, fn, "allow", "CIDR", opts.allow, err)) {
     return false;
   }
-  lua_pop(L, 1);
   raw_field(L, 1, "tags");
   if (lua_type(L, -1) == LUA_TTABLE) {
     if (!read_string_map(L, -1, (std::string(fn) + ": 'tags'").c_str(), opts.tags, err)) {
@@ -321,6 +334,7 @@ int l_status(lua_State* L, std::string&) {
   set_integer(L, "joined", s.joined);
   lua_pushboolean(L, s.join_done);
   lua_setfield(L, -2, "join_done");
+  set_string(L, "warning", s.warning);
   return 1;
 }
 

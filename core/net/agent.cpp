@@ -85,6 +85,16 @@ bool Agent::wait_status(const std::function<bool(const AgentStatus&)>& pred,
 
 namespace {
 
+// 127.0.0.0/8, ::1 or ::ffff:127.x.y.z: nobody else can send to it.
+bool loopback(const wire::Bytes& ip) {
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (ip.size() == 4) return ip[0] == 127;
+  if (ip.size() != 16) return false;
+  if (std::equal(kMapped, kMapped + 12, ip.begin())) return ip[12] == 127;
+  return std::all_of(ip.begin(), ip.begin() + 15, [](std::uint8_t b) { return b == 0; }) &&
+         ip[15] == 1;
+}
+
 bool has_control_char(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -171,6 +181,11 @@ bool check_config(const AgentConfig& config, std::string* err, swim::Address* bi
     if (err) *err = "retry-join: the interval must be positive and the maximum not negative";
     return false;
   }
+  SourceFilter sources;
+  if (!sources.parse(config.allow_sources, err)) {
+    if (err) *err = "allow: " + *err;
+    return false;
+  }
   const auto meta = wire::encode_tags(config.tags);
   if (meta.size() > config.serf.meta_size_limit) {
     if (err) {
@@ -211,6 +226,16 @@ bool Agent::prepare(std::string* err) {
   timers_ = std::make_unique<swim::TimerQueue>();
   transport_ = std::make_unique<UvTransport>(&loop_, keyring_.enabled() ? &keyring_ : nullptr,
                                              config_.swim.limits);
+  transport_->allow_sources.parse(config_.allow_sources, nullptr);  // checked above
+  if (!keyring_.enabled() && !loopback(bind_addr_.ip)) {
+    const std::string warning =
+        "gossip on " + swim::to_string(bind_addr_) +
+        " is not encrypted: anyone who can send a packet to it can join the cluster, read the "
+        "membership and forge events; give a key (serf keygen)" +
+        (config_.allow_sources.empty() ? " and an allow-list of sources" : "") +
+        " (docs/security.md)";
+    update_status([&](AgentStatus& s) { s.warning = warning; });
+  }
   uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Agent*>(a->data)->run_posted(); });
   async_.data = this;
   uv_timer_init(&loop_, &timer_);
@@ -221,6 +246,19 @@ bool Agent::prepare(std::string* err) {
 bool Agent::start(std::string* err) {
   if (loop_initialized_) return true;  // started once already
   if (!prepare(err)) return false;
+  // No thread (start_thread throws: HAProxy's RLIMIT_NPROC 0 in a non-root worker without
+  // insecure-fork-wanted): close what prepare() and bind_and_start() opened here, in the
+  // caller's thread, so that a host retrying the start leaks no descriptor; then rethrow.
+  const auto start_loop_thread = [this](auto&& fn) {
+    try {
+      thread_ = start_thread(std::forward<decltype(fn)>(fn));
+    } catch (const std::exception& e) {
+      shut_loop();
+      uv_run(&loop_, UV_RUN_DEFAULT);  // let the close callbacks run
+      set_phase(AgentPhase::kFailed, e.what());
+      throw;
+    }
+  };
   if (config_.handover == HandoverPolicy::kOff) {
     if (!bind_and_start(err)) {
       shut_loop();
@@ -228,11 +266,11 @@ bool Agent::start(std::string* err) {
       set_phase(AgentPhase::kFailed, err ? *err : "");
       return false;
     }
-    thread_ = start_thread([this] { run_loop(); });
+    start_loop_thread([this] { run_loop(); });
     return true;
   }
   set_phase(AgentPhase::kStarting);
-  thread_ = start_thread([this] {
+  start_loop_thread([this] {
     if (!take_over()) {
       std::string e;
       if (!bind_and_start(&e)) {
@@ -690,6 +728,8 @@ void Agent::pump() {
     s.udp_send_errors = transport_->stats().udp_send_errors;
     s.tcp_accepted = transport_->stats().tcp_accepted;
     s.tcp_errors = transport_->stats().tcp_errors;
+    s.sources_refused = transport_->stats().sources_refused;
+    s.streams_over_budget = transport_->stats().streams_over_budget;
     s.awareness = memberlist_->awareness();
     s.members = memberlist_->num_members();
     if (snapshot_) s.snapshot = snapshot_->stats();

@@ -96,6 +96,10 @@ struct AgentConfig {
   // The embedding application's own state, given to whoever peeks (handover.hpp), also with
   // handover off. Called on the loop thread: must be quick and thread-safe.
   std::function<std::string()> app_state;
+  // Sources that may reach the gossip port (CIDRs, core/net/source_filter.hpp): datagrams and
+  // connections from elsewhere are dropped before decoding and counted (sources_refused).
+  // Empty: every source (serf's behaviour).
+  std::vector<std::string> allow_sources;
 };
 
 // Where a member is in its life.
@@ -122,6 +126,9 @@ struct AgentStatus {
   std::string join_error;
   std::uint64_t handovers_refused = 0;
   std::string notice;  // set at start: worth a log line, not an error (see check_config)
+  // Set at start: a risk worth a loud log line (gossip without a key on a non-loopback
+  // address: anyone who can send it a packet can join, read and forge the membership).
+  std::string warning;
   int retry_join_attempts = 0;
   bool retry_joined = false;          // a retry-join attempt reached a member
   bool retry_join_exhausted = false;  // retry_max attempts failed; no more attempts
@@ -134,6 +141,8 @@ struct AgentStats {
   std::uint64_t udp_send_errors = 0;
   std::uint64_t tcp_accepted = 0;
   std::uint64_t tcp_errors = 0;
+  std::uint64_t sources_refused = 0;      // datagrams + connections refused by allow_sources
+  std::uint64_t streams_over_budget = 0;  // inbound streams closed at the memory budget
   int awareness = 0;
   std::size_t members = 0;
   SnapshotStats snapshot;  // zero without a snapshot file
@@ -161,7 +170,8 @@ class Agent {
   // Checks the configuration and starts the loop thread. With handover off it binds UDP+TCP
   // first and returns false with a one-line reason when that fails. With handover on it
   // returns at once; the loop thread takes over from a predecessor or binds, and status()
-  // tells how that went (kRunning or kFailed).
+  // tells how that went (kRunning or kFailed). When no thread can start, everything is
+  // closed again (kFailed) and start_thread's std::system_error is rethrown.
   bool start(std::string* err);
   bool running() const { return running_; }
   AgentStatus status() const;
@@ -296,7 +306,7 @@ class Agent {
   mutable std::mutex stats_mutex_;
   AgentStats stats_;
   std::shared_ptr<const RttMap> rtt_estimates_ = std::make_shared<RttMap>();  // stats_mutex_
-  swim::TimePoint last_rtt_refresh_{};  // loop thread
+  swim::TimePoint last_rtt_refresh_{};                                        // loop thread
   // When rtt_estimates() was last called (steady_clock ticks; 0: never), so the loop computes
   // them only for readers.
   mutable std::atomic<std::int64_t> rtt_read_at_{0};

@@ -69,6 +69,7 @@ struct UvTransport::Conn {
   bool want_reply = false;
   bool finished = false;
   int open_handles = 0;
+  std::size_t buffered = 0;  // inbound bytes read and not yet a complete message (the budget)
   swim::Address peer;
   wire::Bytes request;
   wire::StreamReader reader;
@@ -274,6 +275,10 @@ void UvTransport::on_udp_recv(uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const
   if (n <= 0 || !from || (flags & UV_UDP_PARTIAL) || !self->on_packet_) return;
   swim::Address addr;
   if (!sockaddr_to_address(from, addr)) return;
+  if (!self->allow_sources.allows(addr)) {
+    ++self->stats_.sources_refused;
+    return;
+  }
   self->on_packet_(addr,
                    std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
                                                  static_cast<std::size_t>(n)));
@@ -320,12 +325,17 @@ void UvTransport::on_connection(uv_stream_t* server, int status) {
     close_conn(c);
     return;
   }
-  ++self->stats_.tcp_accepted;
-  self->conns_.insert(c);
   sockaddr_storage peer;
   int len = sizeof peer;
-  uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len);
-  sockaddr_to_address(reinterpret_cast<sockaddr*>(&peer), c->peer);
+  if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len) != 0 ||
+      !sockaddr_to_address(reinterpret_cast<sockaddr*>(&peer), c->peer) ||
+      !self->allow_sources.allows(c->peer)) {
+    ++self->stats_.sources_refused;
+    close_conn(c);
+    return;
+  }
+  ++self->stats_.tcp_accepted;
+  self->conns_.insert(c);
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(self->inbound_timeout);
   uv_timer_start(
       &c->timer,
@@ -339,6 +349,17 @@ void UvTransport::on_connection(uv_stream_t* server, int status) {
 
 void UvTransport::on_read(Conn* c, std::span<const std::uint8_t> data) {
   if (c->finished) return;
+  if (c->inbound) {
+    // Every inbound stream together holds at most max_buffered bytes: 128 peers that each
+    // start a 20 MiB message (memberlist's own bound) and stall must not take 2.5 GiB.
+    c->buffered += data.size();
+    buffered_ += data.size();
+    if (buffered_ > max_buffered) {
+      ++stats_.streams_over_budget;
+      finish(c, false, "inbound streams over their memory budget");
+      return;
+    }
+  }
   c->reader.feed(data);
   const auto status = c->reader.poll();
   if (status == wire::StreamStatus::kNeedMore) return;
@@ -385,6 +406,8 @@ void UvTransport::write_and_close(Conn* c, wire::Bytes data) {
 void UvTransport::finish(Conn* c, bool ok, const std::string& error) {
   if (c->finished) return;
   c->finished = true;
+  buffered_ -= c->buffered;
+  c->buffered = 0;
   conns_.erase(c);
   if (!ok) ++stats_.tcp_errors;
   if (c->done) {

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "core/net/source_filter.hpp"
 #include "core/swim/memberlist.hpp"
 #include "core/wire/wire.hpp"
 
@@ -23,6 +24,8 @@ struct TransportStats {
   std::uint64_t tcp_accepted = 0;
   std::uint64_t tcp_refused = 0;  // over max_connections
   std::uint64_t tcp_errors = 0;
+  std::uint64_t sources_refused = 0;      // datagrams and connections from outside allow_sources
+  std::uint64_t streams_over_budget = 0;  // inbound streams closed: max_buffered reached
 };
 
 class UvTransport : public swim::Transport {
@@ -63,6 +66,12 @@ class UvTransport : public swim::Transport {
 
   const TransportStats& stats() const { return stats_; }
   std::size_t max_connections = 128;
+  // Bytes all inbound streams may hold before their message is complete; the connection
+  // that would pass it is closed (and counted). Above any real push/pull (10,000 members
+  // encode to about 2 MiB) and far below 128 connections times 20 MiB.
+  std::size_t max_buffered = 64u << 20;
+  // Checked before a datagram or a connection reaches any decoder (docs/security.md).
+  SourceFilter allow_sources;
   swim::Duration inbound_timeout = std::chrono::seconds(10);
 
  public:
@@ -96,6 +105,7 @@ class UvTransport : public swim::Transport {
   StreamHandler on_stream_;
   AfterCallback after_;
   std::set<Conn*> conns_;
+  std::size_t buffered_ = 0;  // sum of the inbound connections' Conn::buffered
   TransportStats stats_;
   alignas(16) char udp_buffer_[65536];
 };

@@ -49,8 +49,11 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
     result.output = std::strerror(errno);
     return result;
   }
+  // stdin: a pipe carrying the input, or (no input) at end of file at once. Not /dev/null,
+  // which a chroot (HAProxy's `chroot /var/lib/haproxy`) usually does not have: opening it
+  // there would fail the spawn with a misleading "/bin/sh: No such file or directory".
   int in_fds[2] = {-1, -1};
-  if (io.input != nullptr && ::pipe2(in_fds, O_CLOEXEC) != 0) {
+  if (::pipe2(in_fds, O_CLOEXEC) != 0) {
     result.output = std::strerror(errno);
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
@@ -75,11 +78,7 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
-  if (io.input != nullptr) {
-    posix_spawn_file_actions_adddup2(&actions, in_fds[0], STDIN_FILENO);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  }
+  posix_spawn_file_actions_adddup2(&actions, in_fds[0], STDIN_FILENO);
   // Everything else the host has open (HAProxy's listeners, the master's socketpair) stays
   // behind, CLOEXEC or not.
   posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
@@ -114,7 +113,7 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   }
   result.started = true;
   std::size_t written = 0;
-  if (in_fd >= 0 && io.input->empty()) close_input();
+  if (in_fd >= 0 && (io.input == nullptr || io.input->empty())) close_input();
 
   auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto cancelled = [&] { return cancel != nullptr && cancel->load(); };

@@ -31,8 +31,9 @@ struct CommandIo {
 };
 
 // Runs `argv` (argv[0] looked up in PATH). Extra environment variables are added to ours.
-// The command inherits no descriptor but stdin (/dev/null or our pipe), stdout and stderr (a
-// pipe to us): inside HAProxy, a listener or socket of the host must never leak into a child.
+// The command inherits no descriptor but stdin (our pipe: the input, or at end of file at
+// once; never /dev/null, which a chroot may lack), stdout and stderr (a pipe to us): inside
+// HAProxy, a listener or socket of the host must never leak into a child.
 // On timeout, or as soon as `*cancel` becomes true (checked every 50 ms), the process group
 // gets SIGTERM, then SIGKILL one second later.
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,

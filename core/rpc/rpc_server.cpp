@@ -707,6 +707,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     out["serf"]["query_queue"] = std::to_string(s.queues.queries);
     out["serf"]["encrypted"] = s.encrypted ? "true" : "false";
     out["serf"]["coordinate_resets"] = std::to_string(s.serf.coordinate_resets);
+    // haserf's own counters (serf info prints every section it gets).
+    out["haserf"]["packets_received"] = std::to_string(s.memberlist.packets_received);
+    out["haserf"]["packets_dropped"] = std::to_string(s.memberlist.packets_dropped);
+    out["haserf"]["sources_refused"] = std::to_string(s.sources_refused);
+    out["haserf"]["streams_over_budget"] = std::to_string(s.streams_over_budget);
+    out["haserf"]["unsafe_dropped"] =
+        std::to_string(s.memberlist.unsafe_dropped + s.serf.unsafe_dropped);
     if (const auto* self = snap->find(agent.node_name())) {
       for (const auto& [k, v] : self->tags) out["tags"][k] = v;
     }

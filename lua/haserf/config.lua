@@ -45,6 +45,7 @@ M.KNOBS = {
   HASERF_DRAIN_MS = {"5000", "grace of a leaving member's sessions"},
   HASERF_READY_GRACE_MS = {"10000", "how long restored slots wait for the cluster view"},
   HASERF_LOG_LEVEL = {"info", "least severe glue message logged"},
+  HASERF_ALLOW = {nil, "sources (CIDRs) that may reach the gossip port"},
   HASERF_PANIC_THRESHOLD = {"50", "isolation guard: % of alive members below which failed ones keep their slots"},
 }
 
@@ -88,6 +89,18 @@ local function integer(knob, text, lo, hi, unit)
   end
   if n < lo or n > hi then fail(knob, "must be between %d and %d, got %d", lo, hi, n) end
   return n
+end
+
+-- One word of HAProxy's configuration as HAProxy reads it: quotes removed, and inside double
+-- quotes environment variables ("${NAME}", "$NAME") expanded with env(name).
+function M.haproxy_word(word, env)
+  local q, inner = word:match("^([\"'])(.*)%1$")
+  if q == "'" then return inner end
+  if q ~= '"' then return word end
+  return (inner:gsub("%$({?)([%a_][%w_]*)(}?)", function(open, name, close)
+    if open == "{" and close == "" then return nil end  -- "${NAME" is no variable: kept
+    return (env(name) or "") .. (open == "" and close or "")
+  end))
 end
 
 -- The backends (`backend NAME` / `listen NAME`) and the chroot declared in HAProxy's files.
@@ -175,6 +188,7 @@ function M.load(env, haserf, opts)
          "before `lua-load`")
   end
   cfg.advertise = get("HASERF_ADVERTISE")
+  cfg.allow = M.split_list(get("HASERF_ALLOW"))
   cfg.join = M.split_list(get("HASERF_JOIN"))
   cfg.node = get("HASERF_NODE")
   cfg.tags = M.split_kv(get("HASERF_TAGS"), "HASERF_TAGS")
@@ -217,6 +231,7 @@ function M.load(env, haserf, opts)
     elseif why:find("^join address") then knob = "HASERF_JOIN"
     elseif why:find("^unknown profile") then knob = "HASERF_PROFILE"
     elseif why:find("^handover") then knob = "HASERF_HANDOVER"
+    elseif why:find("^allow") then knob = "HASERF_ALLOW"
     elseif why:find("^tags") then knob = "HASERF_TAGS" end
     fail(knob, "%s", why)
   end
@@ -233,7 +248,7 @@ function M.load(env, haserf, opts)
   end
   if opts.config_files then
     local declared, chroot = M.scan_config(opts.config_files, opts.read_file)
-    cfg.chroot = chroot
+    cfg.chroot = chroot and M.haproxy_word(chroot, env)
     if declared then
       for _, b in ipairs(cfg.backends) do
         if not declared[b] then
@@ -285,7 +300,7 @@ function M.start_options(cfg, join)
           tags = cfg.tags, encrypt = cfg.encrypt, keyring_file = cfg.keyring_file,
           snapshot_file = cfg.snapshot_file, profile = cfg.profile, handover = cfg.handover,
           handover_wait_ms = cfg.handover_wait_ms, join_retry_ms = cfg.join_retry_ms,
-          port_tag = cfg.port_tag,
+          port_tag = cfg.port_tag, allow = cfg.allow,
           weight_tag = cfg.weight_tag, require_port = cfg.default_port == nil}
 end
 

@@ -245,6 +245,10 @@ function Glue:tick(now)
     end
     local st = self.haserf.status()
     self.start_error, self.phase = nil, "running"
+    if st.warning and st.warning ~= "" and not self.warned then
+      self.warned = true  -- once per worker: a reload's new worker says it again
+      self:log("warn", "%s", st.warning)
+    end
     if st.took_over_from > 0 then
       self:log("notice", "member %s took over from worker %d (reload): no leave, no join",
                tostring(self.cfg.node or "<hostname>"), st.took_over_from)

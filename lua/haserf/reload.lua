@@ -9,13 +9,53 @@ M.__index = M
 
 local HISTORY_MAX = 20
 
+-- Whether the worker can open a path (a file or a folder: fopen opens folders on Linux).
+local function can_open(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  f:close()
+  return true
+end
+
 -- haserf: {reload = fn(job), reload_status = fn()}; read_file(path) -> text or nil;
--- log(level, fmt, ...); clock() -> seconds (os.time) for the history.
-function M.new(cfg, haserf, read_file, log, clock)
+-- log(level, fmt, ...); clock() -> seconds (os.time) for the history; exists(path) -> boolean
+-- (default: the worker can open it).
+function M.new(cfg, haserf, read_file, log, clock, exists)
   return setmetatable({cfg = cfg, haserf = haserf, read_file = read_file, log = log,
-                       clock = clock or os.time, history = {}, requested = nil,
-                       last_change = nil, last_start = nil, failed_sig = nil, in_flight = nil,
-                       template_text = nil, template_checked = 0}, M)
+                       clock = clock or os.time, exists = exists or can_open, history = {},
+                       requested = nil, last_change = nil, last_start = nil, failed_sig = nil,
+                       in_flight = nil, template_text = nil, template_checked = 0}, M)
+end
+
+-- HAProxy's `chroot` (cfg.chroot, found in its config files when the glue loads): the worker
+-- that renders reads the template, writes HASERF_OUT and runs the check and reload commands
+-- with /bin/sh, all inside that folder. What is missing there would fail deep inside the job
+-- with a bare "No such file or directory"; say instead which path, and where it was looked for.
+-- Returns nil when nothing is missing (or there is no chroot).
+function M:chroot_problem()
+  local root = self.cfg.chroot
+  if root == nil or root == "" or root:match("^/+$") then return nil end
+  root = root:gsub("/+$", "")
+  local function where(path) return root .. (path:sub(1, 1) == "/" and "" or "/") .. path end
+  local problem
+  local cfg = self.cfg
+  local dir = cfg.out:match("^(.*)/[^/]*$")
+  if dir == nil then dir = "." elseif dir == "" then dir = "/" end
+  if self.read_file(cfg.template) == nil then
+    problem = string.format("HASERF_TEMPLATE %s is not readable inside HAProxy's chroot %s " ..
+                            "(the worker looks for %s)", cfg.template, root, where(cfg.template))
+  elseif not self.exists(dir) then
+    problem = string.format("HASERF_OUT %s cannot be written inside HAProxy's chroot %s " ..
+                            "(the worker looks for the folder %s)", cfg.out, root, where(dir))
+  elseif not self.exists("/bin/sh") then
+    problem = string.format("%s with /bin/sh, which HAProxy's chroot %s does not have " ..
+                            "(the worker looks for %s)",
+                            cfg.reload_cmd and "HASERF_CHECK and HASERF_RELOAD run" or "HASERF_CHECK runs",
+                            root, where("/bin/sh"))
+  end
+  if problem == nil then return nil end
+  return problem .. "; rendered reloads need the template, HASERF_OUT's folder and /bin/sh " ..
+         "inside the chroot: drop `chroot` to use them (slots need none)"
 end
 
 -- Newest first: {time=, what=, result=, message=}.
@@ -107,6 +147,14 @@ function M:step(backends, order, now)
   if sig == self.failed_sig then
     -- Same inputs as the last failed attempt: wait for something to change.
     self.requested = nil
+    return
+  end
+  local refused = self:chroot_problem()
+  if refused then
+    -- Like a failed check: nothing written, not retried until the inputs change.
+    self.requested, self.failed_sig = nil, sig
+    self:remember("render+check+reload", "failed", refused)
+    self.log("warn", "reload refused (running config kept): %s", refused)
     return
   end
   local ok, err = h.reload({template = self.cfg.template, out = self.cfg.out, vars = vars,

@@ -2,11 +2,10 @@
 // core/render/command_runner: checks and reload commands run bounded, inherit nothing of the
 // host but stdio, and die with the host's shutdown.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <signal.h>
-
 #include <catch2/catch.hpp>
 #include <thread>
 
@@ -84,4 +83,15 @@ TEST_CASE("command runner: input goes to stdin: a command that ignores it is no 
   io.input = &none;
   r = render::run_shell("wc -c", 10s, {}, nullptr, io);
   CHECK(r.output.find('0') != std::string::npos);
+}
+
+TEST_CASE("command runner: without input, stdin is an empty pipe, not /dev/null",
+          "[render][command]") {
+  // Inside HAProxy's chroot there is usually no /dev/null: opening it made every check and
+  // reload command fail to start ("/bin/sh: No such file or directory").
+  const auto start = std::chrono::steady_clock::now();
+  auto r = render::run_shell("cat; [ -p /dev/stdin ] && echo pipe", 10s);
+  REQUIRE(r.ok());
+  CHECK(r.output == "pipe\n");
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
 }

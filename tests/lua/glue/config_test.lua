@@ -35,6 +35,11 @@ T.eq("defaults: drain grace 5 s", cfg.drain_ms, 5000)
 T.eq("defaults: no warning", #warnings, 0)
 T.eq("defaults: log level info", cfg.log_level, "info")
 T.eq("HASERF_LOG_LEVEL=warn", load(with({HASERF_LOG_LEVEL = "warn"})).log_level, "warn")
+T.eq("HASERF_ALLOW: a CIDR list for the member", table.concat(load(with({HASERF_ALLOW = "10.0.0.0/8, fd00::/8"})).allow, " "),
+     "10.0.0.0/8 fd00::/8")
+T.eq("HASERF_ALLOW reaches the start options", config.start_options(load(with({HASERF_ALLOW = "10.0.0.0/8"}))).allow[1], "10.0.0.0/8")
+fails("a bad CIDR in HASERF_ALLOW is named (the module's own check)", with({HASERF_ALLOW = "10.0.0.0/8,nowhere"}),
+      "haserf: HASERF_ALLOW: allow: 'nowhere' is not a CIDR")
 fails("a bad HASERF_LOG_LEVEL is named", with({HASERF_LOG_LEVEL = "loud"}),
       "haserf: HASERF_LOG_LEVEL: 'loud' is not one of debug, info, notice, warn, err")
 
@@ -82,6 +87,11 @@ local function read(p) return files[p] end
 cfg = load(with({HASERF_BACKENDS = "web,api"}), {read_file = read, config_files = {"/etc/haproxy/a.cfg", "/etc/haproxy/b.cfg"}})
 T.eq("declared backends pass", #cfg.backends, 2)
 T.eq("the chroot is noticed", cfg.chroot, "/var/lib/haproxy")
+files["/etc/haproxy/a.cfg"] = 'global\n  chroot "${CHROOT_DIR}/jail"\nbackend web\n'
+cfg = load(with({CHROOT_DIR = "/srv", HASERF_BACKENDS = "web"}), {read_file = read, config_files = {"/etc/haproxy/a.cfg"}})
+T.eq("a chroot in double quotes: environment variables expanded, as HAProxy does", cfg.chroot, "/srv/jail")
+T.eq("single quotes: taken literally", config.haproxy_word("'${X}'", function() return "no" end), "${X}")
+T.eq("$NAME without braces", config.haproxy_word('"$X/y"', function() return "/x" end), "/x/y")
 fails("an undeclared backend names HASERF_BACKENDS", with({HASERF_BACKENDS = "web,nodes"}),
       "haserf: HASERF_BACKENDS: backend 'nodes' is not declared in /etc/haproxy/a.cfg",
       {read_file = read, config_files = {"/etc/haproxy/a.cfg"}})

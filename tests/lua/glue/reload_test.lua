@@ -63,4 +63,71 @@ r2:restore(lines, slots.unescape)
 T.eq("history restored in order", #r2.history, 2)
 T.eq("newest first after restore", r2.history[1].result, "ok")
 T.eq("time kept", r2.history[2].time, 1700000000)
+
+-- HAProxy's `chroot`: what the job needs and the worker cannot find inside the chroot is
+-- refused before the job, naming the path and the chroot; the running config is kept.
+local files, dirs = {}, {}
+local function chroot_reload(extra)
+  local c = {}
+  for k, v in pairs(cfg) do c[k] = v end
+  for k, v in pairs(extra) do c[k] = v end
+  local mm, clogs = F.module(), {}
+  local rr = reload.new(c, mm, function(p) return files[p] end,
+                        function(level, fmt, ...) clogs[#clogs + 1] = level .. " " .. string.format(fmt, ...) end,
+                        function() return 1700000000 end, function(p) return dirs[p] == true end)
+  local bb = slots.new_backend("nodes", F.servers(1), {})
+  bb.wanted = 2
+  return rr, mm, clogs, {nodes = bb}
+end
+local rc, mc, lc, bc = chroot_reload({chroot = "/var/lib/haproxy/", template = "/etc/haproxy/t.mustache",
+                                      out = "/etc/haproxy/haproxy.cfg"})
+rc:membership_changed(bc, order, 0)
+rc:step(bc, order, 1000)
+T.eq("chroot, template outside it: no job", #mc.jobs, 0)
+T.eq("the refusal is remembered as a failure", rc.history[1].result, "failed")
+T.contains("the refusal names the template, the chroot and where the worker looked", lc[#lc],
+           "warn reload refused (running config kept): HASERF_TEMPLATE /etc/haproxy/t.mustache is " ..
+           "not readable inside HAProxy's chroot /var/lib/haproxy (the worker looks for " ..
+           "/var/lib/haproxy/etc/haproxy/t.mustache)")
+T.contains("the refusal says what renders need under chroot", rc.history[1].message,
+           "need the template, HASERF_OUT's folder and /bin/sh inside the chroot")
+local function refusals()
+  local n = 0
+  for _, l in ipairs(lc) do if l:find("reload refused", 1, true) then n = n + 1 end end
+  return n
+end
+rc:membership_changed(bc, order, 2000)
+rc:step(bc, order, 9000)
+T.eq("a refusal is not retried with the same inputs", refusals(), 1)
+files["/etc/haproxy/t.mustache"] = "t"
+bc.nodes.wanted = 5  -- new inputs (8 slots): tried again
+rc:membership_changed(bc, order, 10000)
+rc:step(bc, order, 20000)
+T.contains("template readable, HASERF_OUT's folder missing: refused, naming it", lc[#lc],
+           "HASERF_OUT /etc/haproxy/haproxy.cfg cannot be written inside HAProxy's chroot " ..
+           "/var/lib/haproxy (the worker looks for the folder /var/lib/haproxy/etc/haproxy)")
+dirs["/etc/haproxy"] = true
+bc.nodes.wanted = 9
+rc:membership_changed(bc, order, 30000)
+rc:step(bc, order, 40000)
+T.contains("no /bin/sh in the chroot: refused, naming both commands", lc[#lc],
+           "HASERF_CHECK and HASERF_RELOAD run with /bin/sh, which HAProxy's chroot /var/lib/haproxy " ..
+           "does not have (the worker looks for /var/lib/haproxy/bin/sh)")
+T.eq("still no job", #mc.jobs, 0)
+dirs["/bin/sh"] = true
+bc.nodes.wanted = 13
+rc:membership_changed(bc, order, 50000)
+rc:step(bc, order, 60000)
+T.eq("everything inside the chroot: the job starts", #mc.jobs, 1)
+local rn = chroot_reload({chroot = "/srv/ch", template = "/t", out = "o.cfg", reload_cmd = false})
+files["/t"], dirs["."], dirs["/bin/sh"] = "t", nil, true
+T.contains("a relative HASERF_OUT: its folder is the worker's current one", rn:chroot_problem(),
+           "HASERF_OUT o.cfg cannot be written inside HAProxy's chroot /srv/ch (the worker looks for the folder /srv/ch/.)")
+dirs["."], dirs["/bin/sh"] = true, false
+T.contains("without a reload command only the check is named", rn:chroot_problem(),
+           "HASERF_CHECK runs with /bin/sh, which HAProxy's chroot /srv/ch does not have")
+local r0 = chroot_reload({chroot = "/", template = "/nowhere"})
+T.eq("chroot / is no chroot", r0:chroot_problem(), nil)
+local r00 = chroot_reload({template = "/nowhere"})
+T.eq("no chroot: nothing checked (the job reports its own errors)", r00:chroot_problem(), nil)
 T.finish()

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+// net::UvTransport's limits on what peers can make it hold: the source allow-list (datagrams and
+// connections dropped before decoding) and the memory budget of unfinished inbound streams.
+// Addresses: 127.0.46.1 (loopback only).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <vector>
+
+#include "core/net/uv_transport.hpp"
+
+using haserf::net::UvTransport;
+
+namespace {
+
+struct Loop {
+  uv_loop_t loop{};
+  Loop() { uv_loop_init(&loop); }
+  ~Loop() {
+    uv_run(&loop, UV_RUN_DEFAULT);  // close callbacks
+    uv_loop_close(&loop);
+  }
+  // Runs the loop until `done()` or 5 s (a bound, not a timing assertion).
+  template <typename F>
+  bool run_until(F done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      ::usleep(1000);
+    }
+    return done();
+  }
+};
+
+sockaddr_in to(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.46.1", &a.sin_addr);
+  return a;
+}
+
+// A TCP peer that starts a 10 MB compressed message (memberlist's compress frame: type 9, then
+// {"Algo": 0, "Buf": <bin32 of 10,000,000 bytes>}) and sends only the first `n` bytes of it.
+int stalled_stream(std::uint16_t port, std::size_t n) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const auto a = to(port);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+  std::vector<std::uint8_t> msg = {9,   0x82, 0xa4, 'A',  'l',  'g',  'o',  0x00, 0xa3,
+                                   'B', 'u',  'f',  0xc6, 0x00, 0x98, 0x96, 0x80};
+  msg.resize(n, 0x55);
+  REQUIRE(::send(fd, msg.data(), msg.size(), 0) == static_cast<ssize_t>(msg.size()));
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("transport: unfinished inbound streams share a memory budget", "[net][transport]") {
+  Loop l;
+  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
+  t.max_buffered = 100000;
+  t.set_handlers([](const auto&, auto) {},
+                 [](const auto&, const auto&) { return haserf::wire::Bytes{}; }, [] {});
+  std::string err;
+  REQUIRE(t.bind("127.0.46.1", 0, &err));
+  const int a = stalled_stream(t.bound_port(), 60000);
+  REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == 1; }));
+  CHECK(t.stats().streams_over_budget == 0);  // 60 kB of 100 kB: waits for the rest
+  const int b = stalled_stream(t.bound_port(), 60000);
+  CHECK(l.run_until([&] { return t.stats().streams_over_budget == 1; }));
+  // The second one was closed; the budget it used is given back, so a third fits again.
+  ::close(b);
+  const int c = stalled_stream(t.bound_port(), 30000);
+  l.run_until([&] { return t.stats().tcp_accepted == 3; });
+  for (int i = 0; i < 50; ++i) uv_run(&l.loop, UV_RUN_NOWAIT);
+  CHECK(t.stats().streams_over_budget == 1);
+  ::close(a);
+  ::close(c);
+  t.close();
+}
+
+TEST_CASE("transport: sources outside the allow-list are dropped before decoding",
+          "[net][transport]") {
+  Loop l;
+  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
+  int packets = 0;
+  t.set_handlers([&](const auto&, auto) { ++packets; },
+                 [](const auto&, const auto&) { return haserf::wire::Bytes{}; }, [] {});
+  std::string err;
+  REQUIRE(t.allow_sources.parse({"10.0.0.0/8"}, &err));
+  REQUIRE(t.bind("127.0.46.1", 0, &err));
+  const int u = ::socket(AF_INET, SOCK_DGRAM, 0);
+  const auto a = to(t.bound_port());
+  const std::uint8_t garbage[] = {0xde, 0xad};
+  REQUIRE(::sendto(u, garbage, sizeof garbage, 0, reinterpret_cast<const sockaddr*>(&a),
+                   sizeof a) == 2);
+  CHECK(l.run_until([&] { return t.stats().sources_refused == 1; }));
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(::connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+  CHECK(l.run_until([&] { return t.stats().sources_refused == 2; }));
+  CHECK(t.stats().tcp_accepted == 0);
+  CHECK(packets == 0);
+  // Allowed again: the same datagram reaches the handler.
+  REQUIRE(t.allow_sources.parse({"127.0.0.0/8"}, &err));
+  REQUIRE(::sendto(u, garbage, sizeof garbage, 0, reinterpret_cast<const sockaddr*>(&a),
+                   sizeof a) == 2);
+  CHECK(l.run_until([&] { return packets == 1; }));
+  ::close(u);
+  ::close(s);
+  t.close();
+}

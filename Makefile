@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 # packages, are Release.
 BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps build test unit demo fuzz bench clean format deb
+.PHONY: all deps build test unit demo fuzz fuzz-long bench clean format deb
 
 all: build
 
@@ -41,6 +41,11 @@ deb:
 
 fuzz:
 	@bash scripts/fuzz.sh $(or $(SECONDS_EACH),30)
+
+# Every target for a fixed number of executions (RUNS, default 10^7), corpora merged into
+# fuzz/corpus/ (commit them). Hours on 2 cores: not part of CI.
+fuzz-long:
+	@bash scripts/fuzz.sh --runs $(or $(RUNS),10000000)
 
 bench: build
 	@bash bench/run.sh $(BUILD)

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds the libFuzzer targets (clang, ASan+UBSan) and runs each for SECONDS (default 30).
-# Usage: scripts/fuzz.sh [SECONDS]. Crashes are kept under build-fuzz/crashes/.
+# Builds the libFuzzer targets (clang, ASan+UBSan) and runs each one.
+#   scripts/fuzz.sh [SECONDS]          each target for SECONDS (default 30): CI's short run
+#   scripts/fuzz.sh --runs N [TARGET...]  each target for N executions (make fuzz-long: 10^7),
+#                                      then merges what it found into fuzz/corpus/TARGET
+# Every run first replays fuzz/regressions/TARGET/* (inputs that once crashed: each must now
+# pass) and starts from fuzz/seeds/TARGET.* plus the corpus kept in fuzz/corpus/TARGET.
+# Working corpora and crashes live under build-fuzz/ (crashes: build-fuzz/crashes/); a crash
+# found here is fixed with its input added to fuzz/regressions/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_EACH=${1:-30}
+MODE=seconds
+AMOUNT=30
+if [ "${1:-}" = --runs ]; then
+  MODE=runs
+  AMOUNT=${2:?--runs needs a count}
+  shift 2
+elif [ -n "${1:-}" ]; then
+  AMOUNT=$1
+  shift
+fi
 BUILD=build-fuzz
 if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   echo "fuzz: installing clang and its fuzzer runtime" >&2
@@ -15,13 +30,27 @@ fi
 cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DHASERF_FUZZ=ON \
   -DHASERF_SANITIZE="address,undefined" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=(datagram stream serf template members_json handover rpc)
+[ $# -gt 0 ] && targets=("$@")
 cmake --build "$BUILD" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 mkdir -p "$BUILD/crashes"
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=0
 status=0
 for t in "${targets[@]}"; do
+  bin=$BUILD/fuzz/fuzz_$t
+  # Inputs that once crashed: libFuzzer runs each file given by name once.
+  if compgen -G "fuzz/regressions/$t/*" >/dev/null; then
+    if "$bin" fuzz/regressions/"$t"/* >"$BUILD/regressions_$t.log" 2>&1; then
+      echo "== fuzz_$t: $(ls fuzz/regressions/"$t" | wc -l) regression inputs pass"
+    else
+      echo "fuzz_$t: a regression input fails again: see $BUILD/regressions_$t.log" >&2
+      tail -30 "$BUILD/regressions_$t.log" >&2
+      status=1
+      continue
+    fi
+  fi
   corpus="$BUILD/corpus/$t"
   mkdir -p "$corpus"
-  # Seeds: hex lines (binary protocols) or whole text files.
+  # Seeds: hex lines (binary protocols) or whole text files; then the kept corpus.
   if [ -f "fuzz/seeds/$t.hex" ]; then
     n=0
     while read -r line; do
@@ -32,15 +61,27 @@ for t in "${targets[@]}"; do
   elif [ -f "fuzz/seeds/$t.txt" ]; then
     cp "fuzz/seeds/$t.txt" "$corpus/seed-1"
   fi
-  echo "== fuzz_$t for ${SECONDS_EACH}s"
-  if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=0 \
-      "$BUILD/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -max_len=65536 -rss_limit_mb=2048 \
-      -artifact_prefix="$BUILD/crashes/$t-" -print_final_stats=1 "$corpus" 2>"$BUILD/fuzz_$t.log"; then
+  [ -d "fuzz/corpus/$t" ] && cp -n fuzz/corpus/"$t"/* "$corpus/" 2>/dev/null || true
+  if [ "$MODE" = runs ]; then
+    limit=(-runs="$AMOUNT")
+    echo "== fuzz_$t for $AMOUNT executions"
+  else
+    limit=(-max_total_time="$AMOUNT")
+    echo "== fuzz_$t for ${AMOUNT}s"
+  fi
+  if ! "$bin" "${limit[@]}" -max_len=65536 -rss_limit_mb=2048 -artifact_prefix="$BUILD/crashes/$t-" \
+      -print_final_stats=1 "$corpus" 2>"$BUILD/fuzz_$t.log"; then
     echo "fuzz_$t FAILED: see $BUILD/fuzz_$t.log and $BUILD/crashes/" >&2
     tail -40 "$BUILD/fuzz_$t.log" >&2
     status=1
-  else
-    grep -E "stat::number_of_executed_units|cov:" "$BUILD/fuzz_$t.log" | tail -2
+    continue
+  fi
+  grep -E "stat::number_of_executed_units|cov:" "$BUILD/fuzz_$t.log" | tail -2
+  if [ "$MODE" = runs ]; then
+    # Keep what the long run learned, minimized (-merge keeps only inputs that add coverage).
+    mkdir -p "fuzz/corpus/$t"
+    "$bin" -merge=1 -max_len=65536 "fuzz/corpus/$t" "$corpus" >"$BUILD/merge_$t.log" 2>&1
+    echo "   fuzz/corpus/$t: $(ls "fuzz/corpus/$t" | wc -l) inputs, $(du -sh "fuzz/corpus/$t" | cut -f1)"
   fi
 done
 exit $status

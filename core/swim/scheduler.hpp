@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <unordered_map>
 
 namespace haserf::swim {
 
@@ -39,15 +40,16 @@ class TimerQueue : public Scheduler {
   TimerId schedule(Duration delay, std::function<void()> fn) override {
     const TimerId id = next_id_++;
     timers_.emplace(std::make_pair(now_ + delay, id), std::move(fn));
+    deadline_of_.emplace(id, now_ + delay);
     return id;
   }
+  // O(log n): with 1,000 members every probe, suspicion and push/pull cancels timers, and a
+  // scan of all of them per cancel was the loop's hot spot.
   void cancel(TimerId id) override {
-    for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-      if (it->first.second == id) {
-        timers_.erase(it);
-        return;
-      }
-    }
+    const auto d = deadline_of_.find(id);
+    if (d == deadline_of_.end()) return;
+    timers_.erase(std::make_pair(d->second, id));
+    deadline_of_.erase(d);
   }
   std::mt19937_64& rng() override { return rng_; }
 
@@ -60,6 +62,7 @@ class TimerQueue : public Scheduler {
     std::size_t ran = 0;
     while (!timers_.empty() && timers_.begin()->first.first <= now_) {
       auto fn = std::move(timers_.begin()->second);
+      deadline_of_.erase(timers_.begin()->first.second);
       timers_.erase(timers_.begin());
       fn();
       ++ran;
@@ -83,6 +86,7 @@ class TimerQueue : public Scheduler {
   std::mt19937_64 rng_;
   TimerId next_id_ = 1;
   std::map<std::pair<TimePoint, TimerId>, std::function<void()>> timers_;
+  std::unordered_map<TimerId, TimePoint> deadline_of_;  // id -> its key in timers_, for cancel()
 };
 
 }  // namespace haserf::swim

@@ -9,7 +9,8 @@
 # synthetic alive nodes (node-0000..0999, 127.0.2.x:20000+i, nobody listens there, 3-4 tags
 # each, Vsn 01 05 02 02 05 05), waits until 1,000 member-join lines for them arrived (our JSON
 # events / serf's "EventMemberJoin:" log lines), reads VmRSS (merged), waits AFTER seconds and
-# reads it again (by then the unreachable nodes are being suspected/declared dead).
+# reads it again (by then the unreachable nodes are being suspected/declared dead), with the
+# CPU time used over those AFTER seconds (after_cpu_s: gossip work with COUNT members).
 # The same is done against a lone `serf agent` as the baseline.
 #
 # Env: COUNT (default 1000), AFTER (default 10), BENCH_BUDGET (s, default 120).
@@ -55,5 +56,7 @@ if [ "$rc" = 0 ]; then
   result mem_delta_merged_ratio "$(ratio "$(get mem_haserf_delta_merged_kib)" "$(get mem_serf_delta_merged_kib)")"
   result mem_delta_after_ratio "$(ratio "$(get mem_haserf_delta_after_kib)" "$(get mem_serf_delta_after_kib)")"
   result mem_rss_merged_ratio "$(ratio "$(get mem_haserf_merged_rss_kib)" "$(get mem_serf_merged_rss_kib)")"
+  # CPU over the AFTER window with COUNT members, most unreachable (issue target: <= 0.3x).
+  result mem_after_cpu_ratio "$(ratio "$(get mem_haserf_after_cpu_s)" "$(get mem_serf_after_cpu_s)")"
 fi
 exit "$rc"

@@ -421,6 +421,22 @@ void print_rss(const char* tag, const Rss& r) {
               tag, r.hwm_kib);
 }
 
+// CPU seconds (user + system) the process has used: /proc/PID/stat fields 14 and 15.
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return -1;
+  std::istringstream is(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && is >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 double secs_since(Clock::time_point t0, Clock::time_point t1) {
   return std::chrono::duration<double>(t1 - t0).count();
 }
@@ -491,9 +507,12 @@ int mode_mem(const Options& o, Child& child) {
   if (!t_all) { std::printf("error=only %zu of %d join lines within %.0f s\n", seen, o.count, o.timeout); return 1; }
   std::printf("all_joined_ms=%.1f\n", secs_since(t0, *t_all) * 1e3);
   print_rss("merged", read_rss(child.pid()));
+  const double cpu0 = cpu_seconds(child.pid());
   std::this_thread::sleep_for(std::chrono::duration<double>(o.after));
   if (!child.alive()) { std::printf("error=agent exited during the wait\n"); return 1; }
   print_rss("after", read_rss(child.pid()));
+  // The gossip work with COUNT members, most unreachable: probes, suspicions, re-gossip.
+  std::printf("after_cpu_s=%.3f\n", cpu_seconds(child.pid()) - cpu0);
   std::printf("after_s=%.0f\n", o.after);
   std::printf("lines_total=%zu\n", child.line_count());
   return 0;

@@ -133,6 +133,7 @@ MemberlistState Memberlist::export_state() const {
 void Memberlist::import_state(const MemberlistState& state) {
   if (started_) return;
   nodes_.clear();
+  live_count_.reset();  // num_members() counts again
   order_.clear();
   for (const auto& r : state.nodes) {
     if (r.info.name.empty() || (r.info.addr.size() != 4 && r.info.addr.size() != 16)) continue;
@@ -145,6 +146,7 @@ void Memberlist::import_state(const MemberlistState& state) {
       n.info.state = NodeStateKind::kAlive;
     }
     nodes_.emplace(n.info.name, std::move(n));
+    live_count_.reset();  // num_members() counts again
     order_.push_back(r.info.name);
   }
   std::shuffle(order_.begin(), order_.end(), scheduler_.rng());
@@ -355,6 +357,7 @@ void Memberlist::alive_node(wire::Alive a, bool bootstrap, std::function<void()>
     if (a.Vsn.size() >= 6) n.info.vsn = a.Vsn;
     n.state_change = scheduler_.now();
     state = &nodes_.emplace(a.Node, std::move(n)).first->second;
+    live_count_.reset();  // num_members() counts again
     // Random position in the probe order (§6.2).
     std::uniform_int_distribution<std::size_t> pos(0, order_.size());
     order_.insert(order_.begin() + static_cast<std::ptrdiff_t>(pos(scheduler_.rng())), a.Node);
@@ -403,6 +406,7 @@ void Memberlist::alive_node(wire::Alive a, bool bootstrap, std::function<void()>
   if (about_us) incarnation_ = std::max(incarnation_, a.Incarnation);
   if (state->info.state != NodeStateKind::kAlive) {
     state->info.state = NodeStateKind::kAlive;
+    live_count_.reset();  // num_members() counts again
     state->state_change = scheduler_.now();
   }
   if (old_state == NodeStateKind::kDead || old_state == NodeStateKind::kLeft) {
@@ -495,6 +499,7 @@ void Memberlist::dead_node(const wire::Dead& d, std::function<void()> notify) {
   }
   state->info.incarnation = d.Incarnation;
   state->info.state = d.Node == d.From ? NodeStateKind::kLeft : NodeStateKind::kDead;
+  live_count_.reset();  // num_members() counts again
   state->state_change = scheduler_.now();
   delegate_.notify_leave(state->info);
 }
@@ -556,6 +561,7 @@ void Memberlist::reset_probe_order() {
     if (name != config_.name && dead_or_left(n->info) &&
         now - n->state_change > config_.gossip_to_the_dead_time) {
       nodes_.erase(name);
+      live_count_.reset();  // num_members() counts again
       continue;
     }
     keep.push_back(name);
@@ -700,6 +706,22 @@ void Memberlist::finish_probe(bool success) {
 
 std::vector<Memberlist::Node*> Memberlist::random_nodes(
     int k, const std::function<bool(const Node&)>& exclude) {
+  // Large clusters: random picks from the probe order (it mirrors nodes_), at most 3n tries,
+  // as memberlist's kRandomNodes does. Gossip asks for 3 nodes every 200 ms: a scan and a
+  // shuffle of 1,000 nodes each time was most of the loop's CPU. Small ones: scan and
+  // shuffle, so that a lone candidate is never missed by chance.
+  constexpr std::size_t kScanBelow = 64;
+  if (order_.size() >= kScanBelow && k > 0) {
+    std::vector<Node*> picked;
+    std::uniform_int_distribution<std::size_t> pick(0, order_.size() - 1);
+    for (std::size_t i = 0; i < 3 * order_.size() && picked.size() < static_cast<std::size_t>(k);
+         ++i) {
+      Node* n = find(order_[pick(scheduler_.rng())]);
+      if (!n || exclude(*n) || std::find(picked.begin(), picked.end(), n) != picked.end()) continue;
+      picked.push_back(n);
+    }
+    return picked;
+  }
   std::vector<Node*> candidates;
   for (auto& [name, n] : nodes_) {
     if (!exclude(n)) candidates.push_back(&n);
@@ -1071,8 +1093,15 @@ std::vector<NodeInfo> Memberlist::nodes() const {
 }
 
 std::size_t Memberlist::num_members() const {
-  return static_cast<std::size_t>(std::count_if(
-      nodes_.begin(), nodes_.end(), [](const auto& kv) { return !dead_or_left(kv.second.info); }));
+  // Asked for every packet serf fills (its retransmit limits): counted once per change of
+  // the node set or of a node's state, not per packet.
+  if (!live_count_) {
+    live_count_ =
+        static_cast<std::size_t>(std::count_if(nodes_.begin(), nodes_.end(), [](const auto& kv) {
+          return !dead_or_left(kv.second.info);
+        }));
+  }
+  return *live_count_;
 }
 
 }  // namespace haserf::swim

@@ -84,7 +84,7 @@ struct MemberlistStats {
   std::uint64_t probe_failures = 0;
   std::uint64_t refutes = 0;
   std::uint64_t push_pulls = 0;
-  std::uint64_t gossip_rounds = 0;  // gossip ticks that had something queued (idle ones stop)
+  std::uint64_t gossip_rounds = 0;   // gossip ticks that had something queued (idle ones stop)
   std::uint64_t nodes_refused = 0;   // over max_nodes, bad Vsn, address conflicts
   std::uint64_t unsafe_dropped = 0;  // messages a Go peer could not survive (wire/go_traps.hpp)
   std::string last_drop_reason;
@@ -244,6 +244,8 @@ class Memberlist : public MemberlistApi {
   BroadcastQueue broadcasts_;
 
   std::map<std::string, Node> nodes_;
+  // num_members()'s answer until a node joins, changes state or goes (reset at each).
+  mutable std::optional<std::size_t> live_count_;
   std::vector<std::string> order_;  // probe order, random
   std::size_t probe_index_ = 0;
   std::map<std::string, Suspicion> suspicions_;

@@ -36,7 +36,10 @@ expect_contains "serf info: the agent's name" "$OUT" "name = h1"
 expect_contains "serf info: encryption on" "$OUT" "encrypted = true"
 
 # Events and queries sent through the haserf agent.
-( timeout 12 serf monitor -rpc-addr $H:7373 >"$TMP/monitor.out" 2>&1 & )
+# The monitor must outlive the three 3 s queries below, also on a loaded machine; it is
+# stopped right after its checks (and bounded by the timeout if the test dies first).
+timeout 60 serf monitor -rpc-addr $H:7373 >"$TMP/monitor.out" 2>&1 &
+MONITOR_PID=$!
 sleep 1
 run rpc $H event deploy v42
 expect_rc "serf event through haserf: exit 0" 0
@@ -52,6 +55,8 @@ expect_contains "serf query -relay-factor 2 from serf: haserf's ack (and relays)
 run rpc 127.0.35.1 event from-serf hi
 wait_for "serf monitor on haserf streams the serf agent's event" 10 grep -q '"from-serf"' "$TMP/monitor.out"
 expect_contains "serf monitor: the event's payload" "$(cat "$TMP/monitor.out")" 'Payload: []byte{0x68, 0x69}'
+kill "$MONITOR_PID" 2>/dev/null
+wait "$MONITOR_PID" 2>/dev/null
 
 # Tags and join through RPC.
 run rpc $H tags -set zone=a -delete role

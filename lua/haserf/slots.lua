@@ -191,7 +191,10 @@ function M.sync(b, members, now, ctx)
       readmit[#readmit + 1] = f.m
     elseif f.slot then
       free(b, f.slot, f.status, ctx)
-      b.failed_at[f.m.name] = b.failed_at[f.m.name] or now
+      -- This failure's time: a member that failed before, came back and failed again may
+      -- still have the older entry (it is only dropped by a later sync that sees it in its
+      -- slot), which would leave it out of the guard's window too early.
+      b.failed_at[f.m.name] = now
     end
   end
   for name, t in pairs(b.failed_at) do

@@ -222,6 +222,27 @@ do
   st[4] = "failed"
   slots.sync(late, cluster(st), 1000 + slots.GUARD_WINDOW_MS, gctx)
   T.eq("failures older than the window do not count (1 failed of 3 left)", late.guarded, nil)
+  -- A member that failed, came back and failed again counts from its latest failure, even
+  -- when nothing else changed in between (no sync saw it in its slot again): found by
+  -- tests/faults/partition_test.sh (one backend cut off and healed, then the balancer cut
+  -- off within the minute: that backend was never brought back).
+  local again = slots.new_backend("nodes", F.servers(4), {role = "backend"})
+  st = all("alive", 4)
+  slots.sync(again, cluster(st), 0, gctx)
+  st[1] = "failed"
+  slots.sync(again, cluster(st), 1000, gctx)
+  st[1] = "alive"
+  slots.sync(again, cluster(st), 2000, gctx)              -- back in a slot
+  st[1] = "failed"
+  slots.sync(again, cluster(st), 50000, gctx)             -- fails again: freed
+  st[2] = "failed"
+  slots.sync(again, cluster(st), 55000, gctx)
+  T.eq("failed again: two freed, no guard yet", again.guarded, nil)
+  st[3] = "failed"
+  slots.sync(again, cluster(st), 62000, gctx)             -- 61 s after its first failure
+  T.eq("failed again: the guard counts it (3 of 4 failed)", again.guarded, 3)
+  T.check("failed again: it is back in a slot", again.slot_of.g1 ~= nil)
+  T.eq("failed again: every member is in a slot", slots.used(again), 4)
   local off = slots.new_backend("nodes", F.servers(6), {role = "backend"})
   slots.sync(off, cluster(all("alive", 6)), 0, ctx({panic_threshold = 0}))
   slots.sync(off, cluster(all("failed", 6)), 1, ctx({panic_threshold = 0}))

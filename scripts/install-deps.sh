@@ -12,7 +12,7 @@
 set -euo pipefail
 
 build_packages=(
-  build-essential cmake pkg-config patch help2man
+  build-essential cmake pkg-config patch help2man file dpkg-dev
   libuv1-dev libboost-dev liblua5.4-dev liblua5.3-dev
   libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev ca-certificates
 )
@@ -31,6 +31,7 @@ case "${HASERF_DEPS:-all}" in
       libssl-dev zlib1g-dev libmsgpack-cxx-dev nlohmann-json3-dev
       haproxy serf curl socat jq wrk chromium
       mmdebstrap buildah podman uidmap gdb python3-yaml man-db
+      nftables
     )
     ;;
   *) echo "install-deps: HASERF_DEPS must be 'build', 'demo' or 'all', got '$HASERF_DEPS'" >&2; exit 2 ;;

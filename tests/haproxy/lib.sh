@@ -17,6 +17,8 @@
 #   slot_field SLOT FIELD           a field of `show servers state nodes` (srv_addr, srv_admin_state...)
 #   slot_of MEMBER                  the slot whose address is MEMBER's IP and is in use
 #   ha_at_least VERSION             the balancer's HAProxy ($HA_VERSION) is VERSION or newer
+# After netns_create (tests/integration/lib.sh), HAProxy, the web apps and the requests of
+# these helpers run in the test's network namespace.
 HASERF=${HASERF:-unused}
 . "$SRC/tests/integration/lib.sh"
 command -v haproxy >/dev/null || { echo "FAIL - haproxy is required"; exit 1; }
@@ -61,7 +63,7 @@ start_ha() {
     echo 1 >/proc/sys/kernel/core_uses_pid 2>/dev/null || true
   fi
   if ! (cd "$HA/cores" && ulimit -c unlimited &&
-    env BUILD="$BUILD" LAB_IP="$HA_IP" "$@" bash "$LAB/ha-start.sh" "$HA") >"$TMP/ha-start.out" 2>&1; then
+    "${IT_IN[@]}" env BUILD="$BUILD" LAB_IP="$HA_IP" "$@" bash "$LAB/ha-start.sh" "$HA") >"$TMP/ha-start.out" 2>&1; then
     fail "HAProxy starts on $HA_IP" "$(cat "$TMP/ha-start.out")"
     return 1
   fi
@@ -129,10 +131,10 @@ _ha_cleanup() {
 trap '_ha_cleanup' EXIT
 
 start_web() {
-  WEB_NAME=$1 WEB_ADDR=$2:3000 haproxy -db -f "$LAB/web.cfg" >"$TMP/web-$1.log" 2>&1 </dev/null &
+  WEB_NAME=$1 WEB_ADDR=$2:3000 "${IT_IN[@]}" haproxy -db -f "$LAB/web.cfg" >"$TMP/web-$1.log" 2>&1 </dev/null &
   PID_OF[web-$1]=$!
   ALL_PIDS+=("$!")
-  poll 10 curl -sf -o /dev/null --max-time 2 "http://$2:3000/" || fail "web app $1 answers on $2:3000"
+  poll 10 "${IT_IN[@]}" curl -sf -o /dev/null --max-time 2 "http://$2:3000/" || fail "web app $1 answers on $2:3000"
 }
 
 start_backend() {
@@ -145,7 +147,7 @@ start_backend() {
 
 hits() {
   local i
-  for i in $(seq "$1"); do curl -s --max-time 3 "http://$HA_IP:8080/"; done | sort | uniq -c |
+  for i in $(seq "$1"); do "${IT_IN[@]}" curl -s --max-time 3 "http://$HA_IP:8080/"; done | sort | uniq -c |
     awk '{print $2, $1}'
 }
 routed() { hits 12 | grep -q "^$1 "; }

@@ -25,6 +25,27 @@
 #   serf_alive_count IP          number of alive members the agent on IP sees
 #   ev_count FILE JQ_FILTER      number of event lines in FILE that match the jq filter
 #   rpc IP ...                   shorthand for: serf ... -rpc-addr IP:7373 (bounded)
+#
+# Network namespaces (root only; tests/faults/):
+#   netns_create TAG             a private network namespace haserf-TAG-$$ with its own loopback
+#                                (exit 77, a skip, when not root or when namespaces cannot be
+#                                made). From then on every process the helpers start (serf and
+#                                haserf agents, and in tests/haproxy/lib.sh HAProxy and the web
+#                                apps) and every client command (rpc, curl) runs in it: they
+#                                prefix "${IT_IN[@]}" (ip netns exec NS; empty without one),
+#                                which execs, so $! is still the process and it is tracked and
+#                                stopped like the others. in_ns CMD... runs any command there.
+#                                Cleanup (EXIT, also after the watchdog) stops the processes as
+#                                usual, SIGKILLs whatever is still in the namespace (by pid, from
+#                                `ip netns pids`) and deletes it (its nft tables go with it).
+#                                A SIGKILLed test (a ctest timeout) runs no trap: for that, a
+#                                detached guard process (its own session, so a kill of the
+#                                test's process tree misses it) waits for the test's shell to
+#                                go, then does the same, stops the watchdog and removes $TMP;
+#                                cleanup stops the guard. A namespace of this TAG still left
+#                                (the guard killed too) is removed by the next netns_create.
+#   netns_empty                  records a check that no process is left in the namespace
+#                                (call it after stop_ha and stop_all)
 
 . "$SRC/tests/cli/lib.sh"
 
@@ -36,6 +57,9 @@ declare -A PID_OF=()    # name -> pid of every process started
 declare -a ALL_PIDS=()  # every pid ever started, for the "nothing left behind" check
 STOP_RC=0
 STOP_SECS=0
+IT_NETNS=""             # the test's network namespace (netns_create), "" for the host's
+IT_IN=()                # prefix that runs a command in it: (ip netns exec NS) or ()
+in_ns() { "${IT_IN[@]}" "$@"; }
 
 _it_alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
@@ -115,6 +139,7 @@ _it_cleanup() {
   trap - EXIT TERM INT
   [ -n "${_IT_WATCHDOG:-}" ] && { kill "$_IT_WATCHDOG" 2>/dev/null; wait "$_IT_WATCHDOG" 2>/dev/null; }
   _it_stop_everything
+  _it_netns_delete
   if [ "$FAILED" -gt 0 ] || [ -n "${KEEP_TMP:-}" ]; then
     _it_dump_logs
     if [ -n "${KEEP_TMP:-}" ]; then echo "# kept $TMP"; else rm -rf "$TMP"; fi
@@ -135,7 +160,7 @@ _IT_WATCHDOG=$!
 rpc() {
   local ip=$1 sub=$2
   shift 2
-  timeout 20 serf "$sub" -rpc-addr "$ip:7373" "$@"
+  timeout 20 "${IT_IN[@]}" serf "$sub" -rpc-addr "$ip:7373" "$@"
 }
 
 serf_members() { rpc "$1" members -format=json 2>/dev/null; }
@@ -205,7 +230,7 @@ start_serf() {
   local name=$1 ip=$2
   shift 2
   _serf_command "$name"
-  "${SERF_CMD[@]}" agent -node "$name" -bind "$ip:7946" -rpc-addr "$ip:7373" -log-level=debug "$@" \
+  "${IT_IN[@]}" "${SERF_CMD[@]}" agent -node "$name" -bind "$ip:7946" -rpc-addr "$ip:7373" -log-level=debug "$@" \
     >"$TMP/$name.log" 2>&1 </dev/null &
   PID_OF[$name]=$!
   ALL_PIDS+=("$!")
@@ -220,7 +245,7 @@ start_serf_bg() {
   local name=$1 ip=$2
   shift 2
   _serf_command "$name"
-  "${SERF_CMD[@]}" agent -node "$name" -bind "$ip:7946" -rpc-addr "$ip:7373" -log-level=debug "$@" \
+  "${IT_IN[@]}" "${SERF_CMD[@]}" agent -node "$name" -bind "$ip:7946" -rpc-addr "$ip:7373" -log-level=debug "$@" \
     >"$TMP/$name.log" 2>&1 </dev/null &
   PID_OF[$name]=$!
   ALL_PIDS+=("$!")
@@ -233,7 +258,7 @@ start_haserf_agent() {
   # RPC on IP:7373 like the serf agents (unless the test gives its own --rpc-addr).
   local rpc_args=(--rpc-addr "$ip:7373")
   case " $* " in *" --rpc-addr "*) rpc_args=() ;; esac
-  "$HASERF" agent --bind "$ip:7946" --node "$name" "${rpc_args[@]}" "$@" >"$TMP/$name.events" 2>"$TMP/$name.log" </dev/null &
+  "${IT_IN[@]}" "$HASERF" agent --bind "$ip:7946" --node "$name" "${rpc_args[@]}" "$@" >"$TMP/$name.events" 2>"$TMP/$name.log" </dev/null &
   PID_OF[$name]=$!
   ALL_PIDS+=("$!")
   if ! poll 20 grep -q "listening on" "$TMP/$name.log"; then
@@ -257,4 +282,86 @@ serf_logs_clean() {
   done
   [ -z "$bad" ] && pass "no errors or warnings in the serf agents' logs" ||
     fail "no errors or warnings in the serf agents' logs" "$(printf '%s\n' "$bad" | head -n 20)"
+}
+
+# ---- network namespaces (see the header) ------------------------------------------------------
+_it_netns_kill() {  # NS: SIGKILLs every process in NS (bounded wait), then deletes NS
+  local ns=$1 pids i=0
+  pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+  if [ -n "${pids// /}" ]; then
+    echo "# still in $ns, SIGKILL: $(ps -o pid=,comm= -p "${pids// /,}" 2>/dev/null | tr -s ' \n' ' ')"
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null
+    while [ -n "$(ip netns pids "$ns" 2>/dev/null)" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  fi
+  ip netns del "$ns" 2>/dev/null || echo "# could not delete network namespace $ns"
+}
+
+_it_netns_delete() {
+  [ -n "$IT_NETNS" ] || return 0
+  _it_netns_kill "$IT_NETNS"
+  IT_NETNS=""
+  IT_IN=()
+  # The guard (a session leader: its group is it and its sleep).
+  [ -n "${_IT_NETNS_GUARD:-}" ] && kill -TERM -- "-$_IT_NETNS_GUARD" 2>/dev/null
+  _IT_NETNS_GUARD=""
+}
+
+# The guard: started through a subshell that exits at once, so it is nobody's child in the
+# test's tree; setsid makes it a session (and group) leader. It compares the test shell's start
+# time (field 22 of /proc/PID/stat) so that a reused pid does not keep it waiting.
+_it_netns_guard() {
+  local ns=$1
+  # shellcheck disable=SC2016
+  ( setsid bash -c '
+      me=$1 ns=$2 tmp=$3 wd=$4 keep=$5
+      trap "exit 0" TERM
+      start=$(cut -d" " -f22 "/proc/$me/stat" 2>/dev/null)
+      while [ -n "$start" ] && [ "$(cut -d" " -f22 "/proc/$me/stat" 2>/dev/null)" = "$start" ]; do sleep 1; done
+      [ -n "$wd" ] && kill -TERM "$wd" 2>/dev/null
+      if ip netns list | grep -q "^$ns\( \|$\)"; then
+        pids=$(ip netns pids "$ns" 2>/dev/null)
+        [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+        sleep 1
+        ip netns del "$ns" 2>/dev/null
+      fi
+      [ -z "$keep" ] && rm -rf "$tmp"
+      exit 0' haserf-netns-guard "$$" "$ns" "$TMP" "${_IT_WATCHDOG:-}" "${KEEP_TMP:-}" \
+      >/dev/null 2>&1 </dev/null &
+    echo $! >"$TMP/netns-guard.pid" )
+  _IT_NETNS_GUARD=$(cat "$TMP/netns-guard.pid")
+}
+
+netns_create() {
+  local tag=$1 ns old owner
+  [ "$(id -u)" = 0 ] || { echo "SKIP - needs root (network namespaces)"; exit 77; }
+  command -v ip >/dev/null || { echo "SKIP - needs ip (iproute2)"; exit 77; }
+  # Namespaces of this tag whose test is gone (SIGKILLed: no EXIT trap ran).
+  for old in $(ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E "^haserf-$tag-[0-9]+\$"); do
+    owner=${old##*-}
+    kill -0 "$owner" 2>/dev/null && continue
+    echo "# removing $old, left by a run that did not clean up (pid $owner is gone)"
+    _it_netns_kill "$old"
+  done
+  ns="haserf-$tag-$$"
+  if ! ip netns add "$ns" 2>"$TMP/netns.err"; then
+    echo "SKIP - cannot make a network namespace: $(cat "$TMP/netns.err")"
+    exit 77
+  fi
+  IT_NETNS=$ns
+  IT_IN=(ip netns exec "$ns")
+  _it_netns_guard "$ns"
+  if ! in_ns ip link set lo up; then
+    fail "loopback up in $ns"
+    exit 1
+  fi
+  echo "# network namespace $ns"
+}
+
+netns_empty() {
+  [ -n "$IT_NETNS" ] || return 0
+  local pids
+  pids=$(ip netns pids "$IT_NETNS" 2>/dev/null | tr '\n' ',' | sed 's/,$//')
+  [ -z "$pids" ] && pass "no process left in $IT_NETNS" ||
+    fail "no process left in $IT_NETNS" "$(ps -o pid=,args= -p "$pids" 2>/dev/null | head -n 10)"
 }

@@ -505,7 +505,8 @@ void Agent::start_member(const HandoverState* from) {
   transport_->set_handlers(
       [this](const swim::Address& from_addr, std::span<const std::uint8_t> data) {
         timers_->set_now(swim::Clock::now());
-        memberlist_->handle_packet(from_addr, data);
+        // A compound datagram's changes are published as one table version.
+        table_.batch([&] { memberlist_->handle_packet(from_addr, data); });
       },
       [this](const swim::Address& from_addr, const wire::StreamMessage& msg) {
         timers_->set_now(swim::Clock::now());

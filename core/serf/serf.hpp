@@ -230,6 +230,8 @@ class Serf : public swim::Delegate {
   bool has_broadcasts() const override;
   wire::Bytes local_state(bool join) override;
   void merge_remote_state(std::span<const std::uint8_t> state, bool join) override;
+  // A push/pull's changes reach the table as one version (its readers copy it per version).
+  void batch(const std::function<void()>& changes) override { table_.batch(changes); }
   void notify_join(const swim::NodeInfo& node) override;
   void notify_leave(const swim::NodeInfo& node) override;
   void notify_conflict(const swim::NodeInfo& existing, const swim::NodeInfo& other) override;

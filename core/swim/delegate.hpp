@@ -58,6 +58,10 @@ class Delegate {
   // User state for a push/pull (serf: 0x02 + messagePushPull) and its remote counterpart.
   virtual wire::Bytes local_state(bool join) = 0;
   virtual void merge_remote_state(std::span<const std::uint8_t> state, bool join) = 0;
+  // Runs `changes` (a push/pull's merge: up to every node of the cluster) so that what they
+  // change is published as one membership change (serf: one table version, not one per node,
+  // which made a 10,000-node join quadratic). The default just runs them.
+  virtual void batch(const std::function<void()>& changes) { changes(); }
   // Membership events (memberlist's EventDelegate). Called for our own node too, at start.
   virtual void notify_join(const NodeInfo& node) = 0;
   virtual void notify_leave(const NodeInfo& node) = 0;

@@ -894,6 +894,10 @@ void Memberlist::merge_remote(const wire::PushPull& remote) {
     return;
   }
   ++stats_.push_pulls;
+  delegate_.batch([&] { merge_remote_nodes(remote); });
+}
+
+void Memberlist::merge_remote_nodes(const wire::PushPull& remote) {
   for (const auto& r : remote.Nodes) {
     if (const auto trap = wire::go_trap(r)) {  // never store (and later relay) it
       ++stats_.unsafe_dropped;

@@ -200,6 +200,7 @@ class Memberlist : public MemberlistApi {
   void dead_node(const wire::Dead& d, std::function<void()> notify = {});
   void refute(Node& self, std::uint32_t accused_incarnation);
   void merge_remote(const wire::PushPull& remote);
+  void merge_remote_nodes(const wire::PushPull& remote);  // merge_remote, inside delegate batch()
   bool verify_protocol(const std::vector<wire::PushNodeState>& remote) const;
 
   // probing

@@ -49,8 +49,58 @@ std::string_view to_string(ChangeKind kind) {
   return "member-status";
 }
 
+namespace {
+
+// Cuts a name-sorted vector into fresh chunks of Snapshot::kChunkSize.
+std::vector<Snapshot::ChunkPtr> cut(const std::vector<MemberPtr>& sorted) {
+  std::vector<Snapshot::ChunkPtr> chunks;
+  chunks.reserve(sorted.size() / Snapshot::kChunkSize + 1);
+  for (std::size_t i = 0; i < sorted.size(); i += Snapshot::kChunkSize) {
+    const std::size_t end = std::min(sorted.size(), i + Snapshot::kChunkSize);
+    chunks.push_back(
+        std::make_shared<const Snapshot::Chunk>(sorted.begin() + static_cast<std::ptrdiff_t>(i),
+                                                sorted.begin() + static_cast<std::ptrdiff_t>(end)));
+  }
+  return chunks;
+}
+
+// The chunk that holds `name`, or would hold it: the first whose last member is not before
+// it, or the last chunk for a name past every member. `chunks` must not be empty.
+std::size_t chunk_for(const std::vector<Snapshot::ChunkPtr>& chunks, std::string_view name) {
+  const auto it = std::lower_bound(
+      chunks.begin(), chunks.end(), name,
+      [](const Snapshot::ChunkPtr& c, std::string_view n) { return c->back()->name < n; });
+  if (it == chunks.end()) return chunks.size() - 1;
+  return static_cast<std::size_t>(it - chunks.begin());
+}
+
+Snapshot::Chunk::const_iterator position(const Snapshot::Chunk& chunk, std::string_view name) {
+  return std::lower_bound(chunk.begin(), chunk.end(), name,
+                          [](const MemberPtr& m, std::string_view n) { return m->name < n; });
+}
+
+}  // namespace
+
 Snapshot::Snapshot(std::uint64_t version, std::vector<MemberPtr> members_sorted_by_name)
-    : version_(version), members_(std::move(members_sorted_by_name)) {}
+    : version_(version),
+      size_(members_sorted_by_name.size()),
+      chunks_(cut(members_sorted_by_name)) {
+  // The flat view is at hand: keep it rather than build it again.
+  std::call_once(flat_->once, [&] { flat_->members = std::move(members_sorted_by_name); });
+}
+
+Snapshot::Snapshot(std::uint64_t version, std::vector<ChunkPtr> chunks)
+    : version_(version), chunks_(std::move(chunks)) {
+  for (const auto& c : chunks_) size_ += c->size();
+}
+
+const std::vector<MemberPtr>& Snapshot::members() const {
+  std::call_once(flat_->once, [this] {
+    flat_->members.reserve(size_);
+    for (const auto& c : chunks_) flat_->members.insert(flat_->members.end(), c->begin(), c->end());
+  });
+  return flat_->members;
+}
 
 Snapshot snapshot_of(std::vector<Member> members, const MemberPolicy& policy) {
   std::vector<MemberPtr> sorted;
@@ -71,16 +121,19 @@ Snapshot snapshot_of(std::vector<Member> members, const MemberPolicy& policy) {
 }
 
 const Member* Snapshot::find(std::string_view name) const {
-  auto it = std::lower_bound(members_.begin(), members_.end(), name,
-                             [](const MemberPtr& m, std::string_view n) { return m->name < n; });
-  if (it == members_.end() || (*it)->name != name) return nullptr;
+  if (chunks_.empty()) return nullptr;
+  const Chunk& chunk = *chunks_[chunk_for(chunks_, name)];
+  const auto it = position(chunk, name);
+  if (it == chunk.end() || (*it)->name != name) return nullptr;
   return it->get();
 }
 
 std::size_t Snapshot::count(MemberStatus status) const {
-  return static_cast<std::size_t>(
-      std::count_if(members_.begin(), members_.end(),
-                    [status](const MemberPtr& m) { return m->status == status; }));
+  std::size_t n = 0;
+  for (const auto& c : chunks_) {
+    for (const auto& m : *c) n += m->status == status ? 1 : 0;
+  }
+  return n;
 }
 
 MembershipTable::MembershipTable()
@@ -112,15 +165,73 @@ void MembershipTable::publish_locked() {
   if (!dirty_ || batch_depth_ > 0) return;
   dirty_ = false;
   ++version_;
-  std::vector<MemberPtr> sorted;
-  sorted.reserve(members_.size());
-  for (const auto& [name, member] : members_) sorted.push_back(member);  // map is name-ordered
-  auto snap = std::make_shared<const Snapshot>(version_, std::move(sorted));
+  if (chunks_.empty() || touched_.size() * 8 > members_.size()) {
+    // Most of the table changed (a first fill, a policy change): cut it afresh.
+    std::vector<MemberPtr> sorted;
+    sorted.reserve(members_.size());
+    for (const auto& [name, member] : members_) sorted.push_back(member);  // map is name-ordered
+    chunks_ = cut(sorted);
+  } else {
+    rechunk_locked();
+  }
+  touched_.clear();
+  auto snap = std::make_shared<const Snapshot>(version_, chunks_);
   {
     std::lock_guard<std::mutex> lock(publish_mutex_);
     published_ = std::move(snap);
   }
   for (auto& e : pending_events_) e.version = version_;
+}
+
+void MembershipTable::touch(const std::string& name) {
+  touched_.insert(name);
+}
+
+// Copies only the chunks that hold touched names, applies what the map now says about each
+// (replaced, added, erased), and shares every other chunk with the previous snapshot.
+void MembershipTable::rechunk_locked() {
+  std::map<std::size_t, Snapshot::Chunk> edited;  // chunk index (in chunks_) -> its new members
+  for (const auto& name : touched_) {
+    const std::size_t i = chunk_for(chunks_, name);
+    auto [it, fresh] = edited.try_emplace(i);
+    if (fresh) it->second = *chunks_[i];
+    Snapshot::Chunk& chunk = it->second;
+    const auto pos = chunk.begin() + (position(chunk, name) - chunk.cbegin());
+    const bool present = pos != chunk.end() && (*pos)->name == name;
+    const auto m = members_.find(name);
+    if (m == members_.end()) {
+      if (present) chunk.erase(pos);
+    } else if (present) {
+      *pos = m->second;
+    } else {
+      chunk.insert(pos, m->second);
+    }
+  }
+  std::vector<Snapshot::ChunkPtr> next;
+  next.reserve(chunks_.size() + edited.size());
+  for (std::size_t i = 0; i < chunks_.size(); ++i) {
+    const auto e = edited.find(i);
+    if (e == edited.end()) {
+      next.push_back(chunks_[i]);
+      continue;
+    }
+    Snapshot::Chunk& chunk = e->second;
+    if (chunk.empty()) continue;
+    // A chunk that shrank a lot joins its neighbour, so reaps do not leave the index long.
+    if (!next.empty() && chunk.size() < Snapshot::kChunkSize / 4 &&
+        next.back()->size() + chunk.size() <= 2 * Snapshot::kChunkSize) {
+      Snapshot::Chunk merged(*next.back());
+      merged.insert(merged.end(), chunk.begin(), chunk.end());
+      next.back() = std::make_shared<const Snapshot::Chunk>(std::move(merged));
+      continue;
+    }
+    if (chunk.size() <= 2 * Snapshot::kChunkSize) {
+      next.push_back(std::make_shared<const Snapshot::Chunk>(std::move(chunk)));
+      continue;
+    }
+    for (const auto& piece : cut(chunk)) next.push_back(piece);
+  }
+  chunks_ = std::move(next);
 }
 
 void MembershipTable::flush_events(std::unique_lock<std::mutex>& lock) {
@@ -146,6 +257,7 @@ bool MembershipTable::join_locked(Member member) {
   if (it == members_.end()) {
     auto ptr = std::make_shared<const Member>(std::move(member));
     members_.emplace(ptr->name, ptr);
+    touch(ptr->name);
     record(ChangeKind::kJoin, ptr, std::nullopt);
     return true;
   }
@@ -157,6 +269,7 @@ bool MembershipTable::join_locked(Member member) {
     // Only bookkeeping moved: keep last_change, publish silently.
     member.last_change = old.last_change;
     it->second = std::make_shared<const Member>(std::move(member));
+    touch(it->first);
     dirty_ = true;
     return true;
   }
@@ -166,6 +279,7 @@ bool MembershipTable::join_locked(Member member) {
                                                       : ChangeKind::kUpdate;
   auto ptr = std::make_shared<const Member>(std::move(member));
   it->second = ptr;
+  touch(it->first);
   record(kind, ptr, previous);
   return true;
 }
@@ -185,6 +299,7 @@ bool MembershipTable::update_locked(const Member& member) {
   if (visible_change) next.last_change = clock_();
   auto ptr = std::make_shared<const Member>(std::move(next));
   it->second = ptr;
+  touch(it->first);
   if (visible_change) {
     record(ChangeKind::kUpdate, ptr, ptr->status);
   } else {
@@ -208,6 +323,7 @@ bool MembershipTable::set_status_locked(std::string_view name, MemberStatus stat
   }
   auto ptr = std::make_shared<const Member>(std::move(next));
   it->second = ptr;
+  touch(it->first);
   if (status == previous) {
     dirty_ = true;
     return true;
@@ -228,6 +344,7 @@ bool MembershipTable::reap_locked(std::string_view name) {
   if (it == members_.end()) return false;
   auto last = it->second;
   members_.erase(it);
+  touch(last->name);
   record(ChangeKind::kReap, last, last->status);
   return true;
 }
@@ -270,6 +387,7 @@ void MembershipTable::set_policy(MemberPolicy policy) {
     judge(next);
     if (next.rejected == ptr->rejected) continue;
     ptr = std::make_shared<const Member>(std::move(next));
+    touch(name);
     dirty_ = true;
   }
   publish_locked();

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,7 +49,7 @@ struct Member {
   MemberStatus status = MemberStatus::kAlive;
   std::uint32_t incarnation = 0;  // memberlist incarnation of the last alive seen
   std::uint64_t ltime = 0;        // serf Lamport time of the last status change
-  ProtocolVersions protocol;  // serf's (delegate) versions, Vsn[3..5]
+  ProtocolVersions protocol;      // serf's (delegate) versions, Vsn[3..5]
   // memberlist's own versions, Vsn[0..2] (serf RPC's ProtocolMin/Max/Cur).
   ProtocolVersions memberlist_protocol{1, 5, 2};
   std::chrono::system_clock::time_point last_change{};
@@ -59,21 +60,42 @@ struct Member {
 
 using MemberPtr = std::shared_ptr<const Member>;
 
+// A frozen, name-sorted view of the table. Stored as chunks of at most a few dozen members
+// that consecutive snapshots share: a change copies one chunk and the chunk index, not every
+// member (publishing was O(members) per change: at 10,000 members the gossip thread spent
+// most of its time copying snapshots). The flat members() vector is built on first use.
 class Snapshot {
  public:
+  using Chunk = std::vector<MemberPtr>;  // name-sorted, never empty
+  using ChunkPtr = std::shared_ptr<const Chunk>;
+
   Snapshot() = default;
   Snapshot(std::uint64_t version, std::vector<MemberPtr> members_sorted_by_name);
+  Snapshot(std::uint64_t version, std::vector<ChunkPtr> chunks);
 
   std::uint64_t version() const { return version_; }
-  const std::vector<MemberPtr>& members() const { return members_; }
-  std::size_t size() const { return members_.size(); }
+  // Every member, name-sorted. O(members) the first time per snapshot (thread-safe), then free.
+  const std::vector<MemberPtr>& members() const;
+  // The same members in chunks: a chunk pointer equal in two snapshots holds the same members
+  // (what a diff may skip).
+  const std::vector<ChunkPtr>& chunks() const { return chunks_; }
+  std::size_t size() const { return size_; }
   // Binary search by name; nullptr when absent.
   const Member* find(std::string_view name) const;
   std::size_t count(MemberStatus status) const;
 
+  // Members per chunk when chunks are cut afresh; a chunk is split past twice this.
+  static constexpr std::size_t kChunkSize = 64;
+
  private:
+  struct Flat {
+    std::once_flag once;
+    std::vector<MemberPtr> members;
+  };
   std::uint64_t version_ = 0;
-  std::vector<MemberPtr> members_;
+  std::size_t size_ = 0;
+  std::vector<ChunkPtr> chunks_;
+  std::shared_ptr<Flat> flat_ = std::make_shared<Flat>();  // shared by copies: same members
 };
 
 // A snapshot of `members`, judged by `policy`, without a table: what a one-shot render of a
@@ -152,11 +174,18 @@ class MembershipTable {
   bool reap_locked(std::string_view name);
 
   void judge(Member& m) const;
+  // Records that `name`'s member object changed (replaced, added or erased) since the last
+  // publish: publish_locked() re-cuts only the chunks holding such names.
+  void touch(const std::string& name);
+  void rechunk_locked();
 
   Clock clock_;
   mutable std::mutex mutex_;  // guards everything below except published_
   MemberPolicy policy_;
   std::map<std::string, MemberPtr, std::less<>> members_;
+  // The published snapshot's chunks, and the names changed since (see touch()).
+  std::vector<Snapshot::ChunkPtr> chunks_;
+  std::set<std::string, std::less<>> touched_;
   std::uint64_t version_ = 0;
   int batch_depth_ = 0;
   bool dirty_ = false;

@@ -99,28 +99,45 @@ core.register_action("haserf-wait-ready", {"http-req"}, function()
   while glue.restore_waiting and glue.host.now_ms() < deadline do core.yield() end
 end)
 
--- Pages (run under HAProxy's global Lua lock: keep them off hot paths).
+-- Pages (run under HAProxy's global Lua lock: keep them off hot paths). A builder returns the
+-- body and, if it likes, more response headers.
 local function service(name, builder, ctype)
   core.register_service(name, "http", function(applet)
-    local ok, body = pcall(builder, applet)
-    local status = 200
+    local ok, body, headers = pcall(builder, applet)
+    local status, content_type = 200, ctype  -- per request: an error must not stick
     if not ok then
       glue:report_error("service " .. name, body)
-      status, ctype, body = 500, "text/plain; charset=utf-8", "haserf: internal error\n"
+      status, content_type, body, headers = 500, "text/plain; charset=utf-8", "haserf: internal error\n", nil
     end
     applet:set_status(status)
-    applet:add_header("content-type", ctype)
+    applet:add_header("content-type", content_type)
     applet:add_header("content-length", tostring(#body))
     applet:add_header("cache-control", "no-store")
+    for k, v in pairs(headers or {}) do applet:add_header(k, v) end
     applet:start_response()
     applet:send(body)
   end)
 end
 
-service("haserf-members", function() return haserf.members_json() end, "application/json")
+-- ?status=, ?name=, ?rejected=, ?offset=, ?limit= as on the page, but every member unless
+-- ?limit is given: the body stays `serf members -format=json`'s for its consumers, and the
+-- counts (which no page of the body carries) are headers.
+service("haserf-members", function(applet)
+  local q = pages.query(applet.qs, false)
+  local json, matching, total = haserf.members_json(pages.members_filter(q))
+  local headers = {["x-haserf-members-total"] = tostring(total),
+                   ["x-haserf-members-matching"] = tostring(matching)}
+  if #q.ignored > 0 then  -- bounded: a long query string must not overflow the response buffer
+    headers["x-haserf-members-ignored"] = table.concat(q.ignored, ", "):gsub("%c", ""):sub(1, 200)
+  end
+  return json, headers
+end, "application/json")
+-- One page of members (?limit, default 100), built from the query string: the refresh
+-- (content="2", no url) reloads the same address, query string included.
 service("haserf-page", function(applet)
-  local view = glue:view()
-  view.base = applet.path  -- its links: BASE/members.json and BASE/metrics
+  local q = pages.query(applet.qs, true)
+  local view = glue:view(pages.members_filter(q))
+  view.base, view.query = applet.path, q  -- its links: BASE?..., BASE/members.json, BASE/metrics
   return pages.page(view)
 end, "text/html; charset=utf-8")
 service("haserf-metrics", function() return pages.metrics(glue:view()) end,
@@ -128,7 +145,7 @@ service("haserf-metrics", function() return pages.metrics(glue:view()) end,
 
 core.register_cli({"haserf", "members"}, "haserf members : list Serf members and slot mapping",
   function(applet)
-    local ok, text = pcall(function() return pages.cli(glue:view()) end)
+    local ok, text = pcall(function() return pages.cli(glue:view({})) end)
     if not ok then
       glue:report_error("cli", text)
       text = "error: " .. tostring(text) .. "\n"

@@ -395,6 +395,16 @@ std::string ModuleState::members_json() const {
   return table::members_to_json(snap ? snap->members() : std::vector<table::MemberPtr>{});
 }
 
+std::string ModuleState::members_json(const table::MemberFilter& filter, std::size_t& matching,
+                                      std::size_t& total) const {
+  const auto snap = snapshot();
+  auto selected =
+      table::select_members(snap ? snap->members() : std::vector<table::MemberPtr>{}, filter);
+  matching = selected.matching;
+  total = selected.total;
+  return table::members_to_json(selected.members);
+}
+
 std::vector<serf::UserEvent> ModuleState::drain_events(std::size_t max) {
   std::lock_guard<std::mutex> lock(events_mutex_);
   std::vector<serf::UserEvent> out;
@@ -703,8 +713,21 @@ Counters ModuleState::stats() const {
   if (table) {
     const auto snap = table->snapshot();
     c.numbers["members"] = static_cast<long long>(snap->size());
-    c.numbers["alive"] = static_cast<long long>(snap->count(table::MemberStatus::kAlive));
     c.numbers["version"] = static_cast<long long>(snap->version());
+    // The metrics' counts by status and of rejected members, in one pass over the snapshot:
+    // a scrape must not build a Lua table per member (10,000 of them) to count them.
+    long long rejected = 0;
+    std::map<table::MemberStatus, long long> by_status;
+    for (const auto& m : snap->members()) {
+      ++by_status[m->status];
+      if (!m->rejected.empty()) ++rejected;
+    }
+    for (auto s :
+         {table::MemberStatus::kAlive, table::MemberStatus::kSuspect, table::MemberStatus::kLeaving,
+          table::MemberStatus::kLeft, table::MemberStatus::kFailed}) {
+      c.numbers[std::string(table::to_string(s))] = by_status[s];
+    }
+    c.numbers["rejected"] = rejected;
   }
   {
     std::lock_guard<std::mutex> lock(events_mutex_);

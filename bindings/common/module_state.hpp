@@ -134,6 +134,10 @@ class ModuleState {
   std::string node_name() const;
   table::SnapshotPtr snapshot() const;  // null before the first start
   std::string members_json() const;
+  // The members `filter` selects, printed as members_json() prints them, and how many
+  // matched (before its offset and limit) of how many in all: one snapshot for the three.
+  std::string members_json(const table::MemberFilter& filter, std::size_t& matching,
+                           std::size_t& total) const;
   // Estimated round trip times from us to the members (net::Agent::rtt_estimates); null
   // before the first start.
   std::shared_ptr<const net::Agent::RttMap> rtt_estimates() const;

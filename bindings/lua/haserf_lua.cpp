@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <lua.hpp>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -344,62 +345,133 @@ int l_soft_stop(lua_State* L, std::string&) {
   return 1;
 }
 
-int l_members(lua_State* L, std::string& err) {
-  std::string status;
-  std::map<std::string, std::string> tags;
-  bool include_self = true;
-  if (!lua_isnoneornil(L, 1)) {
-    if (lua_type(L, 1) != LUA_TTABLE) {
-      err = "haserf.members: the filter must be a table, e.g. {status=\"alive\"}";
-      return -1;
+// A non-negative integer field of the table at `idx` (an integral float such as 100.0 too);
+// absent leaves `out` as it is.
+bool get_count_field(lua_State* L, int idx, const char* fn, const char* key, std::size_t& out,
+                     std::string& err) {
+  raw_field(L, idx, key);
+  bool ok = true;
+  if (!lua_isnil(L, -1)) {
+    int isnum = 0;
+    const lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isnum) : 0;
+    if (!isnum || n < 0) {
+      err = std::string(fn) + ": '" + key + "' must be an integer >= 0";
+      ok = false;
+    } else {
+      out = static_cast<std::size_t>(n);
     }
-    bool present = false;
-    if (!get_string_field(L, 1, "haserf.members", "status", status, present, err)) return -1;
-    raw_field(L, 1, "tags");
-    if (lua_type(L, -1) == LUA_TTABLE) {
-      if (!read_string_map(L, -1, "haserf.members: 'tags'", tags, err)) {
-        lua_pop(L, 1);
-        return -1;
-      }
-    } else if (!lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      err = "haserf.members: 'tags' must be a table of strings";
-      return -1;
+  }
+  lua_pop(L, 1);
+  return ok;
+}
+
+// The filter table of haserf.members and haserf.members_json at index 1. A key it does not
+// know is an error: a misspelt `statu` must not quietly list every member.
+bool read_member_filter(lua_State* L, const char* fn, haserf::table::MemberFilter& filter,
+                        std::string& err) {
+  if (lua_type(L, 1) != LUA_TTABLE) {
+    err = std::string(fn) + ": the filter must be a table, e.g. {status=\"alive\"}";
+    return false;
+  }
+  static const char* const kKeys[] = {"status", "name",   "rejected", "tags",
+                                      "self",   "offset", "limit"};
+  lua_pushnil(L);
+  while (lua_next(L, 1) != 0) {
+    const char* key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : nullptr;
+    bool known = false;
+    for (const char* k : kKeys) known = known || (key && std::strcmp(key, k) == 0);
+    if (!known) {
+      err = std::string(fn) + ": unknown filter key " +
+            (key ? "'" + std::string(key) + "'" : std::string("(not a string)")) +
+            " (status, name, rejected, tags, self, offset, limit)";
+      lua_pop(L, 2);
+      return false;
     }
-    lua_pop(L, 1);
-    raw_field(L, 1, "self");
-    if (lua_type(L, -1) == LUA_TBOOLEAN) include_self = lua_toboolean(L, -1) != 0;
     lua_pop(L, 1);
   }
+  bool present = false;
+  std::string status;
+  if (!get_string_field(L, 1, fn, "status", status, present, err)) return false;
+  if (present) {
+    filter.status = haserf::table::parse_status(status);
+    if (!filter.status) {
+      err = std::string(fn) + ": 'status' must be alive, suspect, leaving, left, failed or none";
+      return false;
+    }
+  }
+  if (!get_string_field(L, 1, fn, "name", filter.name, present, err)) return false;
+  for (const char* key : {"rejected", "self"}) {
+    raw_field(L, 1, key);
+    const int type = lua_type(L, -1);
+    const bool value = lua_toboolean(L, -1) != 0;
+    lua_pop(L, 1);
+    if (type == LUA_TNIL) continue;
+    if (type != LUA_TBOOLEAN) {
+      err = std::string(fn) + ": '" + key + "' must be a boolean";
+      return false;
+    }
+    if (std::strcmp(key, "rejected") == 0) {
+      filter.rejected = value;
+    } else if (!value) {
+      filter.exclude = ModuleState::get().node_name();
+    }
+  }
+  raw_field(L, 1, "tags");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    const std::string what = std::string(fn) + ": 'tags'";
+    if (!read_string_map(L, -1, what.c_str(), filter.tags, err)) {
+      lua_pop(L, 1);
+      return false;
+    }
+  } else if (!lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    err = std::string(fn) + ": 'tags' must be a table of strings";
+    return false;
+  }
+  lua_pop(L, 1);
+  return get_count_field(L, 1, fn, "offset", filter.offset, err) &&
+         get_count_field(L, 1, fn, "limit", filter.limit, err);
+}
+
+// With a filter, the page of members it selects plus how many matched and how many there
+// are: a caller showing 100 of 10,000 members builds 100 tables and still says "of 10,000".
+int l_members(lua_State* L, std::string& err) {
+  haserf::table::MemberFilter filter;
+  const bool filtered = !lua_isnoneornil(L, 1);
+  if (filtered && !read_member_filter(L, "haserf.members", filter, err)) return -1;
   auto& state = ModuleState::get();
   const auto snapshot = state.snapshot();
-  const std::string self = state.node_name();
   const auto rtts = state.rtt_estimates();
-  lua_createtable(L, static_cast<int>(snapshot ? snapshot->size() : 0), 0);
-  if (!snapshot) return 1;
+  const auto selected = haserf::table::select_members(
+      snapshot ? snapshot->members() : std::vector<haserf::table::MemberPtr>{}, filter);
+  lua_createtable(L, static_cast<int>(selected.members.size()), 0);
   lua_Integer i = 0;
-  for (const auto& m : snapshot->members()) {
-    if (!status.empty() && haserf::table::to_string(m->status) != status) continue;
-    if (!include_self && m->name == self) continue;
-    bool match = true;
-    for (const auto& [k, v] : tags) {
-      auto it = m->tags.find(k);
-      if (it == m->tags.end() || it->second != v) {
-        match = false;
-        break;
-      }
-    }
-    if (!match) continue;
+  for (const auto& m : selected.members) {
     push_member(L, *m, rtts.get());
     lua_rawseti(L, -2, ++i);
   }
-  return 1;
+  if (!filtered) return 1;
+  lua_pushinteger(L, static_cast<lua_Integer>(selected.matching));
+  lua_pushinteger(L, static_cast<lua_Integer>(selected.total));
+  return 3;
 }
 
-int l_members_json(lua_State* L, std::string&) {
-  const std::string json = ModuleState::get().members_json();
+// Without a filter exactly what it always returned (one string); with one, also matching and
+// total, as haserf.members.
+int l_members_json(lua_State* L, std::string& err) {
+  if (lua_isnoneornil(L, 1)) {
+    const std::string json = ModuleState::get().members_json();
+    lua_pushlstring(L, json.data(), json.size());
+    return 1;
+  }
+  haserf::table::MemberFilter filter;
+  if (!read_member_filter(L, "haserf.members_json", filter, err)) return -1;
+  std::size_t matching = 0, total = 0;
+  const std::string json = ModuleState::get().members_json(filter, matching, total);
   lua_pushlstring(L, json.data(), json.size());
-  return 1;
+  lua_pushinteger(L, static_cast<lua_Integer>(matching));
+  lua_pushinteger(L, static_cast<lua_Integer>(total));
+  return 3;
 }
 
 int l_version(lua_State* L, std::string&) {
@@ -779,6 +851,131 @@ int l_build_info(lua_State* L, std::string&) {
   return 1;
 }
 
+// ---- haserf.watch(): what changed since the last look ----------------------------------
+
+// A watch keeps the snapshot its owner last looked at. Snapshots are name-sorted chunks of
+// shared, immutable members; a change replaces only the changed member's pointer and the
+// chunk holding it, so the diff skips every shared chunk, compares pointers in the others,
+// and builds Lua tables only for what changed: the glue's cost per membership change follows
+// the change, not the cluster (docs/lua-api.md).
+struct Watch {
+  haserf::table::SnapshotPtr seen;  // null: nothing seen yet (the first changes() is everything)
+  bool include_self = true;
+};
+constexpr const char* kWatchMeta = "haserf.watch";
+
+// __gc only drops the snapshot: an empty shared_ptr needs no destructor, so a finalized watch
+// that Lua resurrects and calls again simply reports everything as new.
+int watch_gc(lua_State* L) {
+  if (auto* w = static_cast<Watch*>(luaL_testudata(L, 1, kWatchMeta))) w->seen.reset();
+  return 0;
+}
+
+// w:changes() -> changed (array of members, as haserf.members() without rtt_ms), removed
+// (array of names), version (the table version now seen; 0 before the member started).
+int l_watch_changes(lua_State* L, std::string& err) {
+  auto* w = static_cast<Watch*>(luaL_testudata(L, 1, kWatchMeta));
+  if (!w) {
+    err = "haserf watch: call it as w:changes() on a value from haserf.watch()";
+    return -1;
+  }
+  auto& state = ModuleState::get();
+  auto now = state.snapshot();
+  const std::string self = w->include_self ? std::string() : state.node_name();
+  const auto skip = [&](const haserf::table::Member& m) { return !self.empty() && m.name == self; };
+  static const std::vector<haserf::table::Snapshot::ChunkPtr> kNone;
+  const auto& before = w->seen ? w->seen->chunks() : kNone;
+  const auto& after = now ? now->chunks() : kNone;
+  lua_newtable(L);  // changed
+  lua_newtable(L);  // removed
+  lua_Integer n_changed = 0, n_removed = 0;
+  const auto changed = [&](const haserf::table::Member& m) {
+    if (skip(m)) return;
+    push_member(L, m);
+    lua_rawseti(L, -3, ++n_changed);
+  };
+  const auto removed = [&](const haserf::table::Member& m) {
+    if (skip(m)) return;
+    lua_pushlstring(L, m.name.data(), m.name.size());
+    lua_rawseti(L, -2, ++n_removed);
+  };
+  if (w->seen != now) {
+    // A merge of two name-sorted walks, chunk by chunk: a chunk both snapshots share (the
+    // same pointer, both walks at its start) holds the same members and is skipped whole.
+    std::size_t bi = 0, bj = 0, ai = 0, aj = 0;  // chunk index, position in it
+    const auto next_before = [&] {
+      if (++bj == before[bi]->size()) ++bi, bj = 0;
+    };
+    const auto next_after = [&] {
+      if (++aj == after[ai]->size()) ++ai, aj = 0;
+    };
+    while (bi < before.size() || ai < after.size()) {
+      const bool both = bi < before.size() && ai < after.size();
+      if (both && bj == 0 && aj == 0 && before[bi] == after[ai]) {
+        ++bi, ++ai;
+        continue;
+      }
+      const haserf::table::MemberPtr* b = bi < before.size() ? &(*before[bi])[bj] : nullptr;
+      const haserf::table::MemberPtr* a = ai < after.size() ? &(*after[ai])[aj] : nullptr;
+      if (b && a && *b == *a) {  // the same member object: unchanged
+        next_before();
+        next_after();
+        continue;
+      }
+      const int order = !b ? 1 : !a ? -1 : (*b)->name.compare((*a)->name);
+      if (order < 0) {
+        removed(**b);
+        next_before();
+      } else if (order > 0) {
+        changed(**a);
+        next_after();
+      } else {
+        changed(**a);
+        next_before();
+        next_after();
+      }
+    }
+    w->seen = std::move(now);
+  }
+  lua_pushinteger(L, static_cast<lua_Integer>(w->seen ? w->seen->version() : 0));
+  return 3;
+}
+
+// haserf.watch([{self = false}]) -> a watch (see Watch).
+int l_watch(lua_State* L, std::string& err) {
+  bool include_self = true;
+  if (!lua_isnoneornil(L, 1)) {
+    if (lua_type(L, 1) != LUA_TTABLE) {
+      err = "haserf.watch: the options must be a table, e.g. {self=false}";
+      return -1;
+    }
+    raw_field(L, 1, "self");
+    if (lua_type(L, -1) == LUA_TBOOLEAN) {
+      include_self = lua_toboolean(L, -1) != 0;
+    } else if (!lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      err = "haserf.watch: 'self' must be a boolean";
+      return -1;
+    }
+    lua_pop(L, 1);
+  }
+  void* memory = lua_newuserdata(L, sizeof(Watch));
+  auto* w = new (memory) Watch{};
+  w->include_self = include_self;
+  if (luaL_newmetatable(L, kWatchMeta)) {
+    lua_pushcfunction(L, watch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, trampoline<l_watch_changes>);
+    lua_setfield(L, -2, "changes");
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "haserf.watch");
+    lua_setfield(L, -2, "__metatable");  // getmetatable() cannot reach __gc
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
 const luaL_Reg kFunctions[] = {
     {"start", trampoline<l_start>},
     {"check_options", trampoline<l_check_options>},
@@ -793,6 +990,7 @@ const luaL_Reg kFunctions[] = {
     {"members", trampoline<l_members>},
     {"members_json", trampoline<l_members_json>},
     {"version", trampoline<l_version>},
+    {"watch", trampoline<l_watch>},
     {"events", trampoline<l_events>},
     {"user_event", trampoline<l_user_event>},
     {"queries", trampoline<l_queries>},

@@ -371,6 +371,31 @@ nlohmann::ordered_json member_to_json(const Member& m) {
   return j;
 }
 
+bool member_matches(const Member& m, const MemberFilter& filter) {
+  if (filter.status && m.status != *filter.status) return false;
+  if (filter.rejected && m.rejected.empty() == *filter.rejected) return false;
+  if (!filter.exclude.empty() && m.name == filter.exclude) return false;
+  if (!filter.name.empty() && m.name.find(filter.name) == std::string::npos) return false;
+  for (const auto& [k, v] : filter.tags) {
+    auto it = m.tags.find(k);
+    if (it == m.tags.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+MemberSelection select_members(const std::vector<MemberPtr>& members, const MemberFilter& filter) {
+  MemberSelection out;
+  out.total = members.size();
+  for (const auto& m : members) {
+    if (!member_matches(*m, filter)) continue;
+    // Counted to the end (the page says "N matching"), kept only inside the page.
+    if (out.matching >= filter.offset && out.members.size() < filter.limit)
+      out.members.push_back(m);
+    ++out.matching;
+  }
+  return out;
+}
+
 std::string members_to_json(const std::vector<MemberPtr>& members) {
   using ordered = nlohmann::ordered_json;
   ordered list = ordered::array();

@@ -18,6 +18,7 @@ Glue.__index = Glue
 
 local STOP_CHECK_MS = 500   -- core.get_info() builds a 70-field table: not on every tick
 local BUSY_SYNC_MS = 100    -- re-sync period while an address applies or a drain runs
+local PEERS_SAVE_MS = 5000  -- the peers file is for a cold start: written at most this often
 
 function Glue.new(cfg, haserf, host)
   local self = setmetatable({cfg = cfg, haserf = haserf, host = host, backends = {}, order = {},
@@ -25,7 +26,11 @@ function Glue.new(cfg, haserf, host)
                              last_version = nil, start_error = nil, next_start = 0,
                              started_at = nil, ready = false, restored = 0, busy = false,
                              next_busy_sync = 0, next_stop_check = 0, stopping = false,
-                             rejected_logged = {}, app_text = nil, peers_text = nil}, Glue)
+                             rejected_logged = {}, app_text = nil, peers_text = nil,
+                             -- haserf.watch(): what changed since the last sync (nil until
+                             -- the first); peers: name -> gossip address of alive members
+                             watch = nil, peers = {}, peers_due = false, next_peers_save = 0},
+                        Glue)
   self.reload = reload.new(cfg, haserf, host.read_file, function(...) self:log(...) end)
   self.ctx = {port_tag = cfg.port_tag, weight_tag = cfg.weight_tag, default_port = cfg.default_port,
               drain_ms = cfg.drain_ms, partial = true, panic_threshold = cfg.panic_threshold,
@@ -112,13 +117,23 @@ local function hostport(addr, port)
 end
 
 -- The peers file: the alive members' gossip addresses, so that a cold start rejoins them even
--- when nobody lists HAProxy in a join list.
-function Glue:save_peers()
-  if not self.cfg.peers_file then return end
-  local lines = {}
-  for _, m in ipairs(self.haserf.members({status = "alive", self = false})) do
-    lines[#lines + 1] = hostport(m.addr, m.port)
+-- when nobody lists HAProxy in a join list. Kept from the changes; written at most every
+-- PEERS_SAVE_MS (an O(members) text: never per change).
+function Glue:note_peers(changed, removed)
+  for _, name in ipairs(removed) do self.peers[name] = nil end
+  for _, m in ipairs(changed) do
+    self.peers[m.name] = m.status == "alive" and hostport(m.addr, m.port) or nil
   end
+  if #changed > 0 or #removed > 0 then self.peers_due = true end
+end
+
+function Glue:save_peers(now)
+  self.peers_due, self.next_peers_save = false, now + PEERS_SAVE_MS
+  if not self.cfg.peers_file then return end
+  local names, lines = {}, {}
+  for name in pairs(self.peers) do names[#names + 1] = name end
+  table.sort(names)
+  for i, name in ipairs(names) do lines[i] = self.peers[name] end
   if #lines == 0 then return end  -- keep the last non-empty list
   local text = table.concat(lines, "\n") .. "\n"
   if text == self.peers_text then return end
@@ -164,12 +179,38 @@ function Glue:view_ready(now, status)
   return now - (self.started_at or now) >= self.cfg.ready_grace_ms
 end
 
+-- What changed since the last sync: members (selected anywhere or not), removed names, and
+-- whether `changed` is the whole table (a new watch, or a module without watches): then
+-- whatever is not in it is gone. Through a watch the cost follows the change.
+function Glue:changes()
+  if not self.haserf.watch then return self.haserf.members({self = false}), {}, true end
+  local full = self.watch == nil
+  if full then self.watch = self.haserf.watch({self = false}) end
+  local changed, removed = self.watch:changes()
+  return changed, removed, full
+end
+
 function Glue:sync(now, changed)
-  local members = self.haserf.members({self = false})
+  local members, removed, full = self:changes()
+  if full then self.peers = {} end  -- the whole table: whatever is not in it is gone
+  self:note_peers(members, removed)
   local busy = false
   for _, bname in ipairs(self.order) do
-    local ok, more = pcall(slots.sync, self.backends[bname], members, now, self.ctx)
-    if not ok then self:report_error("sync " .. bname, more) else busy = busy or more end
+    local b = self.backends[bname]
+    local ok, more
+    if full then
+      ok, more = pcall(slots.sync, b, members, now, self.ctx)
+    else
+      ok, more = pcall(slots.update, b, members, removed, now, self.ctx)
+    end
+    if not ok then
+      self:report_error("sync " .. bname, more)
+      -- This backend may have taken in part of the changes: the next sync starts from the
+      -- whole table (a new watch), which puts every backend right again.
+      self.watch, self.last_version = nil, nil
+    else
+      busy = busy or more
+    end
   end
   self.busy, self.next_busy_sync = busy, now + BUSY_SYNC_MS
   -- The next worker gets our slot table (and render history) the moment it asks.
@@ -181,7 +222,6 @@ function Glue:sync(now, changed)
     self.app_text = text
   end
   if changed then
-    self:safe("peers file", self.save_peers, self)
     if self.cfg.reload_enabled then self.reload:membership_changed(self.backends, self.order, now) end
   end
 end
@@ -282,6 +322,7 @@ function Glue:tick(now)
     self.last_version = v
     self:sync(now, changed)
   end
+  if self.peers_due and now >= self.next_peers_save then self:safe("peers file", self.save_peers, self, now) end
   if self.cfg.reload_enabled then
     self:safe("template", self.reload.poll_template, self.reload, now)
     self:safe("reload", self.reload.step, self.reload, self.backends, self.order, now)
@@ -290,12 +331,17 @@ function Glue:tick(now)
 end
 
 -- What the pages show.
-function Glue:view()
-  local view = {stats = self.haserf.stats(), members = self.haserf.members(),
+-- `filter` (a haserf.members filter, offset and limit included) picks the member rows:
+-- view.members, with view.matching (before offset and limit) and view.total. Without one there
+-- are no rows: the metrics count from stats(), and a page of 100 out of 10,000 members builds
+-- 100 Lua tables under HAProxy's global Lua lock, not 10,000.
+function Glue:view(filter)
+  local view = {stats = self.haserf.stats(), members = {}, matching = 0, total = 0,
                 rows = slots.rows(self.backends, self.order), history = self.reload.history,
                 requested = self.reload.requested, phase = self.phase,
                 start_error = self.start_error, errors = self.errors, join = self.cfg.join,
                 backends = {}}
+  if filter then view.members, view.matching, view.total = self.haserf.members(filter) end
   if self.cfg.reload_enabled then view.reload = self.haserf.reload_status() end
   view.build = self.haserf.build_info and self.haserf.build_info() or {}
   view.haproxy_version = self.host.haproxy_version and self.host.haproxy_version()

@@ -2,7 +2,8 @@
 -- haserf.pages: what operators read: the members page (HTML), Prometheus metrics and the
 -- stats-socket CLI text. Pure functions of a `view` the glue assembles:
 --   view.stats      haserf.stats()
---   view.members    haserf.members()
+--   view.members    one page of haserf.members(filter); view.matching, view.total its counts
+--   view.query      M.query(qs): the page's filter and paging (the members table's links)
 --   view.rows       haserf.slots rows
 --   view.reload     haserf.reload_status() (may be nil)
 --   view.history    render/reload history (newest first)
@@ -35,6 +36,119 @@ end
 local function fmt_time(t) return os.date("!%Y-%m-%d %H:%M:%SZ", t) end
 
 M.STATUSES = {"alive", "suspect", "leaving", "left", "failed"}
+M.STATUS_SET = {}
+for _, st in ipairs(M.STATUSES) do M.STATUS_SET[st] = true end
+
+-- 12345 -> "12,345": member counts people read at a glance.
+local function count_text(n)
+  local s = tostring(math.tointeger(tonumber(n) or 0) or n)
+  local int = s:match("^%-?%d+$") and s
+  if not int then return s end
+  return (int:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^(%-?),", "%1"))
+end
+M.count_text = count_text
+
+-- ---- the members listing's query string ------------------------------------------------
+-- ?status=failed&name=web-&rejected=1&offset=200&limit=100 selects the rows of the members
+-- page and of members.json (docs/haproxy.md "Endpoints"). Whatever a value, the result is a
+-- listing: a value that does not read falls back to its default and is named in `ignored`
+-- (the page shows it), never an error.
+
+M.PAGE_LIMIT = 100       -- the page's rows when ?limit is not given
+M.PAGE_MAX_LIMIT = 1000  -- and at most (a larger ?limit is lowered to it)
+local MAX_NAME = 256     -- a longer ?name is no node name anyone typed
+local MAX_DIGITS = 9     -- offsets and limits below a billion: plain Lua integers on 5.3
+
+local function unescape(s)
+  s = s:gsub("+", " ")  -- how HTML forms encode a space
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+local function escape(s)
+  return (tostring(s):gsub("[^%w%-._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function uint(v)
+  if #v > MAX_DIGITS or not v:match("^%d+$") then return nil end
+  return math.tointeger(tonumber(v))
+end
+
+local BOOLEANS = {["1"] = true, ["true"] = true, yes = true, ["0"] = false, ["false"] = false,
+                  no = false}
+
+-- `qs`: applet.qs (without the "?"; nil or "" for none). `page`: true for the HTML page (a
+-- default and a maximum limit), false for members.json (every member unless ?limit is given,
+-- as `serf members -format=json` consumers expect; ?limit=0 gives only the counts).
+-- Returns {status=, name=, rejected=, offset=, limit=, ignored = {"limit=abc", ...}}.
+function M.query(qs, page)
+  local q = {offset = 0, limit = page and M.PAGE_LIMIT or nil, ignored = {}}
+  local seen = {}
+  for pair in tostring(qs or ""):gmatch("[^&;]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k, v = unescape(k), unescape(v)
+    local ok = true
+    if k == "status" then
+      ok = v == "" or M.STATUS_SET[v] ~= nil
+      q.status = ok and v ~= "" and v or nil
+    elseif k == "name" then
+      ok = #v <= MAX_NAME
+      q.name = ok and v ~= "" and v or nil
+    elseif k == "rejected" then
+      ok = v == "" or BOOLEANS[v] ~= nil
+      if ok then q.rejected = BOOLEANS[v] end
+    elseif k == "offset" then
+      ok = uint(v) ~= nil
+      q.offset = uint(v) or 0
+    elseif k == "limit" then
+      local n = uint(v)
+      ok = n ~= nil and (n > 0 or not page)
+      q.limit = ok and (page and math.min(n, M.PAGE_MAX_LIMIT) or n) or (page and M.PAGE_LIMIT or nil)
+    else
+      ok = false
+    end
+    -- The last value of a key counts; an ignored one is named once.
+    if not ok and not seen[pair] then q.ignored[#q.ignored + 1] = pair end
+    seen[pair] = true
+  end
+  return q
+end
+
+-- The haserf.members / haserf.members_json filter of a query (no unknown keys: the module
+-- refuses them).
+function M.members_filter(q)
+  return {status = q.status, name = q.name, rejected = q.rejected, offset = q.offset, limit = q.limit}
+end
+
+-- The page's own query string for `q` with `changes` (M.DROP: leave a key out), defaults left
+-- out: the members table's links keep every filter but the one they change.
+M.DROP = {}
+local function query_string(q, changes)
+  local v = {}
+  for _, k in ipairs({"status", "name", "rejected", "offset", "limit"}) do
+    local x = changes[k]
+    if x == nil then x = q[k] end
+    if x ~= M.DROP then v[k] = x end
+  end
+  local out = {}
+  local function add(k, x) out[#out + 1] = k .. "=" .. escape(x) end
+  if v.status then add("status", v.status) end
+  if v.name then add("name", v.name) end
+  if v.rejected ~= nil then add("rejected", v.rejected and "1" or "0") end
+  if v.offset and v.offset > 0 then add("offset", v.offset) end
+  if v.limit and v.limit ~= M.PAGE_LIMIT then add("limit", v.limit) end
+  return #out > 0 and "?" .. table.concat(out, "&") or ""
+end
+M.query_string = query_string
+
+-- What the listing is filtered by, for people: `status failed, name contains "web-"`, escaped.
+local function filter_text(q)
+  local parts = {}
+  if q.status then parts[#parts + 1] = "status " .. html(q.status) end
+  if q.name then parts[#parts + 1] = "name contains &quot;" .. html(q.name) .. "&quot;" end
+  if q.rejected == true then parts[#parts + 1] = "rejected" end
+  if q.rejected == false then parts[#parts + 1] = "not rejected" end
+  return table.concat(parts, ", ")
+end
 
 -- The join status as people read it: joining, how many seeds answered, a takeover, or no
 -- join list at all (backends may have joined us instead).
@@ -50,10 +164,83 @@ local function join_text(view)
   return "yes (" .. n .. " of " .. #view.join .. ")"
 end
 
+-- The members: counts by status over the whole table (each a link to its rows), then one
+-- page of the rows the query selects, with links to the pages around it. Only the shown rows
+-- were built (view.members); view.matching and view.total are the module's counts.
+local function members_section(view, w)
+  local q = view.query or M.query(nil, true)
+  local stats = view.stats
+  local base = html(view.base or "")
+  local function href(changes)
+    local qs = query_string(q, changes)
+    return base .. html(qs ~= "" and qs or (base == "" and "?" or ""))
+  end
+  w('<h2>Members</h2>\n<p>all ', count_text(stats.members), ' members: ')
+  for i, st in ipairs(M.STATUSES) do
+    w(i > 1 and ', ' or '', '<a class="', st, '" href="', href({status = st, offset = M.DROP}), '">',
+      st, ' ', count_text(stats[st]), '</a>')
+  end
+  w(', <a class="rejected" href="', href({rejected = true, offset = M.DROP}), '">rejected ',
+    count_text(stats.rejected), '</a></p>\n')
+  local members, offset = view.members or {}, q.offset or 0
+  local matching = tonumber(view.matching) or #members
+  local filter = filter_text(q)
+  local total = tonumber(view.total) or tonumber(stats.members) or 0
+  local limit = q.limit or M.PAGE_LIMIT
+  -- The last page in steps of `limit` from this one, so that next and last agree (from 0
+  -- when the offset is past the end).
+  local last = offset < matching and offset + (matching - 1 - offset) // limit * limit or
+               math.max(0, (matching - 1) // limit * limit)
+  w('<p>')
+  if #members > 0 then
+    w('members ', count_text(offset + 1), '&ndash;', count_text(offset + #members), ' of ',
+      count_text(matching))
+  elseif matching > 0 then
+    w('no members from ', count_text(offset + 1), ' on, of ', count_text(matching))
+  else
+    w('no members')
+  end
+  if filter ~= "" then
+    w(' matching ', filter, ' (', count_text(total), ' in all) &middot; <a href="',
+      href({status = M.DROP, name = M.DROP, rejected = M.DROP, offset = M.DROP}), '">all members</a>')
+  end
+  local links = {}
+  if offset > 0 then
+    links[#links + 1] = '<a href="' .. href({offset = M.DROP}) .. '">first</a>'
+    local prev = offset >= matching and last or math.max(0, offset - limit)
+    links[#links + 1] = '<a href="' .. href({offset = prev}) .. '">previous</a>'
+  end
+  if offset + limit < matching then
+    links[#links + 1] = '<a href="' .. href({offset = offset + limit}) .. '">next</a>'
+    links[#links + 1] = '<a href="' .. href({offset = last}) .. '">last</a>'
+  end
+  if #links > 0 then w(' &middot; ', table.concat(links, ' &middot; ')) end
+  if #q.ignored > 0 then
+    local names = {}
+    for i, pair in ipairs(q.ignored) do names[i] = html(pair) end
+    w(' &middot; <span class="failed">ignored: ', table.concat(names, ', '), '</span>')
+  end
+  w('</p>\n<table><tr><th>name</th><th>address</th><th>status</th><th>tags</th><th>routing</th></tr>\n')
+  for _, m in ipairs(members) do
+    w('<tr><td>', html(m.name), '</td><td>', html(m.addr), ':', html(m.port), '</td><td class="',
+      html(m.status), '">', html(m.status), '</td><td>', html(M.tags_text(m.tags)), '</td>')
+    if m.rejected then
+      w('<td class="rejected">rejected: ', html(m.rejected), '</td></tr>\n')
+    else
+      w('<td>ok</td></tr>\n')
+    end
+  end
+  w('</table>\n<p class="maint">Filter with the address: ?status=failed&amp;name=web-&amp;',
+    'rejected=1&amp;offset=200&amp;limit=500 (name: a part of it; limit: at most ',
+    M.PAGE_MAX_LIMIT, ')</p>\n')
+end
+
 function M.page(view)
   local out = {}
   local function w(...) for _, s in ipairs({...}) do out[#out + 1] = s end end
   local stats = view.stats
+  -- No url in the refresh: the browser reloads the address it shows, query string included
+  -- (the members table's filter and page).
   w('<!DOCTYPE html>\n<html><head><meta charset="utf-8">',
     '<meta http-equiv="refresh" content="2"><title>haserf: ', html(stats.node), '</title>',
     '<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1.5em}',
@@ -61,8 +248,8 @@ function M.page(view)
     '.alive,.ready,.ok{color:#070}.failed,.rejected{color:#b00}',
     '.leaving,.left,.drain,.suspect,.unchanged{color:#a60}.maint{color:#888}</style></head><body>\n')
   w('<h1>haserf on ', html(stats.node), '</h1>\n<p>phase ', html(view.phase), ' (member ',
-    html(stats.phase), '), table version ', html(stats.version), ', ', html(stats.alive),
-    ' alive of ', html(stats.members), ' members, joined: ', join_text(view),
+    html(stats.phase), '), table version ', html(stats.version), ', ', count_text(stats.alive),
+    ' alive of ', count_text(stats.members), ' members, joined: ', join_text(view),
     stats.join_error and stats.join_error ~= "" and (' (' .. html(stats.join_error) .. ')') or '',
     view.start_error and (', start error: ' .. html(view.start_error)) or '', '</p>\n')
   for _, bname in ipairs(sorted_keys(view.backends)) do
@@ -73,18 +260,8 @@ function M.page(view)
         'balancer is cut off from the cluster); health checks decide.</p>\n')
     end
   end
-  w('<h2>Members</h2>\n<table><tr><th>name</th><th>address</th><th>status</th><th>tags</th>',
-    '<th>routing</th></tr>\n')
-  for _, m in ipairs(view.members) do
-    w('<tr><td>', html(m.name), '</td><td>', html(m.addr), ':', html(m.port), '</td><td class="',
-      html(m.status), '">', html(m.status), '</td><td>', html(M.tags_text(m.tags)), '</td>')
-    if m.rejected then
-      w('<td class="rejected">rejected: ', html(m.rejected), '</td></tr>\n')
-    else
-      w('<td>ok</td></tr>\n')
-    end
-  end
-  w('</table>\n<h2>Slots</h2>\n<table><tr><th>backend/slot</th><th>member</th><th>state</th>',
+  members_section(view, w)
+  w('<h2>Slots</h2>\n<table><tr><th>backend/slot</th><th>member</th><th>state</th>',
     '<th>address</th><th>weight</th></tr>\n')
   for _, r in ipairs(view.rows) do
     w('<tr><td>', html(r.backend), '/', html(r.slot), '</td><td>', html(r.member or "-"),
@@ -159,7 +336,9 @@ M.STATS_METRICS = {
 }
 -- stats() numbers that other metrics carry.
 M.STATS_SHOWN_ELSEWHERE = {
-  members = "haserf_members", alive = "haserf_members", version = "haserf_table_version",
+  members = "haserf_members", alive = "haserf_members", suspect = "haserf_members",
+  leaving = "haserf_members", left = "haserf_members", failed = "haserf_members",
+  rejected = "haserf_members_rejected", version = "haserf_table_version",
   joined = "haserf_joined", took_over_from = "haserf_took_over", handed_over_to = "haserf_handed_over",
   reloads_ok = "haserf_reloads_total", reloads_failed = "haserf_reloads_total",
   reloads_unchanged = "haserf_reloads_total",
@@ -175,12 +354,16 @@ function M.metrics(view)
     out[#out + 1] = name .. (labels or "") .. " " .. string.format("%.17g", v) .. "\n"
   end
   local stats = view.stats
-  local counts, rejected = {}, 0
-  for _, s in ipairs(M.STATUSES) do counts[s] = 0 end
-  for _, m in ipairs(view.members) do
-    counts[m.status] = (counts[m.status] or 0) + 1
-    if m.rejected then rejected = rejected + 1 end
+  -- From stats(): its counts take one pass in C, where members() would build a Lua table per
+  -- member on every scrape.
+  local counts, known = {}, 0
+  for _, st in ipairs(M.STATUSES) do
+    counts[st] = tonumber(stats[st]) or 0
+    known = known + counts[st]
   end
+  -- serf's "none" (never seen in practice): the statuses still add up to the table's size.
+  local none = (tonumber(stats.members) or 0) - known
+  if none > 0 then counts.none = none end
   local build = view.build or {}
   metric("haserf_build_info", "gauge", "Always 1: the module's version and commit, its Lua and HAProxy versions")
   val("haserf_build_info", '{version="' .. label(build.version or "") .. '",commit="' ..
@@ -198,7 +381,7 @@ function M.metrics(view)
   for _, s in ipairs(sorted_keys(counts)) do val("haserf_members", '{status="' .. label(s) .. '"}', counts[s]) end
   metric("haserf_members_rejected", "gauge",
          "Members routed and rendered nowhere: an unsafe name, address or tag, or a bad port/weight tag")
-  val("haserf_members_rejected", nil, rejected)
+  val("haserf_members_rejected", nil, stats.rejected)
   metric("haserf_table_version", "gauge", "Membership table version")
   val("haserf_table_version", nil, stats.version)
   for _, c in ipairs(M.STATS_METRICS) do
@@ -258,7 +441,8 @@ function M.metrics(view)
   return table.concat(out)
 end
 
--- `haserf members` on the CLI (master CLI "@1 haserf members", or a stats socket).
+-- `haserf members` on the CLI (master CLI "@1 haserf members", or a stats socket): every
+-- member (view.members unpaged), as `serf members` lists them.
 function M.cli(view)
   local out = {}
   for _, m in ipairs(view.members) do

@@ -24,7 +24,7 @@ M.GUARD_WINDOW_MS = 60000
 function M.new_backend(name, servers, select)
   local b = {name = name, select = select or {}, slots = {}, servers = {}, member_of = {},
              slot_of = {}, applied = {}, default_weight = {}, draining = {}, unconfirmed = {},
-             failed_at = {}, wanted = 0, unplaced = 0}
+             failed_at = {}, wanted = 0, unplaced = 0, sel = {}, alive = 0, cand = {}, cand_n = 0}
   for sname, srv in pairs(servers) do
     b.slots[#b.slots + 1] = sname
     b.servers[sname] = srv
@@ -128,47 +128,145 @@ local function sessions(b, slot)
   return ok and type(st) == "table" and tonumber(st.scur) or nil
 end
 
--- Brings one backend in line with `members` (haserf.members(): name, addr, status, tags,
--- rejected). ctx: port_tag, weight_tag, default_port, drain_ms, log(level, fmt, ...),
--- rejected(backend, member) (called for every rejected selected member), partial (the member
--- list may be incomplete: a slot whose member is absent keeps it), panic_threshold (percent,
--- 0 or nil = no isolation guard; b.guarded = how many failed members it keeps, or nil). Returns true while some
--- slot waits for something (an address to apply, a drain to end): call again soon even if
--- the membership did not change.
-function M.sync(b, members, now, ctx)
-  local seen, alive, pending, failed = {}, 0, {}, {}
-  for _, m in ipairs(members) do
-    if matches(m, b.select) then
-      seen[m.name] = true
-      local slot = b.slot_of[m.name]
+-- ---- what a backend knows of its members -------------------------------------------------
+-- b.sel: name -> member, the selected members (matching b.select) as last reported, kept up to
+-- date from changes (M.update), so a sync costs what changed plus the backend's slots, never
+-- a walk of the whole cluster. b.alive: how many of them are alive and not rejected (the
+-- isolation guard's and reload's count). b.cand: names of those alive, not rejected and
+-- without a slot (the members waiting for one), b.cand_n their number.
+
+local function wants_slot(b, name)
+  local m = b.sel[name]
+  return m ~= nil and not m.rejected and m.status == "alive" and b.slot_of[name] == nil
+end
+
+local function counts_alive(m) return m ~= nil and not m.rejected and m.status == "alive" end
+
+-- Files `name` as a candidate or not, after its member or its slot changed.
+local function classify(b, name)
+  local want = wants_slot(b, name)
+  if want and not b.cand[name] then
+    b.cand[name], b.cand_n = true, b.cand_n + 1
+  elseif not want and b.cand[name] then
+    b.cand[name], b.cand_n = nil, b.cand_n - 1
+  end
+end
+
+-- Takes in changed members (any, selected or not) and removed names. Returns the set of
+-- their names.
+local function take_in(b, changed, removed, ctx)
+  local touched = {}
+  for _, name in ipairs(removed) do
+    touched[name] = true
+    if counts_alive(b.sel[name]) then b.alive = b.alive - 1 end
+    b.sel[name] = nil
+    classify(b, name)
+  end
+  for _, m in ipairs(changed) do
+    touched[m.name] = true
+    local old = b.sel[m.name]
+    local new = matches(m, b.select) and m or nil
+    if counts_alive(old) then b.alive = b.alive - 1 end
+    if counts_alive(new) then b.alive = b.alive + 1 end
+    b.sel[m.name] = new
+    classify(b, m.name)
+    if new and new.rejected and ctx.rejected then ctx.rejected(b, new) end
+  end
+  return touched
+end
+
+-- A slot with nothing to do: its member did not change, is routed, and its address, weight
+-- and state are applied (what assign() would find).
+local function settled(b, slot, m, touched)
+  if touched[m.name] or m.rejected or (m.status ~= "alive" and m.status ~= "suspect") then return false end
+  local ap = b.applied[slot]
+  return ap.confirmed == true and ap.state == "ready" and not b.draining[slot] and not b.unconfirmed[slot]
+end
+
+-- The first `k` names of `set` in name order (the members that wait longest alphabetically
+-- come first, as in a full list): a selection when few are wanted, else a sort.
+local function first_names(set, n, k)
+  local out = {}
+  if k <= 0 then return out end
+  if k >= n or k > 8 then
+    for name in pairs(set) do out[#out + 1] = name end
+    table.sort(out)
+    for i = #out, k + 1, -1 do out[i] = nil end
+    return out
+  end
+  local taken = {}
+  for i = 1, k do
+    local best
+    for name in pairs(set) do
+      if not taken[name] and (best == nil or name < best) then best = name end
+    end
+    if best == nil then break end
+    taken[best], out[i] = true, best
+  end
+  return out
+end
+
+-- Brings one backend in line with its members. `changed`: members (haserf.members() fields:
+-- name, addr, status, tags, rejected) new or changed since the last call, selected or not;
+-- `removed`: names gone from the table. ctx: port_tag, weight_tag, default_port, drain_ms,
+-- log(level, fmt, ...), rejected(backend, member) (called for every changed rejected
+-- selected member), partial (the member list may be incomplete: a slot whose member is absent
+-- keeps it), panic_threshold (percent, 0 or nil = no isolation guard; b.guarded = how many
+-- failed members it keeps, or nil). Returns true while some slot waits for something (an
+-- address to apply, a drain to end): call again soon even if the membership did not change.
+function M.update(b, changed, removed, now, ctx)
+  local touched = take_in(b, changed or {}, removed or {}, ctx)
+  local failed = {}
+  -- The members with a slot, in slot order: O(slots), whatever the cluster's size; a settled
+  -- slot whose member did not change is passed over.
+  for _, slot in ipairs(b.slots) do
+    local name = b.member_of[slot]
+    local m = name and b.sel[name]
+    if m and settled(b, slot, m, touched) then
+      m, name = nil, nil  -- nothing to do
+    end
+    if m then
       local st = m.status
       if m.rejected then
-        if ctx.rejected then ctx.rejected(b, m) end
-        if slot then free(b, slot, "rejected (" .. m.rejected .. ")", ctx) end
+        free(b, slot, "rejected (" .. m.rejected .. ")", ctx)
       elseif st == "alive" or st == "suspect" then
-        if st == "alive" then alive = alive + 1 end
-        if slot then
-          b.draining[slot] = nil
-          b.unconfirmed[slot] = nil
-          assign(b, slot, m, ctx)
-        elseif st == "alive" then
-          pending[#pending + 1] = m
-        end
+        b.draining[slot] = nil
+        b.unconfirmed[slot] = nil
+        assign(b, slot, m, ctx)
       elseif st == "leaving" or st == "left" then
-        if slot then start_drain(b, slot, m, now, st, ctx) end
-      elseif slot then  -- failed, none: nothing to wait for (unless the guard says so)
+        start_drain(b, slot, m, now, st, ctx)
+      else  -- failed, none: nothing to wait for (unless the guard says so)
         failed[#failed + 1] = {slot = slot, status = st, m = m}
-      elseif st == "failed" and now - (b.failed_at[m.name] or -math.huge) < M.GUARD_WINDOW_MS then
-        failed[#failed + 1] = {status = st, m = m}  -- freed a moment ago: the guard may bring it back
+      end
+    elseif name then
+      -- Gone from the table (reaped), or no longer selected. While the view is partial (just
+      -- started, not yet synced with the cluster), a restored slot keeps its member.
+      if ctx.partial then
+        b.unconfirmed[slot] = true
+      elseif not b.draining[slot] then
+        free(b, slot, "removed", ctx)
       end
     end
   end
+  -- Failed members freed a moment ago (at most a few slots' worth), in name order: the guard
+  -- may bring them back.
+  local recent = {}
+  for name, t in pairs(b.failed_at) do
+    local m = b.sel[name]
+    if m and not m.rejected and m.status == "failed" and not b.slot_of[name]
+       and now - t < M.GUARD_WINDOW_MS then
+      recent[#recent + 1] = name
+    end
+  end
+  table.sort(recent)
+  for _, name in ipairs(recent) do failed[#failed + 1] = {status = "failed", m = b.sel[name]} end
   -- The isolation guard (Envoy's panic threshold): when fewer than panic_threshold % of the
   -- members that hold or want a slot are alive, the failures more likely mean that *we* are
   -- cut off from the cluster than that most backends died at once. The failed ones keep
   -- their slots and routing; HAProxy's health checks decide, not the gossip view. A cut-off
   -- balancer sees its peers fail one by one over seconds: those freed in the last
   -- GUARD_WINDOW_MS count too, and get a slot back when the guard turns on.
+  local alive = b.alive
   local threshold = ctx.panic_threshold or 0
   local guard = threshold > 0 and #failed > 0 and alive * 100 < threshold * (alive + #failed)
   if guard ~= (b.guarded ~= nil) then
@@ -200,46 +298,41 @@ function M.sync(b, members, now, ctx)
   for name, t in pairs(b.failed_at) do
     if now - t >= M.GUARD_WINDOW_MS or b.slot_of[name] then b.failed_at[name] = nil end
   end
-  -- Members gone from the table (reaped). While the view is partial (just started, not yet
-  -- synced with the cluster), a restored slot keeps its member.
-  for slot, name in pairs(b.member_of) do
-    if not seen[name] then
-      if ctx.partial then
-        b.unconfirmed[slot] = true
-      elseif not b.draining[slot] then
-        free(b, slot, "removed", ctx)
-      end
-    end
-  end
   -- Drains end after the grace, or as soon as the slot has no session left.
   for slot, d in pairs(b.draining) do
     if now - d.since >= ctx.drain_ms or sessions(b, slot) == 0 then
       free(b, slot, d.why .. ", drained", ctx)
     end
   end
-  -- New members take free slots in order, then the failed members the guard brings back.
+  -- Freed slots' members may be candidates again (a rejected one is not; a drained one left).
+  for _, f in ipairs(failed) do classify(b, f.m.name) end
+  -- New members take free slots in name order, then the failed members the guard brings back.
+  local free_slots = {}
+  for _, slot in ipairs(b.slots) do
+    if not b.member_of[slot] then free_slots[#free_slots + 1] = slot end
+  end
+  local pending = {}
+  for _, name in ipairs(first_names(b.cand, b.cand_n, #free_slots)) do pending[#pending + 1] = b.sel[name] end
   local alive_pending = #pending
   for _, m in ipairs(readmit) do pending[#pending + 1] = m end
-  local i = 1
-  for _, slot in ipairs(b.slots) do
-    if i > #pending then break end
-    if not b.member_of[slot] then
-      local m = pending[i]
-      b.member_of[slot] = m.name
-      b.slot_of[m.name] = slot
-      local waiting = assign(b, slot, m, ctx)
-      ctx.log("notice", "%s/%s: member %s (%s:%d) %s: %s", b.name, slot, m.name, m.addr,
-              M.member_port(m, ctx), i > alive_pending and "back in its slot (isolation guard)" or "joined",
-              waiting and "ready once the address applies" or "ready")
-      i = i + 1
-    end
+  local placed = 0
+  for i, m in ipairs(pending) do
+    local slot = free_slots[i]
+    if not slot then break end
+    b.member_of[slot] = m.name
+    b.slot_of[m.name] = slot
+    classify(b, m.name)
+    local waiting = assign(b, slot, m, ctx)
+    ctx.log("notice", "%s/%s: member %s (%s:%d) %s: %s", b.name, slot, m.name, m.addr,
+            M.member_port(m, ctx), i > alive_pending and "back in its slot (isolation guard)" or "joined",
+            waiting and "ready once the address applies" or "ready")
+    placed = i
   end
-  if i - 1 > alive_pending then i = alive_pending + 1 end  -- unplaced counts alive members only
   for _, slot in ipairs(b.slots) do
     if not b.member_of[slot] then set_state(b, slot, "maint") end
   end
   b.wanted = alive
-  local unplaced = alive_pending - (i - 1)
+  local unplaced = b.cand_n
   if unplaced > 0 and unplaced ~= b.unplaced then
     ctx.log("warn", "%s: %d alive members have no free slot (%d slots)", b.name, unplaced, #b.slots)
   end
@@ -248,7 +341,18 @@ function M.sync(b, members, now, ctx)
   for _, ap in pairs(b.applied) do
     if ap.confirmed == false and ap.state ~= "ready" then busy = true end
   end
-  return busy
+  return busy, placed
+end
+
+-- The same from a complete member list (what haserf.members() returns): members missing from
+-- it are removed. O(members): for tests and callers without a watch.
+function M.sync(b, members, now, ctx)
+  local present, removed = {}, {}
+  for _, m in ipairs(members) do present[m.name] = true end
+  for name in pairs(b.sel) do
+    if not present[name] then removed[#removed + 1] = name end
+  end
+  return M.update(b, members, removed, now, ctx)
 end
 
 -- ---- the slot table as text, handed to the next worker (haserf.set_app_state) ----------
@@ -258,16 +362,27 @@ local function unesc(s) return (s:gsub("\\(.)", {t = "\t", n = "\n", ["\\"] = "\
 M.escape, M.unescape = esc, unesc
 
 -- "S <tab> backend <tab> slot <tab> member <tab> addr <tab> port <tab> weight <tab> state"
+-- Each line is kept with the values it was made from and made again only when one of them
+-- changed: the glue exports after every sync, and escaping every slot each time cost more
+-- than the sync itself.
 function M.export(backends, order)
   local out = {}
   for _, bname in ipairs(order) do
     local b = backends[bname]
+    b.lines = b.lines or {}
     for _, slot in ipairs(b.slots) do
       local m, ap = b.member_of[slot], b.applied[slot]
       if m and ap.addr then
-        out[#out + 1] = table.concat({"S", esc(bname), esc(slot), esc(m), esc(ap.addr),
-                                      tostring(ap.port), tostring(ap.weight or ""),
-                                      b.draining[slot] and "drain" or (ap.state or "maint")}, "\t")
+        local state = b.draining[slot] and "drain" or (ap.state or "maint")
+        local c = b.lines[slot]
+        if not (c and c.m == m and c.addr == ap.addr and c.port == ap.port and c.weight == ap.weight
+                and c.state == state) then
+          c = {m = m, addr = ap.addr, port = ap.port, weight = ap.weight, state = state,
+               line = table.concat({"S", esc(bname), esc(slot), esc(m), esc(ap.addr), tostring(ap.port),
+                                    tostring(ap.weight or ""), state}, "\t")}
+          b.lines[slot] = c
+        end
+        out[#out + 1] = c.line
       end
     end
   end

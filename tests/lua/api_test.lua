@@ -60,6 +60,21 @@ r, e = raises(haserf.start, {bind = "127.0.0.1:1", tags = {role = 5}})
 check("start with a non-string tag raises", r and e:find("'tags'", 1, true), e)
 r, e = raises(haserf.members, "alive")
 check("members(non-table) raises", r and e:find("filter", 1, true), e)
+-- The listing filter (members and members_json): a bad key or value is an error naming it.
+for _, c in ipairs({
+  {{statu = "alive"}, "unknown filter key 'statu'"}, {{[1] = "alive"}, "unknown filter key (not a string)"},
+  {{status = "zombie"}, "'status' must be"}, {{status = 1}, "'status' must be a string"},
+  {{name = 5}, "'name' must be a string"}, {{rejected = "yes"}, "'rejected' must be a boolean"},
+  {{self = "no"}, "'self' must be a boolean"}, {{offset = -1}, "'offset' must be an integer >= 0"},
+  {{limit = 1.5}, "'limit' must be an integer >= 0"}, {{limit = "10"}, "'limit' must be an integer >= 0"},
+  {{limit = 0 / 0}, "'limit'"}, {{limit = math.huge}, "'limit'"}, {{tags = {role = 1}}, "'tags'"}}) do
+  for _, fn in ipairs({"members", "members_json"}) do
+    r, e = raises(haserf[fn], c[1])
+    check(fn .. ": " .. c[2], r and e:find("haserf." .. fn .. ": " .. c[2], 1, true), e)
+  end
+end
+r, e = raises(haserf.members_json, "alive")
+check("members_json(non-table) raises", r and e:find("filter", 1, true), e)
 r, e = raises(haserf.events, 0)
 check("events(0) raises", r and e:find("positive", 1, true), e)
 r, e = raises(haserf.render, 5)
@@ -70,11 +85,30 @@ r, e = raises(haserf.set_tags, "x")
 check("set_tags(non-table) raises", r, e)
 r, e = raises(haserf.user_event, nil)
 check("user_event(nil) raises", r and e:find("name", 1, true), e)
+r, e = raises(haserf.watch, "self")
+check("watch(non-table) raises", r and e:find("haserf.watch", 1, true), e)
+r, e = raises(haserf.watch, {self = "no"})
+check("watch{self='no'} raises", r and e:find("'self'", 1, true), e)
+local watch = haserf.watch({self = false})
+local watch_all = haserf.watch()
+r, e = raises(watch.changes, {})
+check("changes on something else than a watch raises", r and e:find("w:changes()", 1, true), e)
+r, e = raises(watch.changes)
+check("changes without a watch raises", r and e:find("w:changes()", 1, true), e)
+check("a watch cannot reach its metatable", getmetatable(watch) == "haserf.watch")
 
 -- Before start.
 check("started() is false before start", haserf.started() == false)
 check("members() is empty before start", #haserf.members() == 0)
+local list, matching, total = haserf.members{}
+check("members{} before start: empty, counts 0", #list == 0 and matching == 0 and total == 0)
+check("members_json{} before start: an empty list, counts 0",
+      select(2, haserf.members_json{}) == 0 and haserf.members_json{} == '{\n  "members": []\n}\n')
 check("version() is 0 before start", haserf.version() == 0)
+do
+  local c, rm, v = watch:changes()
+  check("watch: nothing before start", #c == 0 and #rm == 0 and v == 0)
+end
 local ok, err = haserf.user_event("x", "y")
 check("user_event before start returns nil, err", ok == nil and err == "not started", err)
 check("version_string()", type(haserf.version_string()) == "string")
@@ -110,6 +144,48 @@ check("member fields", serf and serf.addr == SERF_ADDR:match("^(.*):") and serf.
 check("filter by tags", #haserf.members{tags = {role = "backend"}} == 1)
 check("filter self=false", find(haserf.members{self = false}, "lua-member") == nil)
 check("our own node is listed", find(haserf.members(), "lua-member") ~= nil)
+-- Filters and pages, in C (the HAProxy members page and members.json).
+check("members() without a filter returns the list alone", select("#", haserf.members()) == 1)
+list, matching, total = haserf.members{limit = 1}
+check("members{limit=1}: one row, every member counted", #list == 1 and list[1].name == "lua-member" and
+      matching == 2 and total == 2, string.format("%d %s %s", #list, matching, total))
+list, matching = haserf.members{offset = 1, limit = 1.0}
+check("members{offset=1}: the next row", #list == 1 and list[1].name == "serf-a" and matching == 2)
+list, matching, total = haserf.members{name = "serf"}
+check("members{name=...}: a substring of the name", #list == 1 and list[1].name == "serf-a" and
+      matching == 1 and total == 2)
+list, matching = haserf.members{name = "serf", offset = 1}
+check("members: an offset past the end gives no rows, the count stays", #list == 0 and matching == 1)
+list, matching = haserf.members{status = "alive", limit = 0}
+check("members{limit=0}: the counts alone", #list == 0 and matching == 2)
+check("members{rejected=true}: nobody here is rejected", select(2, haserf.members{rejected = true}) == 0)
+check("members{rejected=false}: everybody", select(2, haserf.members{rejected = false}) == 2)
+check("members{status=..., self=false, name=...}: combined",
+      select(2, haserf.members{status = "alive", self = false, name = "-"}) == 1)
+local all_json = haserf.members_json()
+check("members_json() without a filter returns the JSON alone", select("#", haserf.members_json()) == 1)
+check("members_json{} is byte for byte members_json()", haserf.members_json{} == all_json)
+local json
+json, matching, total = haserf.members_json{name = "serf-a"}
+check("members_json{name=...}: only that member, with the counts",
+      json:find('"name": "serf-a"', 1, true) and not json:find("lua-member", 1, true) and
+      matching == 1 and total == 2, json)
+json, matching, total = haserf.members_json{status = "failed", limit = 0}
+check("members_json{limit=0}: the counts alone", json == '{\n  "members": []\n}\n' and matching == 0 and
+      total == 2, json)
+-- A watch reports members once, then only what changed.
+do
+  local c, rm, v = watch:changes()
+  check("watch: the first look is the whole table (self=false)", find(c, "serf-a") ~= nil and
+        find(c, "lua-member") == nil and #rm == 0 and v == haserf.version(), v)
+  local sa = find(c, "serf-a")
+  check("watch: member fields as members()", sa and sa.addr == SERF_ADDR:match("^(.*):") and
+        sa.status == "alive" and sa.tags.role == "backend")
+  local all = watch_all:changes()
+  check("watch(): ourselves too", find(all, "lua-member") ~= nil and find(all, "serf-a") ~= nil)
+  c, rm, v = watch:changes()
+  check("watch: nothing new, nothing reported", #c == 0 and #rm == 0 and v == haserf.version())
+end
 check("stats().joined", eventually(10, function() return haserf.stats().joined == 1 end))
 local serf_view = eventually(20, function()
   local out = shell("serf members -rpc-addr " .. SERF_RPC)
@@ -126,6 +202,14 @@ local updated = eventually(20, function()
 end)
 check("tag update reaches members()", updated)
 check("version() moved", haserf.version() > v1)
+do
+  local c, rm = watch:changes()
+  local m = find(c, "serf-a")
+  check("watch: the tag update is reported, and only what changed",
+        m and m.tags.weight == "50" and find(c, "lua-member") == nil and #rm == 0)
+  c = watch:changes()
+  check("watch: reported once", #c == 0)
+end
 
 -- User events both ways.
 shell("serf event -rpc-addr " .. SERF_RPC .. " deploy v2.1")
@@ -261,6 +345,8 @@ check("reload_status: the last job's end, duration and result",
 
 -- stats.
 local s = haserf.stats()
+check("stats: members by status and rejected, adding up", s.alive + s.suspect + s.leaving + s.left + s.failed ==
+      s.members and s.rejected == 0 and s.failed == 0 and s.alive >= 2)
 check("stats fields", s.started == true and s.node == "lua-member" and s.members >= 2 and
       s.packets_received > 0 and s.events_received >= 1 and s.reloads_ok == 1, s.node)
 -- Every number in stats() reaches the metrics (haserf.pages, the glue's /haserf/metrics).

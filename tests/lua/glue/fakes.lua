@@ -56,7 +56,41 @@ function F.module()
     end
     return out
   end
+  -- The rest of haserf.members' filter (name: a substring, rejected, offset, limit) over the
+  -- status filter above; with a filter also the matching count and the total, as the module.
+  local members_by_status = m.members
+  function m.members(filter)
+    local all = members_by_status(filter)
+    if not filter then return all end
+    local out, matching, offset = {}, 0, filter.offset or 0
+    for _, x in ipairs(all) do
+      if (not filter.name or x.name:find(filter.name, 1, true)) and
+         (filter.rejected == nil or (x.rejected ~= nil) == filter.rejected) then
+        matching = matching + 1
+        if matching > offset and #out < (filter.limit or math.huge) then out[#out + 1] = x end
+      end
+    end
+    return out, matching, #m.list
+  end
   function m.set_members(list) m.list = list; m.ver = m.ver + 1 end
+  -- haserf.watch(): what changed since the last look, by member object identity (the module
+  -- compares its shared, immutable member objects the same way). m.watches counts them.
+  m.watches = 0
+  function m.watch()
+    m.watches = m.watches + 1
+    local w, seen = {}, {}
+    function w.changes()
+      local changed, removed, now = {}, {}, {}
+      for _, x in ipairs(m.list) do
+        now[x.name] = x
+        if seen[x.name] ~= x then changed[#changed + 1] = x end
+      end
+      for name in pairs(seen) do if not now[name] then removed[#removed + 1] = name end end
+      seen = now
+      return changed, removed, m.ver
+    end
+    return w
+  end
   function m.soft_stop() m.soft_stops = m.soft_stops + 1 end
   function m.set_app_state(s) m.app = s end
   function m.predecessor_state() if m.predecessor then return m.predecessor end return nil, "no predecessor" end

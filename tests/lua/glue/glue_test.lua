@@ -165,4 +165,56 @@ m5.phase = "left"
 T.eq("the member left: the task ends", g5:tick(610), false)
 T.eq("stopped after the leave", g5.phase, "stopped")
 T.check("the soft-stop is logged", logged(host5, "soft-stop: the member hands over"))
+-- Membership changes reach the slots through a watch: a change costs what changed. The peers
+-- file is written at most every 5 s. A sync that fails starts the next one from the whole
+-- table (a new watch).
+do
+  local g5, m5, host5 = new_glue({HASERF_PEERS_FILE = "/peers"})
+  local t = 0
+  host5.now_ms = function() return t end
+  g5:init({nodes = {servers = F.servers(3)}})
+  g5:tick(0)
+  m5.phase, m5.st.join_done, m5.st.joined = "running", true, 0
+  local list = {}
+  for i = 1, 1000 do list[i] = F.member(string.format("n%04d", i), "10.2." .. (i // 256) .. "." .. (i % 256)) end
+  m5.set_members(list)
+  local seen = {}
+  local slots = require "haserf.slots"
+  local update, sync = slots.update, slots.sync
+  slots.update = function(b, changed, removed, ...) seen[#seen + 1] = #changed + #removed; return update(b, changed, removed, ...) end
+  slots.sync = function(b, members, ...)  -- calls slots.update itself: not counted there
+    seen[#seen + 1] = "full " .. #members
+    local counted = slots.update
+    slots.update = update
+    local busy = sync(b, members, ...)
+    slots.update = counted
+    return busy
+  end
+  t = 10 g5:tick(t)
+  T.eq("the first sync takes the whole table", table.concat(seen, ","), "full 1000")
+  T.eq("1000 members: 3 slots filled in name order", g5.backends.nodes.member_of.s3, "n0003")
+  T.contains("the peers file is written at once", host5.files["/peers"], "10.2.3.232:7946")
+  local copy = {}
+  for i, x in ipairs(list) do copy[i] = x end
+  copy[500] = F.member("n0500", "10.9.9.9")
+  m5.set_members(copy)
+  t = 20 g5:tick(t)
+  T.eq("one change among 1,000: one member reaches the slots", seen[#seen], 1)
+  T.check("the peers file waits (5 s)", not host5.files["/peers"]:find("10.9.9.9", 1, true))
+  t = 5010 g5:tick(t)
+  T.contains("... then lists the change", host5.files["/peers"], "10.9.9.9:7946")
+  local watches = m5.watches
+  slots.update = function() error("boom") end
+  copy = {table.unpack(copy, 2)}  -- n0001 gone
+  m5.set_members(copy)
+  t = 5020 g5:tick(t)
+  slots.update = update
+  T.check("a failed sync is counted", g5.errors > 0)
+  t = 5030 g5:tick(t)
+  T.eq("... and the next sync starts from a new watch", m5.watches, watches + 1)
+  T.eq("... with the whole table", seen[#seen], "full 999")
+  T.eq("... which puts the slots right (n0001's slot goes to the next)", g5.backends.nodes.member_of.s1, "n0004")
+  slots.update, slots.sync = update, sync
+end
+
 T.finish()

@@ -249,4 +249,103 @@ do
   T.eq("guard off (0): every failed member is freed", slots.used(off), 0)
 end
 
+-- Changes (slots.update, what the glue feeds from haserf.watch) and whole lists (slots.sync)
+-- lead to the same slots, in random histories of joins, tag and status changes, rejections
+-- and removals; the counts kept between syncs (alive, waiting members) match a recount.
+do
+  local seed = tonumber(os.getenv("HASERF_TEST_SEED") or "") or os.time()
+  math.randomseed(seed)
+  local statuses = {"alive", "alive", "alive", "suspect", "leaving", "left", "failed"}
+  local function recount(b)
+    local alive, cand = 0, 0
+    for name, m in pairs(b.sel) do
+      if not m.rejected and m.status == "alive" then
+        alive = alive + 1
+        if not b.slot_of[name] then cand = cand + 1 end
+      end
+    end
+    return alive, cand
+  end
+  local mismatch
+  for round = 1, 40 do
+    local quiet = ctx({panic_threshold = round % 2 == 0 and 50 or 0, log = function() end})
+    local by_list = slots.new_backend("nodes", F.servers(6), {role = "backend"})
+    local by_change = slots.new_backend("nodes", F.servers(6), {role = "backend"})
+    local cluster, before = {}, {}  -- name -> member (a new table for every change, as the module's)
+    for step = 1, 60 do
+      for _ = 1, math.random(1, 4) do
+        local name = "m" .. math.random(1, 14)
+        local r = math.random()
+        if r < 0.1 and cluster[name] then
+          cluster[name] = nil
+        else
+          local tags = {role = math.random() < 0.85 and "backend" or "lb", port = "3000"}
+          cluster[name] = F.member(name, "10.0.1." .. math.random(1, 3), statuses[math.random(#statuses)],
+                                   tags, math.random() < 0.05 and "field tags.port is not a port" or nil)
+        end
+      end
+      -- What a watch reports: the members that are new objects, the names that are gone.
+      local list, changed, removed = {}, {}, {}
+      for name, m in pairs(cluster) do
+        list[#list + 1] = m
+        if before[name] ~= m then changed[#changed + 1] = m end
+      end
+      for name in pairs(before) do if not cluster[name] then removed[#removed + 1] = name end end
+      before = {}
+      for name, m in pairs(cluster) do before[name] = m end
+      local now = step * 7000
+      slots.sync(by_list, list, now, quiet)
+      slots.update(by_change, changed, removed, now, quiet)
+      for _, slot in ipairs(by_list.slots) do
+        if by_list.member_of[slot] ~= by_change.member_of[slot] or
+           by_list.servers[slot].state ~= by_change.servers[slot].state then
+          mismatch = mismatch or string.format("seed %d round %d step %d slot %s: %s/%s vs %s/%s", seed,
+            round, step, slot, tostring(by_list.member_of[slot]), by_list.servers[slot].state,
+            tostring(by_change.member_of[slot]), by_change.servers[slot].state)
+        end
+      end
+      local alive, cand = recount(by_change)
+      if alive ~= by_change.alive or cand ~= by_change.cand_n or by_change.unplaced ~= by_list.unplaced
+         or by_change.guarded ~= by_list.guarded then
+        mismatch = mismatch or string.format("seed %d round %d step %d: counts %d/%d kept %d/%d", seed,
+                                             round, step, alive, cand, by_change.alive, by_change.cand_n)
+      end
+    end
+  end
+  T.check("changes and whole lists give the same slots and counts", mismatch == nil, mismatch)
+end
+
+-- A change costs what changed: with 10,000 members known, one change touches one member
+-- (counted through the selector's reads of its tags), and waiting members take free slots
+-- in name order.
+do
+  local reads = 0
+  local function member(i, status)
+    local tags = setmetatable({}, {__index = function(_, k)
+      reads = reads + 1
+      return ({role = "backend", port = "3000"})[k]
+    end})
+    return {name = string.format("n%05d", i), addr = "10.1.0.1", port = 7946,
+            status = status or "alive", tags = tags}
+  end
+  local big = slots.new_backend("nodes", F.servers(4), {role = "backend"})
+  local all = {}
+  for i = 10000, 1, -1 do all[#all + 1] = member(i) end
+  slots.update(big, all, {}, 0, ctx())
+  T.eq("10,000 members: the first 4 by name have the slots",
+       table.concat({big.member_of.s1, big.member_of.s2, big.member_of.s3, big.member_of.s4}, ","),
+       "n00001,n00002,n00003,n00004")
+  T.eq("10,000 members: 9,996 wait", big.unplaced, 9996)
+  reads = 0
+  slots.update(big, {member(5000, "failed")}, {}, 1000, ctx())
+  T.eq("one change among 10,000: only its tags are read (settled slots are passed over)", reads, 1)
+  reads = 0
+  slots.update(big, {member(2, "failed")}, {}, 2000, ctx())
+  T.eq("a slotted member fails: the next by name takes its slot", big.member_of.s2, "n00005")
+  T.eq("... and the waiting count follows", big.unplaced, 9994)
+  slots.update(big, {}, {"n00003"}, 3000, ctx())
+  T.eq("a removed member's slot goes to the next waiting one", big.member_of.s3, "n00006")
+  T.eq("alive count kept", big.alive, 9997)
+end
+
 T.finish()

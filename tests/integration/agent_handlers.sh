@@ -106,7 +106,8 @@ stop_proc h-ours 20
 [ $(($(date +%s) - T0)) -le 12 ] && pass "SIGTERM during a slow handler: done within 12 s" ||
   fail "SIGTERM during a slow handler: done within 12 s"
 expect_contains "a summary of the handler runs" "$(cat "$TMP/h-ours.log")" "event handlers:"
-pgrep -f "sleep 6" >/dev/null && fail "no handler process left behind" "$(pgrep -af 'sleep 6')" ||
+# Exactly the handler's command ("sleep 6", "sh -c sleep 6"), not another test's "sleep 610".
+pgrep -f '(^| )sleep 6$' >/dev/null && fail "no handler process left behind" "$(pgrep -af '(^| )sleep 6$')" ||
   pass "no handler process left behind"
 
 # (f) usage errors.

@@ -38,6 +38,8 @@ stop_proc st-ours 20
 wait_for "serf sees the agent left" 20 is_status 127.0.31.1 st-ours left
 expect_contains "the dropped events are reported" "$(cat "$TMP/st-ours.log")" "events not written to stdout"
 exec 7<&-
-serf_logs_clean
+# serf warns about its own event queue when 300 user events arrive faster than a loaded
+# machine lets it handle them: serf's backlog, not something we sent wrong.
+serf_logs_clean 'Event queue depth'
 stop_all
 finish

@@ -2,9 +2,11 @@
 # Helpers for the benchmark scripts (sourced). Not part of `make test`.
 #
 # Loopback only: the benchmarks use 127.0.1.1-127.0.1.48 (gossip cluster 1-32, memory 33-34,
-# join latency 35-36, RPC latency 37-38 and 41-48). Every process started through bench_start is recorded and stopped on
-# exit, whatever happens: SIGTERM to all, a bounded wait, then SIGKILL. A watchdog sends the
-# script SIGTERM after BENCH_BUDGET seconds so that cleanup still runs if something hangs.
+# join latency 35-36, RPC latency 37-38 and 41-48); haproxy_members.sh uses 127.0.47.1 (HAProxy)
+# and 127.0.48.x (its synthetic members, where nobody listens). Every process started through
+# bench_start (or recorded with bench_track) is stopped on exit, whatever happens: SIGTERM to
+# all, a bounded wait, then SIGKILL. A watchdog sends the script SIGTERM after BENCH_BUDGET
+# seconds so that cleanup still runs if something hangs.
 #
 # Results are `key=value` lines appended to $BENCH_RESULT (one file per script).
 
@@ -32,26 +34,40 @@ bench_start() {
   eval "PID_${name//[^a-zA-Z0-9_]/_}=$BENCH_LAST_PID"
 }
 
-# Stops every recorded process: TERM all, wait up to $1 seconds (default 12), KILL the rest.
-bench_stop_all() {
-  local bound=${1:-12} pid waited=0 left
-  for pid in "${BENCH_PIDS[@]}"; do _bench_alive "$pid" && kill -TERM "$pid" 2>/dev/null; done
+# bench_track PID...: records processes this script did not start with bench_start (a child
+# of one, e.g. an HAProxy master's worker), so that bench_stop_all stops them too.
+bench_track() { BENCH_PIDS+=("$@"); }
+
+# bench_stop BOUND PID...: stops those processes: TERM all, wait up to BOUND seconds, KILL the
+# rest; then forgets them (a later bench_stop_all does not signal a reused pid).
+bench_stop() {
+  local bound=$1 pid waited=0 left p
+  shift
+  for pid in "$@"; do _bench_alive "$pid" && kill -TERM "$pid" 2>/dev/null; done
   while [ "$waited" -lt $((bound * 10)) ]; do
     left=0
-    for pid in "${BENCH_PIDS[@]}"; do _bench_alive "$pid" && left=1 && break; done
+    for pid in "$@"; do _bench_alive "$pid" && left=1 && break; done
     [ "$left" = 0 ] && break
     sleep 0.1
     waited=$((waited + 1))
   done
-  for pid in "${BENCH_PIDS[@]}"; do
+  for pid in "$@"; do
     if _bench_alive "$pid"; then
       log "pid $pid ($(ps -o args= -p "$pid" | cut -c1-60)) still running ${bound}s after SIGTERM: SIGKILL"
       kill -KILL "$pid" 2>/dev/null
     fi
   done
-  for pid in "${BENCH_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-  BENCH_PIDS=()
+  for pid in "$@"; do wait "$pid" 2>/dev/null; done
+  local -a keep=()
+  for p in "${BENCH_PIDS[@]}"; do
+    for pid in "$@"; do [ "$p" = "$pid" ] && continue 2; done
+    keep+=("$p")
+  done
+  BENCH_PIDS=("${keep[@]}")
 }
+
+# Stops every recorded process: TERM all, wait up to $1 seconds (default 12), KILL the rest.
+bench_stop_all() { bench_stop "${1:-12}" "${BENCH_PIDS[@]}"; }
 
 _bench_cleanup() {
   local rc=$?

@@ -3,6 +3,9 @@
 // TCP push/pull (Join=true), built with haserf's own wire encoders, and measures what it costs
 // the receiving agent. Benchmark tool only (bench/README.md); not part of `make test`.
 //
+// Node i is `PREFIX` + i (4 digits), at SUBNET.(1 + i % 250):(BASE_PORT + i % 20000), with
+// 3-4 generated tags (role cycles web/db/cache/lb/worker) overridden or extended by --tags.
+//
 //   push_members push    --target IP:PORT [--count N] [common options]
 //       One push/pull of N synthetic alive nodes; reads and summarises the reply.
 //
@@ -19,16 +22,38 @@
 //       t1 = when the line with STR and that node name arrives on the pipe. Prints
 //       min/median/p95/max of t1 - t0.
 //
+//   push_members churn   --target IP:PORT --count N [--rate R] [--duration S] [--via udp|tcp]
+//                        [--incarnation-base B] [common options]
+//       Membership changes at a steady rate, for an agent that already holds nodes 0..N-1
+//       (pushed before with `push --count N` and the same --prefix/--subnet/--base-port/--tags):
+//       R times a second (default 100) for S seconds (default 10), on an absolute schedule,
+//       one update of ONE node, round robin: node k % N with incarnation B + 2 + k / N (above
+//       the pushed 1) and the extra tag gen=<that incarnation>. A higher incarnation alone
+//       changes nothing the table shows; the changed tag makes every send an update event
+//       (memberlist's NotifyUpdate, haserf's member-update). A dead node comes back alive.
+//         --via udp (default): one alive message in one datagram, as gossip carries a change
+//           in a real cluster (an O(1) message for the receiver). Fire and forget: `failed`
+//           counts send errors (the socket is connected, so a target nobody listens on shows
+//           as ECONNREFUSED); the receiver's table version shows what it applied.
+//         --via tcp: one push/pull (Join=false) carrying only that node, reply read and
+//           checked; the receiver also encodes its whole state into the reply, an O(cluster)
+//           cost per change that gossip does not have.
+//       A second run against the same agent must pass B >= the previous last_incarnation - 1,
+//       or its updates are older than what the agent holds and change nothing.
+//
 // Common options: --prefix P (node name prefix, default "node-"), --subnet A.B.C (addresses of
 // synthetic nodes, default 127.0.2; nobody must listen there), --base-port N (default 20000),
 // --settle S (seconds after the agent listens, default 2), --timeout S (per wait, default 30),
 // --log FILE (copy of the agent's stdout), --stderr FILE (agent's stderr, default /dev/null),
 // --interval-ms M (latency: pause between samples, default 100), --preload N (latency: first
-// push N other members, pre-0000..., and wait for them), --compress (LZW the request).
+// push N other members, pre-0000..., and wait for them), --compress (LZW the request),
+// --tags k=v,k=v (set on every synthetic node, over the generated ones: e.g. role=web,port=80
+// so that HAProxy's glue selects them).
 //
 // Output: `key=value` lines on stdout (easy to grep from bench scripts). Exit status 0 when
-// every wait succeeded, 1 on a timeout or error, 2 on bad usage. The child is always stopped
-// (SIGTERM, then SIGKILL after 12 s) and dies with us (PR_SET_PDEATHSIG) if we are killed.
+// every wait succeeded (churn: every change sent without error, none left behind schedule),
+// 1 on a timeout or error, 2 on bad usage. The child is always stopped (SIGTERM, then SIGKILL
+// after 12 s) and dies with us (PR_SET_PDEATHSIG) if we are killed.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -80,6 +105,11 @@ struct Options {
   int interval_ms = 100;
   int preload = 0;
   bool compress = false;
+  wire::Tags tags;  // --tags: over the generated ones, on every node
+  double rate = 100;
+  double duration = 10;
+  std::string via = "udp";
+  std::uint32_t incarnation_base = 0;
   std::string log_file;
   std::string stderr_file = "/dev/null";
   std::vector<std::string> cmd;
@@ -88,20 +118,37 @@ struct Options {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "push_members: %s\n"
-               "usage: push_members push|mem|latency --target IP:PORT [--count N] [--match STR]\n"
-               "       [--prefix P] [--subnet A.B.C] [--base-port N] [--settle S] [--after S]\n"
-               "       [--timeout S] [--interval-ms M] [--preload N] [--compress] [--log FILE]\n"
-               "       [--stderr FILE]\n"
+               "usage: push_members push|mem|latency|churn --target IP:PORT [--count N]\n"
+               "       [--match STR] [--prefix P] [--subnet A.B.C] [--base-port N]\n"
+               "       [--tags k=v,..] [--settle S] [--after S] [--timeout S]\n"
+               "       [--interval-ms M] [--preload N] [--compress] [--log FILE]\n"
+               "       [--stderr FILE] [--rate R] [--duration S] [--via udp|tcp]\n"
+               "       [--incarnation-base B]\n"
                "       [-- AGENT COMMAND...]   (see the header of bench/push_members.cpp)\n",
                why);
   std::exit(2);
+}
+
+// "k=v,k=v" into tags (later keys win); an item without '=' or with an empty key is a usage
+// error.
+void parse_tags(const std::string& text, wire::Tags& out) {
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) usage("--tags wants k=v,k=v");
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+    start = end + 1;
+  }
 }
 
 Options parse(int argc, char** argv) {
   Options o;
   if (argc < 2) usage("missing mode");
   o.mode = argv[1];
-  if (o.mode != "push" && o.mode != "mem" && o.mode != "latency") usage("unknown mode");
+  if (o.mode != "push" && o.mode != "mem" && o.mode != "latency" && o.mode != "churn")
+    usage("unknown mode");
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&]() -> std::string {
@@ -124,12 +171,25 @@ Options parse(int argc, char** argv) {
     else if (a == "--compress") o.compress = true;
     else if (a == "--log") o.log_file = val();
     else if (a == "--stderr") o.stderr_file = val();
+    else if (a == "--tags") parse_tags(val(), o.tags);
+    else if (a == "--rate") o.rate = std::atof(val().c_str());
+    else if (a == "--duration") o.duration = std::atof(val().c_str());
+    else if (a == "--via") o.via = val();
+    else if (a == "--incarnation-base")
+      o.incarnation_base = static_cast<std::uint32_t>(std::strtoul(val().c_str(), nullptr, 10));
     else usage(("unknown option " + a).c_str());
   }
   if (o.target.empty()) usage("--target is required");
-  if (o.count < 0) o.count = o.mode == "mem" ? 1000 : (o.mode == "latency" ? 50 : 1);
-  if (o.mode != "push" && (o.cmd.empty() || o.match.empty()))
+  if (o.count < 0 && o.mode != "churn")
+    o.count = o.mode == "mem" ? 1000 : (o.mode == "latency" ? 50 : 1);
+  if ((o.mode == "mem" || o.mode == "latency") && (o.cmd.empty() || o.match.empty()))
     usage("mem and latency need --match and an agent command after --");
+  if (o.mode == "churn") {
+    // The count must be the one pushed: a node the agent does not know would be a join.
+    if (o.count <= 0) usage("churn needs --count N, the number of nodes pushed before");
+    if (!(o.rate > 0) || !(o.duration > 0)) usage("--rate and --duration must be positive");
+    if (o.via != "udp" && o.via != "tcp") usage("--via is udp or tcp");
+  }
   return o;
 }
 
@@ -159,25 +219,50 @@ std::string node_name(const std::string& prefix, int i) {
   return prefix + buf;
 }
 
-wire::Bytes build_request(const Options& o, const std::vector<std::string>& names, int first_index) {
+// Node i as every mode announces it: address, port and tags are functions of i alone, so that
+// a later update (churn) names the same node at the same address (another address would be a
+// conflict, not an update).
+struct Synthetic {
+  wire::Bytes addr;
+  std::uint16_t port = 0;
+  wire::Bytes meta;
+};
+
+Synthetic synthetic(const Options& o, int i, const wire::Tags& extra = {}) {
+  Synthetic s;
+  in_addr a{};
+  const std::string ip = o.subnet + "." + std::to_string(1 + i % 250);
+  inet_pton(AF_INET, ip.c_str(), &a);
+  const auto* p = reinterpret_cast<const std::uint8_t*>(&a.s_addr);
+  s.addr.assign(p, p + 4);
+  s.port = static_cast<std::uint16_t>(o.base_port + i % 20000);
+  wire::Tags t = tags_for(i);
+  for (const auto& [k, v] : o.tags) t[k] = v;
+  for (const auto& [k, v] : extra) t[k] = v;
+  s.meta = wire::encode_tags(t);
+  return s;
+}
+
+// A push/pull stream carrying `names` (node first_index + k for names[k]), all alive with
+// `incarnation` and `extra` tags.
+wire::Bytes build_request(const Options& o, const std::vector<std::string>& names, int first_index,
+                          bool join = true, std::uint32_t incarnation = 1,
+                          const wire::Tags& extra = {}) {
   wire::PushPull pp;
-  pp.Join = true;
+  pp.Join = join;
   wire::SerfPushPull serf;
   serf.LTime = 1;
   serf.EventLTime = 1;
   serf.QueryLTime = 1;
   for (std::size_t k = 0; k < names.size(); ++k) {
     const int i = first_index + static_cast<int>(k);
+    Synthetic s = synthetic(o, i, extra);
     wire::PushNodeState n;
     n.Name = names[k];
-    in_addr a{};
-    const std::string ip = o.subnet + "." + std::to_string(1 + i % 250);
-    inet_pton(AF_INET, ip.c_str(), &a);
-    const auto* p = reinterpret_cast<const std::uint8_t*>(&a.s_addr);
-    n.Addr.assign(p, p + 4);
-    n.Port = static_cast<std::uint16_t>(o.base_port + i % 20000);
-    n.Meta = wire::encode_tags(tags_for(i));
-    n.Incarnation = 1;
+    n.Addr = std::move(s.addr);
+    n.Port = s.port;
+    n.Meta = std::move(s.meta);
+    n.Incarnation = incarnation;
     n.State = wire::NodeState::kAlive;
     n.Vsn = wire::kOurVsn;  // 01 05 02 02 05 05
     pp.Nodes.push_back(std::move(n));
@@ -584,12 +669,108 @@ int mode_latency(const Options& o, Child& child) {
   return failures ? 1 : 0;
 }
 
+// A UDP socket aimed at the target (connect(): no per-send address, and the kernel picks the
+// source once). -1 on error.
+int udp_to(const std::string& hp) {
+  std::string ip;
+  std::uint16_t port = 0;
+  if (!split_host_port(hp, ip, port)) return -1;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  inet_pton(AF_INET, ip.c_str(), &sa.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// One membership change: node i alive again with a higher incarnation and a changed tag.
+// Returns an empty string when it was sent (tcp: and the reply was a push/pull), else why not.
+std::string send_change(const Options& o, int udp_fd, int i, std::uint32_t incarnation) {
+  const std::string name = node_name(o.prefix, i);
+  const wire::Tags extra{{"gen", std::to_string(incarnation)}};
+  if (o.via == "tcp") {
+    int fd = connect_to(o.target);
+    if (fd < 0) return "connect failed";
+    const bool wrote = write_all(fd, build_request(o, {name}, i, false, incarnation, extra));
+    std::string what;
+    const long nodes = wrote ? read_reply(fd, o.timeout, &what) : -1;
+    close(fd);
+    if (!wrote) return "write failed";
+    return nodes < 0 ? what : "";
+  }
+  Synthetic s = synthetic(o, i, extra);
+  wire::Alive a;
+  a.Incarnation = incarnation;
+  a.Node = name;
+  a.Addr = std::move(s.addr);
+  a.Port = s.port;
+  a.Meta = std::move(s.meta);
+  a.Vsn = wire::kOurVsn;
+  // With the CRC header, as memberlist sends to peers speaking protocol 5 (our Vsn says so).
+  wire::WrapOptions wrap;
+  wrap.crc = true;
+  const wire::Bytes packet = wire::wrap_datagram({wire::message(wire::MsgType::kAlive, a)}, wrap);
+  if (packet.empty()) return "cannot encode";
+  const ssize_t n = ::send(udp_fd, packet.data(), packet.size(), 0);
+  if (n != static_cast<ssize_t>(packet.size())) return std::string("send: ") + std::strerror(errno);
+  return "";
+}
+
+int mode_churn(const Options& o) {
+  int udp_fd = -1;
+  if (o.via == "udp" && (udp_fd = udp_to(o.target)) < 0) {
+    std::printf("error=cannot open a UDP socket to %s\n", o.target.c_str());
+    return 1;
+  }
+  const long planned = std::max(1L, std::lround(o.rate * o.duration));
+  const auto period = std::chrono::duration<double>(1.0 / o.rate);
+  // A sender that falls behind (a slow tcp reply) catches up, but not forever: past the end
+  // plus this much it stops, and says so, rather than bursting out a backlog.
+  const auto slack = std::chrono::seconds(1);
+  const auto t0 = Clock::now();
+  const auto end = t0 + std::chrono::duration_cast<Clock::duration>(period * planned);
+  long sent = 0, failed = 0;
+  double max_lag_ms = 0;
+  std::uint32_t last_incarnation = 0;
+  std::string first_error;
+  for (long k = 0; k < planned; ++k) {
+    const auto due = t0 + std::chrono::duration_cast<Clock::duration>(period * k);
+    std::this_thread::sleep_until(due);
+    const auto now = Clock::now();
+    if (now > end + slack) break;
+    max_lag_ms = std::max(max_lag_ms, secs_since(due, now) * 1e3);
+    const int i = static_cast<int>(k % o.count);
+    const auto incarnation = static_cast<std::uint32_t>(o.incarnation_base + 2 + k / o.count);
+    const std::string err = send_change(o, udp_fd, i, incarnation);
+    ++sent;
+    last_incarnation = std::max(last_incarnation, incarnation);
+    if (!err.empty()) {
+      ++failed;
+      if (first_error.empty()) first_error = err;
+    }
+  }
+  const double elapsed = secs_since(t0, Clock::now());
+  if (udp_fd >= 0) close(udp_fd);
+  std::printf("via=%s\nplanned=%ld\nsent=%ld\nfailed=%ld\nelapsed_s=%.3f\nrate_per_s=%.1f\n",
+              o.via.c_str(), planned, sent, failed, elapsed, elapsed > 0 ? sent / elapsed : 0.0);
+  std::printf("max_lag_ms=%.1f\nlast_incarnation=%u\n", max_lag_ms, last_incarnation);
+  if (!first_error.empty()) std::printf("first_error=%s\n", first_error.c_str());
+  if (sent < planned) std::printf("error=fell behind: %ld of %ld changes sent\n", sent, planned);
+  return failed == 0 && sent == planned ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   const Options o = parse(argc, argv);
   if (o.mode == "push") return mode_push(o);
+  if (o.mode == "churn") return mode_churn(o);
   Child child;
   if (!child.start(o)) { std::printf("error=cannot start the agent\n"); return 1; }
   int rc = 1;

@@ -214,7 +214,14 @@ function Glue:sync(now, changed)
   end
   self.busy, self.next_busy_sync = busy, now + BUSY_SYNC_MS
   -- The next worker gets our slot table (and render history) the moment it asks.
-  local lines = slots.export(self.backends, self.order)
+  -- The slot lines are made again only when some backend's slots moved (revision).
+  local revision = 0
+  for _, bname in ipairs(self.order) do revision = revision + self.backends[bname].revision end
+  if revision ~= self.slot_revision then
+    self.slot_lines, self.slot_revision = slots.export(self.backends, self.order), revision
+  end
+  local lines = {}
+  for i, l in ipairs(self.slot_lines) do lines[i] = l end
   for _, l in ipairs(self.reload:export(slots.escape)) do lines[#lines + 1] = l end
   local text = table.concat(lines, "\n")
   if text ~= self.app_text then

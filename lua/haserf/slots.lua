@@ -24,7 +24,9 @@ M.GUARD_WINDOW_MS = 60000
 function M.new_backend(name, servers, select)
   local b = {name = name, select = select or {}, slots = {}, servers = {}, member_of = {},
              slot_of = {}, applied = {}, default_weight = {}, draining = {}, unconfirmed = {},
-             failed_at = {}, wanted = 0, unplaced = 0, sel = {}, alive = 0, cand = {}, cand_n = 0}
+             failed_at = {}, wanted = 0, unplaced = 0, sel = {}, alive = 0, cand = {}, cand_n = 0,
+             -- moves whenever what M.export shows of a slot may have changed
+             revision = 0}
   for sname, srv in pairs(servers) do
     b.slots[#b.slots + 1] = sname
     b.servers[sname] = srv
@@ -50,6 +52,7 @@ local function set_state(b, slot, state)
   elseif state == "drain" then srv:set_drain()
   else srv:set_maint() end
   ap.state = state
+  b.revision = b.revision + 1
   return true
 end
 
@@ -68,6 +71,7 @@ local function shows(srv, addr, port) return srv:get_addr() == addr .. ":" .. to
 local function free(b, slot, why, ctx)
   local m = b.member_of[slot]
   set_state(b, slot, "maint")
+  b.revision = b.revision + 1
   b.draining[slot] = nil
   b.unconfirmed[slot] = nil
   if m then
@@ -88,11 +92,13 @@ local function assign(b, slot, m, ctx)
     ap.in_flight = ap.addr ~= nil and ap.confirmed == false
     srv:set_addr(m.addr, port)  -- returns a message, not a status: not checked
     ap.addr, ap.port, ap.confirmed = m.addr, port, false
+    b.revision = b.revision + 1
   end
   local w = member_weight(b, slot, m, ctx)
   if ap.weight ~= w then
     srv:set_weight(tostring(w))
     ap.weight = w
+    b.revision = b.revision + 1
   end
   if not ap.confirmed then
     if not shows(srv, m.addr, port) then
@@ -116,6 +122,7 @@ end
 local function start_drain(b, slot, m, now, why, ctx)
   if not b.draining[slot] then
     b.draining[slot] = {since = now, why = why}
+    b.revision = b.revision + 1
     if set_state(b, slot, "drain") then
       ctx.log("notice", "%s/%s: member %s %s: draining (grace %d ms)", b.name, slot, m.name, why,
               ctx.drain_ms)
@@ -230,7 +237,7 @@ function M.update(b, changed, removed, now, ctx)
       if m.rejected then
         free(b, slot, "rejected (" .. m.rejected .. ")", ctx)
       elseif st == "alive" or st == "suspect" then
-        b.draining[slot] = nil
+        if b.draining[slot] then b.draining[slot], b.revision = nil, b.revision + 1 end
         b.unconfirmed[slot] = nil
         assign(b, slot, m, ctx)
       elseif st == "leaving" or st == "left" then
@@ -283,7 +290,7 @@ function M.update(b, changed, removed, now, ctx)
   local readmit = {}
   for _, f in ipairs(failed) do
     if guard and f.slot then
-      b.draining[f.slot] = nil
+      if b.draining[f.slot] then b.draining[f.slot], b.revision = nil, b.revision + 1 end
       b.unconfirmed[f.slot] = nil
     elseif guard then
       readmit[#readmit + 1] = f.m
@@ -321,6 +328,7 @@ function M.update(b, changed, removed, now, ctx)
     if not slot then break end
     b.member_of[slot] = m.name
     b.slot_of[m.name] = slot
+    b.revision = b.revision + 1
     classify(b, m.name)
     local waiting = assign(b, slot, m, ctx)
     ctx.log("notice", "%s/%s: member %s (%s:%d) %s: %s", b.name, slot, m.name, m.addr,
@@ -422,6 +430,7 @@ function M.restore(backends, lines, now, ctx)
       if port then
         local m = {name = f[4], addr = f[5], tags = {}}
         b.member_of[slot], b.slot_of[m.name] = m.name, slot
+        b.revision = b.revision + 1
         local srv, ap = b.servers[slot], b.applied[slot]
         srv:set_addr(m.addr, port)
         ap.addr, ap.port = m.addr, port

@@ -442,8 +442,10 @@ int l_members(lua_State* L, std::string& err) {
   auto& state = ModuleState::get();
   const auto snapshot = state.snapshot();
   const auto rtts = state.rtt_estimates();
-  const auto selected = haserf::table::select_members(
-      snapshot ? snapshot->members() : std::vector<haserf::table::MemberPtr>{}, filter);
+  // A reference, not the ternary's copy of every member pointer.
+  static const std::vector<haserf::table::MemberPtr> kNoMembers;
+  const auto selected =
+      haserf::table::select_members(snapshot ? snapshot->members() : kNoMembers, filter);
   lua_createtable(L, static_cast<int>(selected.members.size()), 0);
   lua_Integer i = 0;
   for (const auto& m : selected.members) {

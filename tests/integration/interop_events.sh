@@ -29,8 +29,16 @@ sleep 3  # several gossip rounds: the event is retransmitted by both serf agents
 N=$(ev_count "$EV" '.event == "user" and .name == "deploy"')
 [ "$N" -eq 1 ] && pass "deploy delivered exactly once" || fail "deploy delivered exactly once" "$N times: $(cat "$EV")"
 E=$(jq -c 'select(.event == "user" and .name == "deploy")' "$EV" | head -n 1)
-[ "$(jq -r '.coalesce' <<<"$E")" = true ] && pass "coalesce=true (serf event's default)" ||
-  fail "coalesce=true (serf event's default)" "$E"
+# serf's push/pull carries recent user events without their coalesce flag (serf itself then
+# delivers them with coalesce=false): an event that reaches us first that way, on a slow
+# machine, is legitimately false (seen once in CI). The flag's decoding is checked by the
+# fixture tests (tests/unit) and by -coalesce=false below; here it must be a boolean.
+C=$(jq -r '.coalesce' <<<"$E")
+case "$C" in
+  true) pass "coalesce=true (serf event's default)" ;;
+  false) pass "coalesce=false: the event came by a push/pull first (serf's carries no flag)" ;;
+  *) fail "coalesce is a boolean" "$E" ;;
+esac
 LT1=$(jq -r '.ltime' <<<"$E")
 [[ "$LT1" =~ ^[0-9]+$ ]] && pass "ltime is a number" || fail "ltime is a number" "$E"
 

@@ -240,8 +240,8 @@ class ModuleState {
   std::atomic<bool> cancel_commands_{false};
 
   // Declared last: destroyed (joined) first. Never actually destroyed: see get().
-  net::JobThread janitor_;
-  net::JobThread reload_worker_;
+  net::JobThread janitor_{"haserf-janitor"};
+  net::JobThread reload_worker_{"haserf-reload"};
 };
 
 // Whether a successor of this process has announced itself: HAProxy starts a reload by

@@ -251,7 +251,7 @@ bool Agent::start(std::string* err) {
   // caller's thread, so that a host retrying the start leaks no descriptor; then rethrow.
   const auto start_loop_thread = [this](auto&& fn) {
     try {
-      thread_ = start_thread(std::forward<decltype(fn)>(fn));
+      thread_ = start_thread("haserf-loop", std::forward<decltype(fn)>(fn));
     } catch (const std::exception& e) {
       shut_loop();
       uv_run(&loop_, UV_RUN_DEFAULT);  // let the close callbacks run

@@ -283,7 +283,7 @@ bool SnapshotRecorder::open(SnapshotReplay& replayed, std::string* err) {
   last_event_clock_ = replayed.event_clock;
   last_query_clock_ = replayed.query_clock;
   try {
-    thread_ = start_thread([this] { run(); });
+    thread_ = start_thread("haserf-snapshot", [this] { run(); });
   } catch (const std::exception& e) {
     if (err) *err = "snapshot " + options_.path + ": " + e.what();
     ::close(fd_);

@@ -23,8 +23,11 @@
 
 namespace haserf::net {
 
+// NAME (at most 15 characters, e.g. "haserf-loop") is the thread's name in /proc/PID/task/*/comm,
+// top -H and gdb: an operator (and tests/haproxy/resources.sh) can tell haserf's threads in a
+// HAProxy worker from HAProxy's own.
 template <typename F>
-std::thread start_thread(F&& fn) {
+std::thread start_thread(const char* name, F&& fn) {
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
@@ -33,7 +36,11 @@ std::thread start_thread(F&& fn) {
     ~Restore() { pthread_sigmask(SIG_SETMASK, mask, nullptr); }
   } restore{&previous};
   try {
-    return std::thread(std::forward<F>(fn));  // inherits the all-blocked mask
+    // Inherits the all-blocked mask; names itself first (a thread can always name itself).
+    return std::thread([name, fn = std::forward<F>(fn)]() mutable {
+      ::pthread_setname_np(::pthread_self(), name);
+      fn();
+    });
   } catch (const std::system_error& e) {
     // HAProxy sets RLIMIT_NPROC to 0 unless `insecure-fork-wanted`: harmless for root, but a
     // worker that dropped to a user (`user haproxy`, a container's USER) can start no thread.
@@ -54,7 +61,7 @@ std::thread start_thread(F&& fn) {
 // destructor) after the queued jobs ran; jobs posted after stop() are dropped.
 class JobThread {
  public:
-  JobThread() = default;
+  explicit JobThread(const char* name) : name_(name) {}
   ~JobThread() { stop(); }
   JobThread(const JobThread&) = delete;
   JobThread& operator=(const JobThread&) = delete;
@@ -63,7 +70,7 @@ class JobThread {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return;
     jobs_.push_back(std::move(job));
-    if (!thread_.joinable()) thread_ = start_thread([this] { run(); });
+    if (!thread_.joinable()) thread_ = start_thread(name_, [this] { run(); });
     wake_.notify_one();
   }
 
@@ -101,6 +108,7 @@ class JobThread {
     }
   }
 
+  const char* name_;  // the thread's name (start_thread)
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> jobs_;

@@ -928,7 +928,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       std::lock_guard<std::mutex> lock(posted_mutex);
       accepting_posts = true;
     }
-    thread = net::start_thread([this] { uv_run(&loop, UV_RUN_DEFAULT); });
+    thread = net::start_thread("haserf-rpc", [this] { uv_run(&loop, UV_RUN_DEFAULT); });
     return true;
   }
 

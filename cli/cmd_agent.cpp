@@ -560,6 +560,16 @@ int cmd_agent(int argc, char** argv) {
             static_cast<unsigned long long>(st.sources_refused),
             static_cast<unsigned long long>(st.memberlist.unsafe_dropped + st.serf.unsafe_dropped),
             st.serf.last_unsafe.empty() ? "" : "; last: ", st.serf.last_unsafe.c_str());
+  // Floods and stalls (docs/security.md): only worth a line when something happened.
+  if (st.udp_receive_drops + st.streams_evicted + st.streams_timed_out + st.tcp_refused > 0) {
+    agent_log("INFO",
+              "floods and stalls: the kernel dropped %llu datagrams (receive buffer full); "
+              "inbound streams: %llu evicted, %llu timed out, %llu connections refused\n",
+              static_cast<unsigned long long>(st.udp_receive_drops),
+              static_cast<unsigned long long>(st.streams_evicted),
+              static_cast<unsigned long long>(st.streams_timed_out),
+              static_cast<unsigned long long>(st.tcp_refused));
+  }
   return kExitOk;
 }
 

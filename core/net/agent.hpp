@@ -138,11 +138,16 @@ struct AgentStatus {
 struct AgentStats {
   swim::MemberlistStats memberlist;
   serf::Stats serf;
+  // The transport's counters (net::TransportStats, core/net/uv_transport.hpp).
   std::uint64_t udp_send_errors = 0;
+  std::uint64_t udp_receive_drops = 0;  // the kernel's drops on a full receive buffer
   std::uint64_t tcp_accepted = 0;
+  std::uint64_t tcp_refused = 0;
   std::uint64_t tcp_errors = 0;
   std::uint64_t sources_refused = 0;      // datagrams + connections refused by allow_sources
   std::uint64_t streams_over_budget = 0;  // inbound streams closed at the memory budget
+  std::uint64_t streams_evicted = 0;      // stalled inbound streams closed for a newer one
+  std::uint64_t streams_timed_out = 0;    // inbound streams past their deadline
   int awareness = 0;
   std::size_t members = 0;
   SnapshotStats snapshot;  // zero without a snapshot file

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,6 +70,8 @@ struct UvTransport::Conn {
   bool inbound = false;
   bool want_reply = false;
   bool finished = false;
+  bool replying = false;  // inbound: the request is complete (not evictable)
+  std::uint64_t seq = 0;  // inbound: accept order
   int open_handles = 0;
   std::size_t buffered = 0;  // inbound bytes read and not yet a complete message (the budget)
   swim::Address peer;
@@ -105,8 +109,15 @@ void UvTransport::on_conn_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   conn->owner->after();
 }
 
+namespace {
+constexpr std::size_t kUdpSlot = 64 * 1024;  // libuv's slot per datagram with recvmmsg
+}
+
 UvTransport::UvTransport(uv_loop_t* loop, const wire::Keyring* keyring, wire::Limits limits)
-    : loop_(loop), keyring_(keyring), limits_(limits) {}
+    : loop_(loop),
+      keyring_(keyring),
+      limits_(limits),
+      udp_buffer_(new char[kUdpBatch * kUdpSlot]) {}
 
 UvTransport::~UvTransport() = default;
 
@@ -122,17 +133,26 @@ void UvTransport::init_handles() {
   uv_tcp_init(loop_, tcp_);
   tcp_->data = this;
   udp_ = new uv_udp_t{};
-  uv_udp_init(loop_, udp_);
+  // recvmmsg: a flood costs one system call per kUdpBatch datagrams, not one each.
+  uv_udp_init_ex(loop_, udp_, AF_UNSPEC | UV_UDP_RECVMMSG);
   udp_->data = this;
+  turn_end_ = new uv_check_t{};
+  uv_check_init(loop_, turn_end_);
+  turn_end_->data = this;
+  accepts_this_turn_ = 0;
+  accept_deferred_ = false;
   open_ = true;
 }
 
 bool UvTransport::start_serving(std::string* err) {
-  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 128, on_connection);
+  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), kListenBacklog, on_connection);
   if (rc != 0) {
     if (err) *err = std::string("cannot listen on TCP: ") + uv_strerror(rc);
     return false;
   }
+  uv_check_start(turn_end_, on_turn_end);
+  // The check handle must not keep a loop alive on its own (the loop's owner decides).
+  uv_unref(reinterpret_cast<uv_handle_t*>(turn_end_));
   // Bursts of gossip must not be dropped by a small default socket buffer.
   int size = 4 << 20;
   uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(udp_), &size);
@@ -161,7 +181,7 @@ bool UvTransport::bind(const std::string& ip, std::uint16_t port, std::string* e
   init_handles();
   // TCP first: with port 0 it picks the port, and UDP then binds the same one.
   int rc = uv_tcp_bind(tcp_, reinterpret_cast<const sockaddr*>(&ss), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 128, on_connection);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), kListenBacklog, on_connection);
   if (rc != 0) return fail("cannot listen on TCP", rc);
   sockaddr_storage bound;
   int len = sizeof bound;
@@ -212,8 +232,12 @@ void UvTransport::close_handles() {
            [](uv_handle_t* h) { delete reinterpret_cast<uv_udp_t*>(h); });
   uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(turn_end_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
   udp_ = nullptr;
   tcp_ = nullptr;
+  turn_end_ = nullptr;
+  accept_deferred_ = false;  // a deferred connection is closed with the TCP handle
   auto conns = conns_;
   for (Conn* c : conns) finish(c, false, "shutting down");
 }
@@ -263,15 +287,31 @@ void UvTransport::close() {
   if (open_) close_handles();
 }
 
+TransportStats UvTransport::stats() const {
+  TransportStats s = stats_;
+  uv_os_fd_t fd = -1;
+  std::uint32_t info[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof info;
+  if (udp_ && uv_fileno(reinterpret_cast<const uv_handle_t*>(udp_), &fd) == 0 &&
+      ::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) == 0 &&
+      len >= (SK_MEMINFO_DROPS + 1) * sizeof(std::uint32_t)) {
+    s.udp_receive_drops = info[SK_MEMINFO_DROPS];
+  }
+  return s;
+}
+
 void UvTransport::on_udp_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<UvTransport*>(h->data);
-  buf->base = self->udp_buffer_;
-  buf->len = sizeof self->udp_buffer_;
+  // One buffer for a whole recvmmsg() batch: libuv cuts it into 64 KiB slots. Datagrams are
+  // handled inside the receive callback, so the buffer is free again when the next call comes.
+  buf->base = self->udp_buffer_.get();
+  buf->len = kUdpBatch * kUdpSlot;
 }
 
 void UvTransport::on_udp_recv(uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* from,
                               unsigned flags) {
   auto* self = static_cast<UvTransport*>(h->data);
+  // n == 0 with no address: nothing read, or the end of a recvmmsg batch (UV_UDP_MMSG_FREE).
   if (n <= 0 || !from || (flags & UV_UDP_PARTIAL) || !self->on_packet_) return;
   swim::Address addr;
   if (!sockaddr_to_address(from, addr)) return;
@@ -312,38 +352,88 @@ void UvTransport::send_packet(const swim::Address& to, wire::Bytes datagram) {
 void UvTransport::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<UvTransport*>(server->data);
   if (status < 0) return;
-  auto* c = new Conn(self, self->keyring_, self->limits_);
+  if (self->accepts_this_turn_ >= kAcceptsPerTurn) {
+    // Not calling uv_accept() makes libuv keep this connection and stop watching the
+    // listening socket; on_turn_end() accepts it after the loop's timers had their turn.
+    self->accept_deferred_ = true;
+    return;
+  }
+  ++self->accepts_this_turn_;
+  self->accept_one();
+}
+
+void UvTransport::on_turn_end(uv_check_t* h) {
+  auto* self = static_cast<UvTransport*>(h->data);
+  self->accepts_this_turn_ = 0;
+  if (self->accept_deferred_ && self->open_) {
+    self->accept_deferred_ = false;
+    ++self->accepts_this_turn_;
+    self->accept_one();  // uv_accept() also watches the listening socket again
+    self->after();
+  }
+}
+
+bool UvTransport::evict_oldest_reading() {
+  Conn* oldest = nullptr;
+  for (Conn* c : conns_) {
+    if (c->inbound && !c->replying && !c->finished && (!oldest || c->seq < oldest->seq)) {
+      oldest = c;
+    }
+  }
+  if (!oldest) return false;
+  ++stats_.streams_evicted;
+  finish(oldest, false, "evicted: too many inbound connections");
+  return true;
+}
+
+void UvTransport::accept_one() {
+  auto* c = new Conn(this, keyring_, limits_);
   c->inbound = true;
-  uv_tcp_init(self->loop_, &c->tcp);
-  uv_timer_init(self->loop_, &c->timer);
+  uv_tcp_init(loop_, &c->tcp);
+  uv_timer_init(loop_, &c->timer);
   c->tcp.data = c;
   c->timer.data = c;
   c->open_handles = 2;
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ||
-      self->conns_.size() >= self->max_connections || !self->open_) {
-    ++self->stats_.tcp_refused;
+  if (!open_ || uv_accept(reinterpret_cast<uv_stream_t*>(tcp_),
+                          reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+    ++stats_.tcp_refused;
     close_conn(c);
     return;
   }
   sockaddr_storage peer;
   int len = sizeof peer;
   if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len) != 0 ||
-      !sockaddr_to_address(reinterpret_cast<sockaddr*>(&peer), c->peer) ||
-      !self->allow_sources.allows(c->peer)) {
-    ++self->stats_.sources_refused;
+      !sockaddr_to_address(reinterpret_cast<sockaddr*>(&peer), c->peer)) {
+    ++stats_.tcp_errors;  // reset before we got to it (a connect flood)
     close_conn(c);
     return;
   }
-  ++self->stats_.tcp_accepted;
-  self->conns_.insert(c);
-  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(self->inbound_timeout);
+  if (!allow_sources.allows(c->peer)) {
+    ++stats_.sources_refused;
+    close_conn(c);
+    return;
+  }
+  // Full: the oldest connection still reading goes (a stalled peer holds its slot at most
+  // until newer peers need it); refuse only when every slot is already answering.
+  if (inbound_ >= max_connections && !evict_oldest_reading()) {
+    ++stats_.tcp_refused;
+    close_conn(c);
+    return;
+  }
+  ++stats_.tcp_accepted;
+  c->seq = next_conn_seq_++;
+  conns_.insert(c);
+  ++inbound_;
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(inbound_timeout);
   uv_timer_start(
       &c->timer,
       [](uv_timer_t* t) {
         auto* conn = static_cast<Conn*>(t->data);
+        ++conn->owner->stats_.streams_timed_out;
         conn->owner->finish(conn, false, "timeout");
+        conn->owner->after();
       },
-      static_cast<std::uint64_t>(timeout.count()), 0);
+      static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 1)), 0);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), alloc_read_buffer, on_conn_read);
 }
 
@@ -364,6 +454,7 @@ void UvTransport::on_read(Conn* c, std::span<const std::uint8_t> data) {
   const auto status = c->reader.poll();
   if (status == wire::StreamStatus::kNeedMore) return;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+  c->replying = true;
   if (!c->inbound) {
     if (status == wire::StreamStatus::kDone) {
       finish(c, true, "");
@@ -408,7 +499,7 @@ void UvTransport::finish(Conn* c, bool ok, const std::string& error) {
   c->finished = true;
   buffered_ -= c->buffered;
   c->buffered = 0;
-  conns_.erase(c);
+  if (conns_.erase(c) != 0 && c->inbound) --inbound_;
   if (!ok) ++stats_.tcp_errors;
   if (c->done) {
     auto done = std::move(c->done);

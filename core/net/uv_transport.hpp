@@ -4,12 +4,20 @@
 // Everything here runs on the loop thread. Ownership: the transport owns its UDP and TCP
 // handles and every connection (Conn); each is freed in its own close callback, so a
 // handle closing after a handover never blocks the next one.
+//
+// Floods and stalls (docs/security.md "Floods and stalls"): the loop must keep its probe
+// rhythm whatever arrives. Datagrams are read 16 per system call (recvmmsg); at most
+// kAcceptsPerTurn connections are accepted per loop turn (the rest wait in the kernel's
+// backlog until the timers have run); inbound connections beyond max_connections evict the
+// oldest one still reading instead of refusing the newcomer, so stalled connections cannot
+// lock real peers out of push/pull; every inbound stream has a deadline.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -21,11 +29,17 @@ namespace haserf::net {
 
 struct TransportStats {
   std::uint64_t udp_send_errors = 0;
+  // Datagrams the kernel dropped because the socket's receive buffer was full (SO_MEMINFO's
+  // drop count for the socket, shared with a predecessor that handed it over): a flood, or a
+  // loop that fell behind.
+  std::uint64_t udp_receive_drops = 0;
   std::uint64_t tcp_accepted = 0;
-  std::uint64_t tcp_refused = 0;  // over max_connections
+  std::uint64_t tcp_refused = 0;  // max_connections reached and none could be evicted
   std::uint64_t tcp_errors = 0;
   std::uint64_t sources_refused = 0;      // datagrams and connections from outside allow_sources
   std::uint64_t streams_over_budget = 0;  // inbound streams closed: max_buffered reached
+  std::uint64_t streams_evicted = 0;      // inbound streams closed to make room for a newer one
+  std::uint64_t streams_timed_out = 0;    // inbound streams not complete after inbound_timeout
 };
 
 class UvTransport : public swim::Transport {
@@ -64,7 +78,12 @@ class UvTransport : public swim::Transport {
   void stream_exchange(const swim::Address& to, wire::Bytes request, bool want_reply,
                        swim::Duration timeout, StreamDone done) override;
 
-  const TransportStats& stats() const { return stats_; }
+  // The counters, with the kernel's receive drops read now (one getsockopt).
+  TransportStats stats() const;
+  std::size_t open_inbound() const { return inbound_; }
+  // Inbound connections open at once. At the limit a new connection evicts the oldest one
+  // that is still reading its request (a stalled or slow peer); if every one is already
+  // answering, the newcomer is refused.
   std::size_t max_connections = 128;
   // Bytes all inbound streams may hold before their message is complete; the connection
   // that would pass it is closed (and counted). Above any real push/pull (10,000 members
@@ -72,7 +91,14 @@ class UvTransport : public swim::Transport {
   std::size_t max_buffered = 64u << 20;
   // Checked before a datagram or a connection reaches any decoder (docs/security.md).
   SourceFilter allow_sources;
+  // An inbound stream must deliver its whole message within this time (memberlist: 10 s).
   swim::Duration inbound_timeout = std::chrono::seconds(10);
+  // Connections accepted per loop turn: a connect flood waits in the backlog (kListenBacklog)
+  // instead of keeping the loop in accept() while the probe timers are due.
+  static constexpr int kAcceptsPerTurn = 64;
+  static constexpr int kListenBacklog = 4096;  // the kernel caps it at net.core.somaxconn
+  // Datagrams read per recvmmsg() call; each gets a 64 KiB slot (libuv's maximum datagram).
+  static constexpr std::size_t kUdpBatch = 16;
 
  public:
   struct Conn;  // one TCP connection (public so libuv callbacks can name it)
@@ -81,6 +107,9 @@ class UvTransport : public swim::Transport {
   static void on_udp_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_udp_recv(uv_udp_t*, ssize_t, const uv_buf_t*, const sockaddr*, unsigned);
   static void on_connection(uv_stream_t*, int);
+  static void on_turn_end(uv_check_t*);
+  void accept_one();
+  bool evict_oldest_reading();
   static void on_conn_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   void finish(Conn* c, bool ok, const std::string& error);
   void on_read(Conn* c, std::span<const std::uint8_t> data);
@@ -98,6 +127,7 @@ class UvTransport : public swim::Transport {
   // Heap handles, freed in their close callbacks; null while nothing is served.
   uv_udp_t* udp_ = nullptr;
   uv_tcp_t* tcp_ = nullptr;
+  uv_check_t* turn_end_ = nullptr;  // after each loop turn's I/O: resets accepts_this_turn_
   bool open_ = false;
   bool suspended_ = false;
   std::uint16_t port_ = 0;
@@ -105,9 +135,13 @@ class UvTransport : public swim::Transport {
   StreamHandler on_stream_;
   AfterCallback after_;
   std::set<Conn*> conns_;
-  std::size_t buffered_ = 0;  // sum of the inbound connections' Conn::buffered
+  std::size_t inbound_ = 0;          // inbound connections in conns_
+  std::size_t buffered_ = 0;         // sum of the inbound connections' Conn::buffered
+  std::uint64_t next_conn_seq_ = 0;  // accept order: eviction picks the smallest
+  int accepts_this_turn_ = 0;
+  bool accept_deferred_ = false;  // a connection waits in libuv until the turn ends
   TransportStats stats_;
-  alignas(16) char udp_buffer_[65536];
+  std::unique_ptr<char[]> udp_buffer_;  // kUdpBatch slots of 64 KiB
 };
 
 bool sockaddr_to_address(const sockaddr* sa, swim::Address& out);

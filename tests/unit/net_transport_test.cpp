@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // net::UvTransport's limits on what peers can make it hold: the source allow-list (datagrams and
-// connections dropped before decoding) and the memory budget of unfinished inbound streams.
+// connections dropped before decoding), the memory budget of unfinished inbound streams, and
+// floods and stalls (eviction at max_connections, deadlines, bounded accepts per loop turn,
+// batched datagrams, the kernel's drop count).
 // Addresses: 127.0.46.1 (loopback only).
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <vector>
 
@@ -111,5 +114,124 @@ TEST_CASE("transport: sources outside the allow-list are dropped before decoding
   CHECK(l.run_until([&] { return packets == 1; }));
   ::close(u);
   ::close(s);
+  t.close();
+}
+
+namespace {
+
+// True once the peer closed `fd` (EOF or reset), within 5 s of running the loop.
+bool closed_by_transport(Loop& l, int fd) {
+  return l.run_until([&] {
+    char b;
+    const ssize_t n = ::recv(fd, &b, 1, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  });
+}
+
+UvTransport::StreamHandler no_reply() {
+  return [](const auto&, const auto&) { return haserf::wire::Bytes{}; };
+}
+
+}  // namespace
+
+TEST_CASE("transport: at max_connections a newcomer evicts the oldest stalled stream",
+          "[net][transport]") {
+  Loop l;
+  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
+  t.max_connections = 3;
+  t.set_handlers([](const auto&, auto) {}, no_reply(), [] {});
+  std::string err;
+  REQUIRE(t.bind("127.0.46.1", 0, &err));
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    fds.push_back(stalled_stream(t.bound_port(), 100));
+    REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == static_cast<unsigned>(i + 1); }));
+  }
+  CHECK(t.open_inbound() == 3);
+  fds.push_back(stalled_stream(t.bound_port(), 100));  // the fourth: the first one goes
+  REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == 4; }));
+  CHECK(t.stats().streams_evicted == 1);
+  CHECK(t.stats().tcp_refused == 0);
+  CHECK(t.open_inbound() == 3);
+  CHECK(closed_by_transport(l, fds[0]));
+  char b;
+  CHECK(::recv(fds[1], &b, 1, MSG_DONTWAIT) < 0);  // the second one is still open
+  CHECK(errno == EAGAIN);
+  for (int fd : fds) ::close(fd);
+  t.close();
+}
+
+TEST_CASE("transport: an inbound stream past its deadline is closed and counted",
+          "[net][transport]") {
+  Loop l;
+  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
+  t.inbound_timeout = std::chrono::milliseconds(100);
+  t.set_handlers([](const auto&, auto) {}, no_reply(), [] {});
+  std::string err;
+  REQUIRE(t.bind("127.0.46.1", 0, &err));
+  const int fd = stalled_stream(t.bound_port(), 10);
+  CHECK(l.run_until([&] { return t.stats().streams_timed_out == 1; }));
+  CHECK(closed_by_transport(l, fd));
+  CHECK(t.open_inbound() == 0);
+  ::close(fd);
+  t.close();
+}
+
+TEST_CASE("transport: a connect burst is accepted a bounded number per loop turn",
+          "[net][transport]") {
+  Loop l;
+  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
+  t.max_connections = 1000;
+  t.set_handlers([](const auto&, auto) {}, no_reply(), [] {});
+  std::string err;
+  REQUIRE(t.bind("127.0.46.1", 0, &err));
+  const auto a = to(t.bound_port());
+  std::vector<int> fds;
+  for (int i = 0; i < 200; ++i) {  // all in the kernel's backlog before the loop runs
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    fds.push_back(fd);
+  }
+  uv_run(&l.loop, UV_RUN_NOWAIT);
+  CHECK(t.stats().tcp_accepted > 0);
+  CHECK(t.stats().tcp_accepted <= static_cast<unsigned>(UvTransport::kAcceptsPerTurn) + 1);
+  CHECK(l.run_until([&] { return t.stats().tcp_accepted == 200; }));
+  CHECK(t.stats().tcp_refused == 0);
+  for (int fd : fds) ::close(fd);
+  t.close();
+}
+
+TEST_CASE("transport: datagrams arrive in batches with their senders; kernel drops are counted",
+          "[net][transport]") {
+  Loop l;
+  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
+  std::vector<std::pair<std::uint16_t, std::size_t>> got;  // sender port, size
+  t.set_handlers([&](const haserf::swim::Address& from,
+                     std::span<const std::uint8_t> d) { got.emplace_back(from.port, d.size()); },
+                 no_reply(), [] {});
+  std::string err;
+  REQUIRE(t.bind("127.0.46.1", 0, &err));
+  const int u = ::socket(AF_INET, SOCK_DGRAM, 0);
+  const auto a = to(t.bound_port());
+  std::vector<std::uint8_t> d(1400, 0xab);
+  for (std::size_t i = 1; i <= 40; ++i) {
+    REQUIRE(::sendto(u, d.data(), i, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a) ==
+            static_cast<ssize_t>(i));
+  }
+  REQUIRE(l.run_until([&] { return got.size() == 40; }));
+  sockaddr_in self{};
+  socklen_t len = sizeof self;
+  ::getsockname(u, reinterpret_cast<sockaddr*>(&self), &len);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].first == ntohs(self.sin_port));
+    CHECK(got[i].second == i + 1);  // in order, each its own size
+  }
+  CHECK(t.stats().udp_receive_drops == 0);
+  // More than the receive buffer holds while the loop does not read: the kernel drops some.
+  for (int i = 0; i < 20000; ++i) {
+    ::sendto(u, d.data(), d.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  }
+  CHECK(t.stats().udp_receive_drops > 0);
+  ::close(u);
   t.close();
 }

@@ -24,7 +24,15 @@ extern "C" {
  * "IP[:PORT]" (may be NULL or ""); `node` the node name (NULL: host name); `tags`
  * "k=v,k=v" (may be NULL). Returns 0, or -1 with a message in err[errlen]. Idempotent. */
 HASERF_API int haserf_start(const char* bind, const char* join, const char* node, const char* tags,
-                 char* err, size_t errlen);
+                            char* err, size_t errlen);
+
+/* Sets an option for the next haserf_start() (not the running member). `name`: "advertise"
+ * ("IP[:PORT]"), "encrypt" (a base64 key, as `serf keygen` prints), "keyring_file" (serf's
+ * keyring file), "allow" (comma-separated CIDRs: only these sources may reach the gossip
+ * port, docs/security.md), "snapshot_file" (serf's -snapshot), "profile" ("lan", "wan",
+ * "local"). NULL or "" as `value` resets it. Values are checked by haserf_start(). Returns 0,
+ * or -1 with a message in err[errlen] for an unknown name. */
+HASERF_API int haserf_set_option(const char* name, const char* value, char* err, size_t errlen);
 
 /* 1 when a member runs in this process. */
 HASERF_API int haserf_started(void);
@@ -42,7 +50,7 @@ HASERF_API char* haserf_render(const char* template_text, char* err, size_t errl
 
 /* Gossips a user event. Returns 0, or -1 with a message in err[errlen]. */
 HASERF_API int haserf_user_event(const char* name, const char* payload, int coalesce, char* err,
-                      size_t errlen);
+                                 size_t errlen);
 
 /* Graceful leave, asynchronous. */
 HASERF_API void haserf_leave(void);

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The C API (bindings/c/haserf.h): a thin adapter over bindings/common/module_state.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "bindings/c/haserf.h"
@@ -35,9 +39,46 @@ char* copy_out(const std::string& s) {
   return p;
 }
 
+// haserf_set_option()'s values, applied by the next haserf_start().
+struct PendingOptions {
+  std::mutex mutex;
+  std::map<std::string, std::string> values;
+};
+
+PendingOptions& pending() {
+  static PendingOptions* p = new PendingOptions;  // never destroyed: usable during exit
+  return *p;
+}
+
+const char* const kOptionNames[] = {"advertise", "encrypt",       "keyring_file",
+                                    "allow",     "snapshot_file", "profile"};
+
 }  // namespace
 
 extern "C" {
+
+int haserf_set_option(const char* name, const char* value, char* err, size_t errlen) {
+  try {
+    const std::string n = name ? name : "";
+    if (std::find(std::begin(kOptionNames), std::end(kOptionNames), n) == std::end(kOptionNames)) {
+      set_error(err, errlen,
+                "haserf_set_option: unknown option '" + n +
+                    "' (advertise, encrypt, keyring_file, allow, snapshot_file, profile)");
+      return -1;
+    }
+    auto& p = pending();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (value && *value) {
+      p.values[n] = value;
+    } else {
+      p.values.erase(n);
+    }
+    return 0;
+  } catch (...) {  // nothing may unwind into C
+    set_error(err, errlen, "internal error");
+    return -1;
+  }
+}
 
 int haserf_start(const char* bind, const char* join, const char* node, const char* tags, char* err,
                  size_t errlen) {
@@ -57,6 +98,20 @@ int haserf_start(const char* bind, const char* join, const char* node, const cha
         return -1;
       }
       options.tags[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    {
+      auto& p = pending();
+      std::lock_guard<std::mutex> lock(p.mutex);
+      const auto get = [&](const char* key) {
+        const auto it = p.values.find(key);
+        return it == p.values.end() ? std::string() : it->second;
+      };
+      options.advertise = get("advertise");
+      options.encrypt = get("encrypt");
+      options.keyring_file = get("keyring_file");
+      options.allow = split(get("allow").c_str(), ',');
+      options.snapshot_file = get("snapshot_file");
+      if (!get("profile").empty()) options.profile = get("profile");
     }
     std::string error;
     if (!ModuleState::get().start(options, error)) {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The C API from plain C: start, members, version, render, events, errors, stop.
+/* The C API from plain C: options, start, members, version, render, events, errors, stop.
  * Prints "N passed, N failed". Usage: c_api_test IP (an unused loopback address). */
 #include <stdio.h>
 #include <string.h>
@@ -27,10 +27,26 @@ int main(int argc, char** argv) {
 
   check("not started yet", haserf_started() == 0, NULL);
   check("version 0 before start", haserf_version() == 0, NULL);
-  check("missing bind is an error", haserf_start(NULL, NULL, NULL, NULL, err, sizeof err) == -1 &&
-                                        strstr(err, "bind") != NULL, err);
-  check("bad tag is an error", haserf_start(bind, NULL, NULL, "novalue", err, sizeof err) == -1 &&
-                                   strstr(err, "k=v") != NULL, err);
+  check("missing bind is an error",
+        haserf_start(NULL, NULL, NULL, NULL, err, sizeof err) == -1 && strstr(err, "bind") != NULL,
+        err);
+  check("bad tag is an error",
+        haserf_start(bind, NULL, NULL, "novalue", err, sizeof err) == -1 &&
+            strstr(err, "k=v") != NULL,
+        err);
+  check("unknown option is an error",
+        haserf_set_option("bogus", "1", err, sizeof err) == -1 &&
+            strstr(err, "unknown option 'bogus'") != NULL,
+        err);
+  check("allow option is taken", haserf_set_option("allow", "10.0.0.0/33", err, sizeof err) == 0,
+        err);
+  check("a bad CIDR fails the start, named",
+        haserf_start(bind, "", "c-member", NULL, err, sizeof err) == -1 &&
+            strstr(err, "10.0.0.0/33") != NULL,
+        err);
+  check("not started after a bad option", haserf_started() == 0, NULL);
+  check("allow option is set", haserf_set_option("allow", "127.0.0.0/8", err, sizeof err) == 0,
+        err);
   check("start", haserf_start(bind, "", "c-member", "role=lb,zone=eu", err, sizeof err) == 0, err);
   check("started", haserf_started() == 1, NULL);
   check("start is idempotent", haserf_start(bind, NULL, NULL, NULL, err, sizeof err) == 0, err);

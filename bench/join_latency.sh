@@ -48,7 +48,7 @@ for preload in 0 $PRELOAD; do
   sfx=""
   [ "$preload" -gt 0 ] && sfx="_pre$preload"
   run_one "haserf$sfx" "$preload" '"event":"member-join"' "$OURS_IP" \
-    "$HASERF" agent --bind "$OURS_IP:7946" --node haserf-lat || rc=1
+    "$HASERF" agent --bind "$OURS_IP:7946" --node haserf-lat --rpc-addr "$OURS_IP:7373" || rc=1
   run_one "serf$sfx" "$preload" 'EventMemberJoin: ' "$BASE_IP" \
     serf agent -node serf-lat -bind "$BASE_IP:7946" -rpc-addr "$BASE_IP:7373" -log-level info || rc=1
 done

@@ -41,7 +41,7 @@ run_one() {  # TAG MATCH IP CMD...
 }
 
 rc=0
-run_one haserf '"event":"member-join"' "$OURS_IP" "$HASERF" agent --bind "$OURS_IP:7946" --node haserf-mem || rc=1
+run_one haserf '"event":"member-join"' "$OURS_IP" "$HASERF" agent --bind "$OURS_IP:7946" --node haserf-mem --rpc-addr "$OURS_IP:7373" || rc=1
 result mem_haserf_failed_events_after "$(grep -c '"member-failed"' "$BENCH_TMP/haserf.events")"
 run_one serf 'EventMemberJoin: ' "$BASE_IP" \
   serf agent -node serf-mem -bind "$BASE_IP:7946" -rpc-addr "$BASE_IP:7373" -log-level info || rc=1

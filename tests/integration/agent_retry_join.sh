@@ -26,7 +26,7 @@ stop_proc rj-ours
 # --retry-max: gives up and exits 1.
 T0=$(date +%s)
 run timeout 20 "$HASERF" agent --bind 127.0.15.3:7946 --node rj-max --retry-join 127.0.15.4:7946 \
-  --retry-interval 500ms --retry-max 3
+  --retry-interval 500ms --retry-max 3 --rpc-addr off
 expect_rc "--retry-max 3: exit 1 once the 3 attempts failed" 1
 [ $(($(date +%s) - T0)) -le 6 ] && pass "--retry-max 3 at 500ms: gives up within 6 s" || fail "--retry-max 3 at 500ms: gives up within 6 s"
 expect_contains "--retry-max: says it gives up" "$ERR" "attempt 3 of 3 failed"

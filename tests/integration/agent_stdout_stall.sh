@@ -14,7 +14,8 @@ start_serf st-serf 127.0.31.1 || { stop_all; finish; exit; }
 # buffer is full, every write to it would block.
 mkfifo "$TMP/out.fifo"
 exec 7<>"$TMP/out.fifo"
-"$HASERF" agent --bind 127.0.31.2:7946 --node st-ours --join 127.0.31.1:7946 \
+# Its own RPC address: the default (127.0.0.1:7373) may be taken by another test or a bench.
+"$HASERF" agent --bind 127.0.31.2:7946 --node st-ours --join 127.0.31.1:7946 --rpc-addr 127.0.31.2:7373 \
   >"$TMP/out.fifo" 2>"$TMP/st-ours.log" </dev/null &
 PID_OF[st-ours]=$!
 ALL_PIDS+=("$!")

@@ -16,7 +16,7 @@ wait_for "3 serf agents" 20 is_alive_count 127.0.19.1 3
 
 # (a) haserf joins with the name 'dup', taken by the serf agent on 127.0.19.3.
 T0=$(date +%s)
-run timeout 40 "$HASERF" agent --bind 127.0.19.4:7946 --node dup --join 127.0.19.1:7946
+run timeout 40 "$HASERF" agent --bind 127.0.19.4:7946 --node dup --join 127.0.19.1:7946 --rpc-addr off
 expect_rc "(a) the impostor haserf agent exits 1" 1
 [ $(($(date +%s) - T0)) -le 15 ] && pass "(a) within 15 s" || fail "(a) within 15 s" "$(($(date +%s) - T0)) s"
 expect_contains "(a) it says why" "$ERR" "name conflict: 127.0.19.3:7946 also claims the name 'dup'"

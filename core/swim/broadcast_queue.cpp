@@ -38,18 +38,21 @@ std::vector<wire::Bytes> BroadcastQueue::get(std::size_t overhead, std::size_t l
   std::size_t used = 0;
   std::vector<Items::node_type> sent;
   std::vector<Finished> done;
+  // Greedy in transmit order: in each transmit count, the largest message that still fits,
+  // then the next; a count with nothing that fits is skipped in one seek.
   for (auto it = items_.begin(); it != items_.end();) {
     if (used + overhead >= limit) break;  // not even an empty message would fit
-    const std::size_t cost = it->message.size() + overhead;
-    if (used + cost > limit) {
-      ++it;
+    const std::size_t room = limit - used - overhead;
+    auto fit = items_.lower_bound(Fit{it->transmits, room});
+    if (fit == items_.end()) break;
+    if (fit->transmits != it->transmits) {  // nothing of this count fits: the next count
+      it = fit;
       continue;
     }
-    used += cost;
-    out.push_back(it->message);
-    auto next = std::next(it);
-    sent.push_back(items_.extract(it));
-    it = next;
+    used += fit->message.size() + overhead;
+    out.push_back(fit->message);
+    it = std::next(fit);
+    sent.push_back(items_.extract(fit));
   }
   // Re-insert after the scan, so an item is taken at most once per packet.
   for (auto& node : sent) {

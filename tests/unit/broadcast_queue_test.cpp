@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MIT
-#include <catch2/catch.hpp>
-
 #include "core/swim/broadcast_queue.hpp"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <random>
+#include <vector>
 
 using haserf::swim::BroadcastQueue;
 using haserf::wire::Bytes;
 
 namespace {
-Bytes msg(std::size_t size, std::uint8_t tag) { return Bytes(size, tag); }
+Bytes msg(std::size_t size, std::uint8_t tag) {
+  return Bytes(size, tag);
+}
 }  // namespace
 
 TEST_CASE("broadcast queue: order, budget and transmit limit", "[swim][queue]") {
@@ -51,7 +56,8 @@ TEST_CASE("broadcast queue: a keyed message replaces the queued one", "[swim][qu
   REQUIRE(q.size() == 2);
 }
 
-TEST_CASE("broadcast queue: prune drops the oldest and empty messages are refused", "[swim][queue]") {
+TEST_CASE("broadcast queue: prune drops the oldest and empty messages are refused",
+          "[swim][queue]") {
   BroadcastQueue q(4, [] { return std::size_t{3}; });
   q.queue(Bytes{});
   REQUIRE(q.size() == 0);
@@ -64,4 +70,57 @@ TEST_CASE("broadcast queue: prune drops the oldest and empty messages are refuse
   q.clear();
   REQUIRE(q.size() == 0);
   REQUIRE(pruned == 10);
+}
+
+TEST_CASE("broadcast queue: filling a packet seeks, and takes what a full scan would",
+          "[swim][queue]") {
+  // A model: every item in a vector, sorted and scanned whole for each packet (the order and
+  // the greedy fill of §6.7). The queue must return the same messages in the same order.
+  struct Model {
+    int transmits;
+    std::size_t size;
+    std::uint64_t id;
+    Bytes message;
+  };
+  std::mt19937 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    const std::size_t nodes = 1 + rng() % 200;
+    const int limit_transmits = haserf::swim::retransmit_limit(4, nodes);
+    BroadcastQueue q(4, [&] { return nodes; });
+    std::vector<Model> model;
+    std::uint64_t next_id = 1;
+    for (int step = 0; step < 200; ++step) {
+      if (rng() % 3 != 0) {
+        const std::size_t size = 4 + rng() % 300;
+        Bytes m(size, 0);
+        for (int b = 0; b < 4; ++b) m[b] = static_cast<std::uint8_t>(next_id >> (8 * b));
+        q.queue(m);
+        model.push_back({0, size, next_id++, m});
+        continue;
+      }
+      const std::size_t overhead = rng() % 4;
+      const std::size_t budget = rng() % 1400;
+      std::sort(model.begin(), model.end(), [](const Model& a, const Model& b) {
+        if (a.transmits != b.transmits) return a.transmits < b.transmits;
+        if (a.size != b.size) return a.size > b.size;
+        return a.id > b.id;
+      });
+      std::vector<Bytes> expected;
+      std::size_t used = 0;
+      for (auto& m : model) {
+        if (used + overhead >= budget) break;
+        if (used + m.size + overhead > budget) continue;
+        used += m.size + overhead;
+        expected.push_back(m.message);
+        m.transmits = -m.transmits - 1;  // taken: mark, count below
+      }
+      for (auto& m : model) {
+        if (m.transmits < 0) m.transmits = -m.transmits;
+      }
+      std::erase_if(model, [&](const Model& m) { return m.transmits >= limit_transmits; });
+      const auto got = q.get(overhead, budget);
+      REQUIRE(got == expected);
+      REQUIRE(q.size() == model.size());
+    }
+  }
 }

@@ -557,18 +557,18 @@ int cmd_agent(int argc, char** argv) {
             "unsafe for Go peers (never forwarded)%s%s\n",
             static_cast<unsigned long long>(st.memberlist.packets_dropped),
             static_cast<unsigned long long>(st.memberlist.messages_dropped),
-            static_cast<unsigned long long>(st.sources_refused),
+            static_cast<unsigned long long>(st.transport.sources_refused),
             static_cast<unsigned long long>(st.memberlist.unsafe_dropped + st.serf.unsafe_dropped),
             st.serf.last_unsafe.empty() ? "" : "; last: ", st.serf.last_unsafe.c_str());
   // Floods and stalls (docs/security.md): only worth a line when something happened.
-  if (st.udp_receive_drops + st.streams_evicted + st.streams_timed_out + st.tcp_refused > 0) {
+  if (st.transport.udp_receive_drops + st.transport.streams_evicted + st.transport.streams_timed_out + st.transport.tcp_refused > 0) {
     agent_log("INFO",
               "floods and stalls: the kernel dropped %llu datagrams (receive buffer full); "
               "inbound streams: %llu evicted, %llu timed out, %llu connections refused\n",
-              static_cast<unsigned long long>(st.udp_receive_drops),
-              static_cast<unsigned long long>(st.streams_evicted),
-              static_cast<unsigned long long>(st.streams_timed_out),
-              static_cast<unsigned long long>(st.tcp_refused));
+              static_cast<unsigned long long>(st.transport.udp_receive_drops),
+              static_cast<unsigned long long>(st.transport.streams_evicted),
+              static_cast<unsigned long long>(st.transport.streams_timed_out),
+              static_cast<unsigned long long>(st.transport.tcp_refused));
   }
   return kExitOk;
 }

@@ -701,13 +701,13 @@ Counters ModuleState::stats() const {
     c.numbers["push_pulls"] = static_cast<long long>(s.memberlist.push_pulls);
     c.numbers["nodes_refused"] = static_cast<long long>(s.memberlist.nodes_refused);
     c.numbers["awareness"] = s.awareness;
-    c.numbers["tcp_errors"] = static_cast<long long>(s.tcp_errors);
-    c.numbers["sources_refused"] = static_cast<long long>(s.sources_refused);
-    c.numbers["streams_over_budget"] = static_cast<long long>(s.streams_over_budget);
-    c.numbers["streams_evicted"] = static_cast<long long>(s.streams_evicted);
-    c.numbers["streams_timed_out"] = static_cast<long long>(s.streams_timed_out);
-    c.numbers["tcp_refused"] = static_cast<long long>(s.tcp_refused);
-    c.numbers["udp_receive_drops"] = static_cast<long long>(s.udp_receive_drops);
+    c.numbers["tcp_errors"] = static_cast<long long>(s.transport.tcp_errors);
+    c.numbers["sources_refused"] = static_cast<long long>(s.transport.sources_refused);
+    c.numbers["streams_over_budget"] = static_cast<long long>(s.transport.streams_over_budget);
+    c.numbers["streams_evicted"] = static_cast<long long>(s.transport.streams_evicted);
+    c.numbers["streams_timed_out"] = static_cast<long long>(s.transport.streams_timed_out);
+    c.numbers["tcp_refused"] = static_cast<long long>(s.transport.tcp_refused);
+    c.numbers["udp_receive_drops"] = static_cast<long long>(s.transport.udp_receive_drops);
     c.strings["last_drop_reason"] = s.memberlist.last_drop_reason;
     // Messages a Go peer could not survive (docs/go-traps.md): dropped, never forwarded.
     c.numbers["unsafe_dropped"] =

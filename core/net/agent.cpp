@@ -726,16 +726,7 @@ void Agent::pump() {
     AgentStats s;
     s.memberlist = memberlist_->stats();
     s.serf = serf_->stats();
-    const auto ts = transport_->stats();
-    s.udp_send_errors = ts.udp_send_errors;
-    s.udp_receive_drops = ts.udp_receive_drops;
-    s.tcp_accepted = ts.tcp_accepted;
-    s.tcp_refused = ts.tcp_refused;
-    s.tcp_errors = ts.tcp_errors;
-    s.sources_refused = ts.sources_refused;
-    s.streams_over_budget = ts.streams_over_budget;
-    s.streams_evicted = ts.streams_evicted;
-    s.streams_timed_out = ts.streams_timed_out;
+    s.transport = transport_->stats();
     s.awareness = memberlist_->awareness();
     s.members = memberlist_->num_members();
     if (snapshot_) s.snapshot = snapshot_->stats();

@@ -34,6 +34,7 @@
 
 #include "core/net/handover.hpp"
 #include "core/net/snapshot.hpp"
+#include "core/net/uv_transport.hpp"
 #include "core/net/threads.hpp"
 #include "core/serf/serf.hpp"
 #include "core/swim/swim.hpp"
@@ -138,16 +139,8 @@ struct AgentStatus {
 struct AgentStats {
   swim::MemberlistStats memberlist;
   serf::Stats serf;
-  // The transport's counters (net::TransportStats, core/net/uv_transport.hpp).
-  std::uint64_t udp_send_errors = 0;
-  std::uint64_t udp_receive_drops = 0;  // the kernel's drops on a full receive buffer
-  std::uint64_t tcp_accepted = 0;
-  std::uint64_t tcp_refused = 0;
-  std::uint64_t tcp_errors = 0;
-  std::uint64_t sources_refused = 0;      // datagrams + connections refused by allow_sources
-  std::uint64_t streams_over_budget = 0;  // inbound streams closed at the memory budget
-  std::uint64_t streams_evicted = 0;      // stalled inbound streams closed for a newer one
-  std::uint64_t streams_timed_out = 0;    // inbound streams past their deadline
+  // Sockets: floods, stalls, refused sources (core/net/uv_transport.hpp).
+  TransportStats transport;
   int awareness = 0;
   std::size_t members = 0;
   SnapshotStats snapshot;  // zero without a snapshot file
@@ -281,7 +274,7 @@ class Agent {
   uv_timer_t timer_{};
   bool loop_initialized_ = false;
   std::unique_ptr<swim::TimerQueue> timers_;
-  std::unique_ptr<class UvTransport> transport_;
+  std::unique_ptr<UvTransport> transport_;
   std::unique_ptr<serf::Serf> serf_;
   std::unique_ptr<swim::Memberlist> memberlist_;
   std::unique_ptr<HandoverServer> handover_;

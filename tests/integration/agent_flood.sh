@@ -36,6 +36,16 @@ sample_rss() {
     sleep 0.5
   done
 }
+# flood OUT SECONDS MODE SOURCE [COUNT]: runs the attacker for SECONDS against haserf while
+# sampling its memory, output in $TMP/OUT.out.
+flood() {
+  local out=$1 secs=$2 mode=$3 source=$4
+  "$FLOOD" "$mode" "$OURS:7946" "$source" "$secs" ${5:+"$5"} >"$TMP/$out.out" 2>&1 &
+  local pid=$!
+  ALL_PIDS+=("$pid")
+  sample_rss "$secs"
+  wait "$pid"
+}
 stat_of() { serf info -rpc-addr "$OURS:7373" 2>/dev/null | awk -v k="$1" '$1 == k { print $3 }'; }
 at_least() { [ "$(stat_of "$1")" -ge "$2" ] 2>/dev/null; }
 # Serf's view of haserf: no probe of it failed for good, no failure event.
@@ -48,11 +58,7 @@ suspicions() {
 D0=$(stat_of packets_dropped)
 P0=$(stat_of probes)
 F0=$(stat_of probe_failures)
-"$FLOOD" udp "$OURS:7946" 127.0.56.1 15 >"$TMP/udp.out" 2>&1 &
-FL=$!
-ALL_PIDS+=("$FL")
-sample_rss 15
-wait "$FL"
+flood udp 15 udp 127.0.56.1
 SENT=$(awk '{print $2}' "$TMP/udp.out")
 echo "# udp flood: $(cat "$TMP/udp.out"); haserf RSS $RSS0 -> max $RSS_MAX kB"
 [ "${SENT:-0}" -gt 100000 ] && pass "the flood sent over 100,000 datagrams ($SENT)" ||
@@ -72,11 +78,7 @@ done
 
 # 2. Slowloris. First 100 connections (fewer than the 128 slots) that send one byte and stall:
 # each is closed at its 10 s deadline.
-"$FLOOD" stall "$OURS:7946" 127.0.56.2 13 100 >"$TMP/stall1.out" 2>&1 &
-FL=$!
-ALL_PIDS+=("$FL")
-sample_rss 13
-wait "$FL"
+flood stall1 13 stall 127.0.56.2 100
 wait_for "100 stalled connections time out after 10 s (haserf.streams_timed_out)" 5 at_least streams_timed_out 100
 echo "# stall, 100: $(cat "$TMP/stall1.out"); timed out $(stat_of streams_timed_out), evicted $(stat_of streams_evicted)"
 [ "$(stat_of streams_evicted)" = 0 ] && pass "below the limit nothing is evicted" ||
@@ -97,11 +99,7 @@ wait "$FL"
 echo "# stall, 300: $(cat "$TMP/stall2.out"); evicted $(stat_of streams_evicted), refused $(stat_of tcp_refused)"
 
 # 3. Connect flood: thousands of connections, each reset at once.
-"$FLOOD" connect "$OURS:7946" 127.0.56.3 10 >"$TMP/connect.out" 2>&1 &
-FL=$!
-ALL_PIDS+=("$FL")
-sample_rss 10
-wait "$FL"
+flood connect 10 connect 127.0.56.3
 MADE=$(awk '{print $2}' "$TMP/connect.out")
 echo "# connect flood: $(cat "$TMP/connect.out")"
 [ "${MADE:-0}" -gt 2000 ] && pass "thousands of connections were made ($MADE)" ||

@@ -100,8 +100,7 @@ if [ "$MODE" = burst ]; then
     '[ "$(gossip_holders "$NET.1" 7946)" = "$W" ]' || echo "# holders: $(gossip_holders "$NET.1" 7946)"
   for p in $OLD; do echo "# old worker $p: $(resources_of "$p"); haserf threads: $(haserf_threads "$p")"; done
   for fd in "${HOLDS[@]}"; do exec {fd}>&-; done
-fi
-if [ "$MODE" != burst ]; then
+else
   for n in $(seq "$RELOADS"); do
     # One reload at a time: the master CLI is away while the master re-executes itself, and
     # a reload asked for meanwhile would merge with the running one.

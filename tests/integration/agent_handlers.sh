@@ -20,7 +20,7 @@ OURS=$TMP/ours-handler.log
 SERFS=$TMP/serf-handler.log
 
 start_serf h-serf1 127.0.17.1 -tag role=web -tag weight=5 \
-  -event-handler "user:deploy=$TMP/log.sh $SERFS" -event-handler "query:whoami=echo serf here" ||
+  -event-handler "user:deploy=$TMP/log.sh $SERFS" -event-handler "query:whoami=cat >/dev/null; echo serf here" ||
   { stop_all; finish; exit; }
 start_haserf_agent h-ours 127.0.17.2 --join 127.0.17.1:7946 --tag role=lb --tag zone=z1 \
   --tag my-tag=x \

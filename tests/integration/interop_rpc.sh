@@ -14,7 +14,7 @@ KEY2=$(head -c 32 /dev/urandom | base64)
 H=127.0.35.2  # the haserf agent (RPC on $H:7373)
 
 # An encrypted cluster: s1 answers `query:ping` with its own handler.
-start_serf s1 127.0.35.1 -encrypt "$KEY1" -tag role=db -event-handler 'query:ping=echo pong' ||
+start_serf s1 127.0.35.1 -encrypt "$KEY1" -tag role=db -event-handler 'query:ping=cat >/dev/null; echo pong' ||
   { stop_all; finish; exit; }
 start_haserf_agent h1 $H --encrypt "$KEY1" --tag role=web --join 127.0.35.1 ||
   { stop_all; finish; exit; }
@@ -70,6 +70,8 @@ expect_contains "serf join through haserf" "$OUT" "Successfully joined cluster b
 run rpc $H join 127.0.35.9
 expect_rc "serf join to nobody through haserf: exit 1" 1
 wait_for "the joined serf agent is a member" 10 is_status 127.0.35.3 h1 alive
+# s1 learns of s3 by gossip, later than s3's join; the checks below count s1's members.
+wait_for "s1 learns of the joined serf agent" 20 is_status 127.0.35.1 s3 alive
 
 # A full key rotation driven through the haserf agent's RPC.
 run rpc $H keys -install "$KEY2"

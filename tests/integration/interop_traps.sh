@@ -14,7 +14,8 @@ SENDER=$3
 
 # Every user event a serf agent runs its handler for, one "NAME" line each.
 HANDLER=$TMP/handler.sh
-printf '#!/bin/sh\necho "$SERF_USER_EVENT" >> "%s/$SERF_SELF_NAME.user-events"\n' "$TMP" >"$HANDLER"
+# The handler reads its stdin (the payload): serf logs an error if it exits before serf wrote it.
+printf '#!/bin/sh\ncat >/dev/null\necho "$SERF_USER_EVENT" >> "%s/$SERF_SELF_NAME.user-events"\n' "$TMP" >"$HANDLER"
 chmod +x "$HANDLER"
 
 start_serf s1 127.0.11.1 -event-handler "user=$HANDLER" || { stop_all; finish; exit; }

@@ -292,6 +292,10 @@ function M.update(b, changed, removed, now, ctx)
     if guard and f.slot then
       if b.draining[f.slot] then b.draining[f.slot], b.revision = nil, b.revision + 1 end
       b.unconfirmed[f.slot] = nil
+      -- Kept routed: a member brought back into a slot that last held another one waits for
+      -- its address (2.9+ applies it later); without this it would stay in maintenance for
+      -- as long as the guard is on (found by faults.partition.3.0).
+      assign(b, f.slot, f.m, ctx)
     elseif guard then
       readmit[#readmit + 1] = f.m
     elseif f.slot then

@@ -243,6 +243,32 @@ do
   T.eq("failed again: the guard counts it (3 of 4 failed)", again.guarded, 3)
   T.check("failed again: it is back in a slot", again.slot_of.g1 ~= nil)
   T.eq("failed again: every member is in a slot", slots.used(again), 4)
+  -- Brought back into a slot that last held another member, on HAProxy 2.9+ (addresses
+  -- apply later): routed once the address shows, while the guard stays on (found by
+  -- faults.partition.3.0: after a swap of two members' slots, the guard kept them in maint).
+  local asrv = F.servers(5)
+  for _, s in pairs(asrv) do s.async = true end
+  local swap = slots.new_backend("nodes", asrv, {role = "backend"})
+  local function settle(sts, t)  -- syncs until HAProxy applied every address asked for
+    for _ = 1, 3 do
+      slots.sync(swap, cluster(sts), t, gctx)
+      for _, s in pairs(asrv) do s:apply() end
+    end
+    slots.sync(swap, cluster(sts), t, gctx)
+  end
+  settle(all("alive", 5), 0)
+  settle({"failed", "failed", "alive", "alive", "alive"}, 1000)  -- g1, g2 freed (s1, s2)
+  settle({"failed", "alive", "alive", "alive", "alive"}, 2000)   -- g2 back: takes s1
+  T.eq("swap: set up (g2 in s1)", swap.slot_of.g2, "s1")
+  settle({"failed", "failed", "alive", "alive", "alive"}, 3000)  -- g2 freed again, from s1
+  T.eq("swap: no guard for 2 of 5 failed", swap.guarded, nil)
+  settle({"failed", "failed", "failed", "failed", "alive"}, 4000)
+  T.eq("swap: guard on for 4 of 5", swap.guarded, 4)
+  T.eq("swap: g1 back in s1, which last held g2", swap.slot_of.g1, "s1")
+  local routed = {}
+  for _, slot in ipairs(swap.slots) do routed[#routed + 1] = asrv[slot].state end
+  T.eq("swap: every slot routed once its address applied (2.9+), guard still on",
+       table.concat(routed, " "), "ready ready ready ready ready")
   local off = slots.new_backend("nodes", F.servers(6), {role = "backend"})
   slots.sync(off, cluster(all("alive", 6)), 0, ctx({panic_threshold = 0}))
   slots.sync(off, cluster(all("failed", 6)), 1, ctx({panic_threshold = 0}))

@@ -3,7 +3,7 @@
 #include "fuzz/harness.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static haserf::fuzz::Node node;
+  haserf::fuzz::Node& node = haserf::fuzz::node_for_next_input();
   const std::span<const std::uint8_t> bytes(data, size);
   if (size > 0 && (data[0] & 1)) {
     node.serf->merge_remote_state(bytes.subspan(1), (data[0] & 2) != 0);

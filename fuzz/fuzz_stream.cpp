@@ -4,7 +4,7 @@
 #include "fuzz/harness.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static haserf::fuzz::Node node;
+  haserf::fuzz::Node& node = haserf::fuzz::node_for_next_input();
   haserf::wire::StreamReader reader;
   const std::size_t half = size / 2;
   reader.feed(std::span<const std::uint8_t>(data, half));

@@ -691,27 +691,11 @@ Counters ModuleState::stats() const {
   c.numbers["handovers_refused"] = static_cast<long long>(st.handovers_refused);
   if (agent) {
     const auto s = agent->stats();
-    c.numbers["packets_received"] = static_cast<long long>(s.memberlist.packets_received);
-    c.numbers["packets_dropped"] = static_cast<long long>(s.memberlist.packets_dropped);
-    c.numbers["messages_dropped"] = static_cast<long long>(s.memberlist.messages_dropped);
-    c.numbers["packets_sent"] = static_cast<long long>(s.memberlist.packets_sent);
-    c.numbers["probes"] = static_cast<long long>(s.memberlist.probes);
-    c.numbers["probe_failures"] = static_cast<long long>(s.memberlist.probe_failures);
-    c.numbers["refutes"] = static_cast<long long>(s.memberlist.refutes);
-    c.numbers["push_pulls"] = static_cast<long long>(s.memberlist.push_pulls);
-    c.numbers["nodes_refused"] = static_cast<long long>(s.memberlist.nodes_refused);
+    for (const auto& counter : net::gossip_counters()) {
+      c.numbers[counter.name] = static_cast<long long>(counter.read(s));
+    }
     c.numbers["awareness"] = s.awareness;
-    c.numbers["tcp_errors"] = static_cast<long long>(s.transport.tcp_errors);
-    c.numbers["sources_refused"] = static_cast<long long>(s.transport.sources_refused);
-    c.numbers["streams_over_budget"] = static_cast<long long>(s.transport.streams_over_budget);
-    c.numbers["streams_evicted"] = static_cast<long long>(s.transport.streams_evicted);
-    c.numbers["streams_timed_out"] = static_cast<long long>(s.transport.streams_timed_out);
-    c.numbers["tcp_refused"] = static_cast<long long>(s.transport.tcp_refused);
-    c.numbers["udp_receive_drops"] = static_cast<long long>(s.transport.udp_receive_drops);
     c.strings["last_drop_reason"] = s.memberlist.last_drop_reason;
-    // Messages a Go peer could not survive (docs/go-traps.md): dropped, never forwarded.
-    c.numbers["unsafe_dropped"] =
-        static_cast<long long>(s.memberlist.unsafe_dropped + s.serf.unsafe_dropped);
     c.strings["last_unsafe"] = s.serf.last_unsafe;
   }
   if (table) {

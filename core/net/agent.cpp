@@ -12,6 +12,31 @@
 
 namespace haserf::net {
 
+std::span<const GossipCounter> gossip_counters() {
+  using S = const AgentStats&;
+  static constexpr GossipCounter kCounters[] = {
+      {"packets_received", [](S s) { return s.memberlist.packets_received; }},
+      {"packets_dropped", [](S s) { return s.memberlist.packets_dropped; }},
+      {"messages_dropped", [](S s) { return s.memberlist.messages_dropped; }},
+      {"packets_sent", [](S s) { return s.memberlist.packets_sent; }},
+      {"probes", [](S s) { return s.memberlist.probes; }},
+      {"probe_failures", [](S s) { return s.memberlist.probe_failures; }},
+      {"refutes", [](S s) { return s.memberlist.refutes; }},
+      {"push_pulls", [](S s) { return s.memberlist.push_pulls; }},
+      {"nodes_refused", [](S s) { return s.memberlist.nodes_refused; }},
+      {"tcp_errors", [](S s) { return s.transport.tcp_errors; }},
+      {"sources_refused", [](S s) { return s.transport.sources_refused; }},
+      {"streams_over_budget", [](S s) { return s.transport.streams_over_budget; }},
+      {"streams_evicted", [](S s) { return s.transport.streams_evicted; }},
+      {"streams_timed_out", [](S s) { return s.transport.streams_timed_out; }},
+      {"tcp_refused", [](S s) { return s.transport.tcp_refused; }},
+      {"udp_receive_drops", [](S s) { return s.transport.udp_receive_drops; }},
+      // Messages a Go peer could not survive (docs/go-traps.md): dropped, never forwarded.
+      {"unsafe_dropped", [](S s) { return s.memberlist.unsafe_dropped + s.serf.unsafe_dropped; }},
+  };
+  return kCounters;
+}
+
 std::string default_node_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "haserf";

@@ -28,14 +28,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/net/handover.hpp"
 #include "core/net/snapshot.hpp"
-#include "core/net/uv_transport.hpp"
 #include "core/net/threads.hpp"
+#include "core/net/uv_transport.hpp"
 #include "core/serf/serf.hpp"
 #include "core/swim/swim.hpp"
 #include "core/table/membership_table.hpp"
@@ -153,6 +154,15 @@ struct AgentStats {
   } queues;
   bool encrypted = false;
 };
+
+// haserf's own gossip counters (beside serf's), one list for every place that exports them:
+// the module's stats() (and from there the metrics) and the RPC `stats` "haserf" section
+// (`serf info`). A name, and how to read it from a stats() copy.
+struct GossipCounter {
+  const char* name;
+  std::uint64_t (*read)(const AgentStats&);
+};
+std::span<const GossipCounter> gossip_counters();
 
 class Agent {
  public:

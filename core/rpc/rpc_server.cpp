@@ -708,19 +708,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     out["serf"]["encrypted"] = s.encrypted ? "true" : "false";
     out["serf"]["coordinate_resets"] = std::to_string(s.serf.coordinate_resets);
     // haserf's own counters (serf info prints every section it gets).
-    out["haserf"]["packets_received"] = std::to_string(s.memberlist.packets_received);
-    out["haserf"]["packets_dropped"] = std::to_string(s.memberlist.packets_dropped);
-    out["haserf"]["messages_dropped"] = std::to_string(s.memberlist.messages_dropped);
-    out["haserf"]["probes"] = std::to_string(s.memberlist.probes);
-    out["haserf"]["probe_failures"] = std::to_string(s.memberlist.probe_failures);
-    out["haserf"]["sources_refused"] = std::to_string(s.transport.sources_refused);
-    out["haserf"]["streams_over_budget"] = std::to_string(s.transport.streams_over_budget);
-    out["haserf"]["streams_evicted"] = std::to_string(s.transport.streams_evicted);
-    out["haserf"]["streams_timed_out"] = std::to_string(s.transport.streams_timed_out);
-    out["haserf"]["tcp_refused"] = std::to_string(s.transport.tcp_refused);
-    out["haserf"]["udp_receive_drops"] = std::to_string(s.transport.udp_receive_drops);
-    out["haserf"]["unsafe_dropped"] =
-        std::to_string(s.memberlist.unsafe_dropped + s.serf.unsafe_dropped);
+    for (const auto& counter : net::gossip_counters()) {
+      out["haserf"][counter.name] = std::to_string(counter.read(s));
+    }
     if (const auto* self = snap->find(agent.node_name())) {
       for (const auto& [k, v] : self->tags) out["tags"][k] = v;
     }

@@ -349,7 +349,10 @@ function Glue:view(filter)
                 start_error = self.start_error, errors = self.errors, join = self.cfg.join,
                 backends = {}}
   if filter then view.members, view.matching, view.total = self.haserf.members(filter) end
-  if self.cfg.reload_enabled then view.reload = self.haserf.reload_status() end
+  if self.cfg.reload_enabled then
+    view.reload = self.haserf.reload_status()
+    view.reload.refused = self.reload.refused  -- refused before any job (a chroot that lacks a path)
+  end
   view.build = self.haserf.build_info and self.haserf.build_info() or {}
   view.haproxy_version = self.host.haproxy_version and self.host.haproxy_version()
   for _, bname in ipairs(self.order) do

@@ -24,7 +24,8 @@ function M.new(cfg, haserf, read_file, log, clock, exists)
   return setmetatable({cfg = cfg, haserf = haserf, read_file = read_file, log = log,
                        clock = clock or os.time, exists = exists or can_open, history = {},
                        requested = nil, last_change = nil, last_start = nil, failed_sig = nil,
-                       in_flight = nil, template_text = nil, template_checked = 0}, M)
+                       in_flight = nil, template_text = nil, template_checked = 0,
+                       refused = 0}, M)
 end
 
 -- HAProxy's `chroot` (cfg.chroot, found in its config files when the glue loads): the worker
@@ -153,6 +154,7 @@ function M:step(backends, order, now)
   if refused then
     -- Like a failed check: nothing written, not retried until the inputs change.
     self.requested, self.failed_sig = nil, sig
+    self.refused = self.refused + 1  -- haserf_reloads_total{result="refused"}: no job ran
     self:remember("render+check+reload", "failed", refused)
     self.log("warn", "reload refused (running config kept): %s", refused)
     return

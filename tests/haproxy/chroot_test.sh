@@ -174,6 +174,7 @@ grep "reload refused" "$HA/haproxy.log" | head -n 1 | sed 's/^/#   /'
   fail "no reload happened" "reloads $R0 -> $(reloads), worker $W0 -> $(worker)"
 expect_contains "the members page lists the refusal" "$(curl -s --max-time 3 "http://$IP:8404/haserf")" \
   "HASERF_TEMPLATE $TPL is not readable inside HAProxy&#39;s chroot $CH"
+expect_contains "the refusal is counted" "$(metrics)" 'haserf_reloads_total{result="refused"} 1'
 H=$(hits 6 | awk '{print $1}' | tr '\n' ' ')
 case "$H" in "b1 " | "b2 ") pass "HAProxy keeps routing with its 1 slot ($H)" ;;
   *) fail "HAProxy keeps routing with its 1 slot" "$H" ;; esac

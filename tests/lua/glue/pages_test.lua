@@ -12,7 +12,7 @@ local view = {
               rejected = "field tags.port has unsafe value \"x y\""}},
   rows = {{backend = "nodes", slot = "s1", member = "a", state = "ready", addr = "10.0.0.1:3000", weight = 1},
           {backend = "nodes", slot = "s2", state = "maint", addr = ""}},
-  reload = {state = "ok", ok = 1, failed = 0, unchanged = 0, message = "wrote <x>", finished_at = 1700000000.5,
+  reload = {state = "ok", ok = 1, failed = 0, unchanged = 0, refused = 2, message = "wrote <x>", finished_at = 1700000000.5,
             duration = 0.25, last_result = "ok"},
   build = {version = "0.1.0", commit = "abc\"1", lua = "5.4"}, haproxy_version = "3.0.11", base = "/haserf/",
   history = {{time = 0, what = "render", result = "ok", message = "<script>"}},
@@ -41,6 +41,7 @@ T.check("no slot info for an empty slot", not metrics:find('server="s2"', 1, tru
 T.contains("last reload time", metrics, "haserf_last_reload_timestamp_seconds 1700000000.5")
 T.contains("last reload duration", metrics, "haserf_last_reload_duration_seconds 0.25")
 T.contains("last reload success", metrics, "haserf_last_reload_success 1")
+T.contains("reloads refused before any job (chroot)", metrics, 'haserf_reloads_total{result="refused"} 2')
 view.reload.last_result = "failed"
 T.contains("last reload failed", pages.metrics(view), "haserf_last_reload_success 0")
 T.contains("a stats() counter exported", metrics, "haserf_packets_received_total 10")

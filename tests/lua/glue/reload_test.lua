@@ -85,6 +85,7 @@ rc:membership_changed(bc, order, 0)
 rc:step(bc, order, 1000)
 T.eq("chroot, template outside it: no job", #mc.jobs, 0)
 T.eq("the refusal is remembered as a failure", rc.history[1].result, "failed")
+T.eq("the refusal is counted (haserf_reloads_total{result=\"refused\"})", rc.refused, 1)
 T.contains("the refusal names the template, the chroot and where the worker looked", lc[#lc],
            "warn reload refused (running config kept): HASERF_TEMPLATE /etc/haproxy/t.mustache is " ..
            "not readable inside HAProxy's chroot /var/lib/haproxy (the worker looks for " ..

@@ -11,25 +11,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!net::decode_handover_state(std::span<const std::uint8_t>(data, size), state, nullptr)) {
     return 0;
   }
-  swim::TimerQueue timers{swim::TimePoint{} + std::chrono::hours(1), 1};
-  table::MembershipTable table;
-  fuzz::NullTransport transport;
-  serf::Config sc;
-  sc.node_name = "fuzz";
-  sc.max_members = 2000;
-  serf::Serf serf(sc, table, timers);
-  swim::Config mc = swim::lan_config();
-  mc.name = "fuzz";
-  mc.advertise = swim::Address{{10, 0, 0, 1}, 7946};
-  mc.max_nodes = 2000;
-  swim::Memberlist memberlist(mc, serf, transport, timers);
-  serf.attach(&memberlist);
-  serf.import_state(state.serf);
-  memberlist.import_state(state.memberlist);
-  memberlist.start();
-  timers.advance_to(timers.now() + std::chrono::seconds(5));
+  fuzz::Node node([&](fuzz::Node& n) {
+    n.serf->import_state(state.serf);
+    n.memberlist->import_state(state.memberlist);
+  });
+  node.timers.advance_to(node.timers.now() + std::chrono::seconds(5));
   (void)net::encode_handover_state(
-      net::HandoverState{memberlist.export_state(), serf.export_state(), state.keys});
-  memberlist.shutdown();
+      net::HandoverState{node.memberlist->export_state(), node.serf->export_state(), state.keys});
   return 0;
 }

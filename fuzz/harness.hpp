@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "core/serf/serf.hpp"
@@ -28,17 +29,21 @@ struct Node {
   std::unique_ptr<swim::Memberlist> memberlist;
   swim::Address peer{{10, 0, 0, 2}, 7946};
 
-  Node() {
+  // before_start runs once both layers are wired and before the member starts, where the
+  // agent imports a predecessor's state (fuzz_handover does the same).
+  explicit Node(const std::function<void(Node&)>& before_start = {}) {
     serf::Config sc;
     sc.node_name = "fuzz";
     sc.tags = {{"role", "lb"}};
+    sc.max_members = 2000;  // this and max_nodes keep the fuzzer's memory bounded
     serf = std::make_unique<serf::Serf>(sc, table, timers);
     swim::Config mc = swim::lan_config();
     mc.name = "fuzz";
     mc.advertise = swim::Address{{10, 0, 0, 1}, 7946};
-    mc.max_nodes = 2000;  // keep the fuzzer's memory bounded
+    mc.max_nodes = 2000;
     memberlist = std::make_unique<swim::Memberlist>(mc, *serf, transport, timers);
     serf->attach(memberlist.get());
+    if (before_start) before_start(*this);
     memberlist->start();
   }
   ~Node() { memberlist->shutdown(); }

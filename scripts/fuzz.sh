@@ -43,6 +43,15 @@ max_len() {
     *) echo 8192 ;;
   esac
 }
+# Flags for one target. libFuzzer's default scheduler (entropic) weighs each input by the rare
+# features it reaches; mstch gives fuzz_template about 12,000 features, and the weighing took two
+# thirds of its time (335 against 985 executions/s side by side, same corpus, neither found new
+# coverage in that minute), so that target runs with the older scheduler.
+target_flags() {
+  case $1 in
+    template) echo -entropic=0 ;;
+  esac
+}
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=0
 status=0
 for t in "${targets[@]}"; do
@@ -73,13 +82,16 @@ for t in "${targets[@]}"; do
   fi
   [ -d "fuzz/corpus/$t" ] && cp -n fuzz/corpus/"$t"/* "$corpus/" 2>/dev/null || true
   if [ "$MODE" = runs ]; then
-    limit=(-runs="$AMOUNT")
-    echo "== fuzz_$t for $AMOUNT executions"
+    # One libFuzzer run on every core: -fork runs jobs in child processes over a shared corpus
+    # and counts their executions together, so -runs is the total.
+    limit=(-runs="$AMOUNT" -fork="$(nproc)")
+    echo "== fuzz_$t for $AMOUNT executions, $(nproc) jobs at a time"
   else
     limit=(-max_total_time="$AMOUNT")
     echo "== fuzz_$t for ${AMOUNT}s"
   fi
-  if ! "$bin" "${limit[@]}" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -artifact_prefix="$BUILD/crashes/$t-" \
+  # shellcheck disable=SC2046 # target_flags prints words to split
+  if ! "$bin" "${limit[@]}" $(target_flags "$t") -max_len="$(max_len "$t")" -rss_limit_mb=2048 -artifact_prefix="$BUILD/crashes/$t-" \
       -print_final_stats=1 "$corpus" 2>"$BUILD/fuzz_$t.log"; then
     echo "fuzz_$t FAILED: see $BUILD/fuzz_$t.log and $BUILD/crashes/" >&2
     tail -40 "$BUILD/fuzz_$t.log" >&2

@@ -12,6 +12,7 @@ struct TemplateLoader {
   const TemplateOptions& options;
   LoadedTemplate& out;
   std::vector<std::string> dirs;
+  std::string clash;  // engine_copy's first renamed partial tag mstch would split elsewhere
 
   static std::string folder_of(const std::string& path) {
     const auto slash = path.rfind('/');
@@ -88,7 +89,17 @@ struct TemplateLoader {
       } else {
         target = tag.name + "@missing";  // renders as the empty string
       }
-      text += tag.open + ">" + target + tag.close;
+      std::string renamed = tag.open + ">" + target + tag.close;
+      // mstch must end the renamed tag where it ends here: a closing delimiter such as '@' or
+      // 'g' could also occur inside NAME@DEPTH, and mstch would then read the rest of the
+      // template with its tags shifted, unchecked.
+      if (renamed.find(tag.close, 1) != renamed.size() - tag.close.size() && clash.empty()) {
+        clash = source.path + ":" + std::to_string(tag.line) + ": partial '" + tag.name +
+                "': the closing delimiter '" + tag.close + "' occurs in '" + target +
+                "', the name haserf gives the partial inside; use delimiters without letters, "
+                "digits or '@'";
+      }
+      text += renamed;
     }
     text.append(source.text, copied, std::string::npos);
     return text;
@@ -124,6 +135,10 @@ struct TemplateLoader {
       if (out.engine_partials_.count(key)) continue;
       out.engine_partials_[key] = engine_copy(out.partials_.at(name), depth, wanted);
     }
+    if (!clash.empty()) {
+      error = clash;
+      return false;
+    }
     return true;
   }
 };
@@ -132,7 +147,7 @@ LoadResult load_template(std::string text, std::string path, const TemplateOptio
   LoadResult result;
   try {
     auto tmpl = std::make_shared<LoadedTemplate>();
-    TemplateLoader loader{options, *tmpl, {}};
+    TemplateLoader loader{options, *tmpl, {}, {}};
     if (!loader.load(std::move(text), std::move(path), result.error)) return result;
     result.tmpl = std::move(tmpl);
   } catch (const std::exception& e) {

@@ -6,10 +6,25 @@
 namespace haserf::render {
 namespace {
 
+// Spaces only: mstch trims nothing else, so a tab inside a tag is part of the name there
+// (and refused here, where names hold no tabs).
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
   return s;
+}
+
+// A delimiter change's two delimiters, "OPEN CLOSE" between the '='s: spaces around and
+// between, nothing else. mstch takes the opening delimiter up to the first space after it
+// and the closing one from the last space before it, searching the whole text; with any other
+// shape (a tab, a third word) it reads delimiters that are not these, or out of bounds.
+bool split_delimiters(std::string_view spec, std::string& open, std::string& close) {
+  spec = trim(spec);
+  const std::size_t space = spec.find(' ');
+  if (space == std::string_view::npos) return false;
+  open = std::string(spec.substr(0, space));
+  close = std::string(trim(spec.substr(space)));
+  return !close.empty() && close.find(' ') == std::string::npos;
 }
 
 bool valid_name(std::string_view name) {
@@ -64,7 +79,16 @@ ParsedTemplate parse_template(std::string_view text) {
     if (end == std::string_view::npos) {
       return fail(line, "unclosed tag '" + open + "' (no matching '" + end_marker + "')");
     }
-    std::string_view content = trim(text.substr(inner, end - inner));
+    // mstch looks for the closing delimiter from the second byte of the opening one, so with
+    // delimiters like '<%' and '%>' it reads '<%>' as a tag that closes inside its own opening
+    // delimiter, and then reads out of bounds. Refuse what mstch would split there.
+    if (const std::size_t early = text.find(close, start + 1); early < start + open.size()) {
+      return fail(line, "'" + std::string(text.substr(start, early + close.size() - start)) +
+                            "': the closing delimiter '" + close +
+                            "' overlaps the opening one; put a space after '" + open + "'");
+    }
+    const std::string_view raw = text.substr(inner, end - inner);
+    std::string_view content = trim(raw);
     pos = end + end_marker.size();
     if (content.find('\n') != std::string_view::npos && (content.empty() || content[0] != '!')) {
       return fail(line, "tag '" + open + "' runs over several lines");
@@ -90,27 +114,25 @@ ParsedTemplate parse_template(std::string_view text) {
         tag.kind = TagKind::kComment;
         break;
       case '=': {
-        if (content.size() < 2 || content.back() != '=') {
-          return fail(line, "delimiter change must look like {{=<% %>=}}");
+        // mstch sees a delimiter change only with '=' right against both delimiters, and
+        // reads "{{ =<% %>= }}" as a variable while this parser would switch delimiters.
+        if (raw.size() < 2 || raw.front() != '=' || raw.back() != '=') {
+          return fail(line, "delimiter change must look like " + open + "=<% %>=" + close +
+                                ", with '=' right after '" + open + "' and right before '" + close +
+                                "'");
         }
-        std::string_view spec = trim(content.substr(1, content.size() - 2));
-        const auto space = spec.find_first_of(" \t");
-        if (space == std::string_view::npos) {
-          return fail(line, "delimiter change needs two delimiters separated by a space");
+        if (!split_delimiters(raw.substr(1, raw.size() - 2), open, close)) {
+          return fail(line, "delimiter change needs two delimiters separated by spaces");
         }
-        open = std::string(trim(spec.substr(0, space)));
-        close = std::string(trim(spec.substr(space)));
-        if (open.empty() || close.empty() || open.find('=') != std::string::npos ||
-            close.find('=') != std::string::npos) {
+        if (open.find('=') != std::string::npos || close.find('=') != std::string::npos) {
           return fail(line, "invalid delimiters in delimiter change");
         }
         // Printable ASCII only, at most 8 characters, and neither may contain the other
         // (equal is fine): mstch reads out of bounds on a tag whose opening delimiter holds
         // the closing one (found by fuzz_template).
         const auto printable = [](const std::string& d) {
-          return d.size() <= 8 && std::all_of(d.begin(), d.end(), [](char c) {
-                   return c > ' ' && c < 0x7f;
-                 });
+          return d.size() <= 8 &&
+                 std::all_of(d.begin(), d.end(), [](char c) { return c > ' ' && c < 0x7f; });
         };
         if (!printable(open) || !printable(close)) {
           return fail(line, "delimiters must be 1 to 8 printable ASCII characters");

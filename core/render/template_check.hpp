@@ -4,6 +4,9 @@
 // first and refused with a FILE:LINE message, so a broken template never produces a
 // half-empty haproxy.cfg. The tag list also drives what mstch cannot do for us: loading
 // partials, bounding their recursion, --strict and building only the context a template uses.
+// It splits tags exactly where mstch does and refuses any text mstch would split otherwise:
+// mstch would render tags nobody checked, and reads out of bounds on some (fuzz_template
+// checks both agree on every template it accepts).
 #pragma once
 
 #include <optional>

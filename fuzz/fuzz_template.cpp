@@ -1,11 +1,65 @@
 // SPDX-License-Identifier: MIT
 // Templates are operator input, but a typo must give an error, never a crash. The first byte
 // picks the options (--strict, --escape html, lenient partials), the rest is the template.
+// Every template the check accepts must also split into the same tags in mstch's own
+// tokenizer: where the two differ, mstch renders text the check never saw.
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <template_type.hpp>  // mstch's tokenizer (third_party/mstch/CMakeLists.txt)
 
 #include "core/render/render.hpp"
 #include "core/table/table.hpp"
+
+namespace {
+
+using haserf::render::TagKind;
+
+TagKind kind_of(mstch::token::type t) {
+  using T = mstch::token::type;
+  switch (t) {
+    case T::variable:
+      return TagKind::kVariable;
+    case T::unescaped_variable:
+      return TagKind::kUnescaped;
+    case T::section_open:
+      return TagKind::kSection;
+    case T::inverted_section_open:
+      return TagKind::kInverted;
+    case T::section_close:
+      return TagKind::kClose;
+    case T::partial:
+      return TagKind::kPartial;
+    case T::comment:
+      return TagKind::kComment;
+    case T::delimiter_change:
+      return TagKind::kDelimiters;
+    case T::text:
+      break;
+  }
+  std::abort();
+}
+
+// Aborts (a finding) when the check accepts `text` but mstch reads other tags in it.
+void same_tags_as_mstch(const std::string& text) {
+  const auto parsed = haserf::render::parse_template(text);
+  if (parsed.error) return;
+  const mstch::template_type engine(text);
+  std::size_t i = 0;
+  for (const auto& token : engine) {
+    if (token.token_type() == mstch::token::type::text) continue;
+    if (i >= parsed.tags.size()) std::abort();
+    const auto& tag = parsed.tags[i++];
+    if (kind_of(token.token_type()) != tag.kind) std::abort();
+    if (tag.kind != TagKind::kComment && tag.kind != TagKind::kDelimiters &&
+        token.name() != tag.name) {
+      std::abort();
+    }
+  }
+  if (i != parsed.tags.size()) std::abort();
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static haserf::table::MembershipTable* table = [] {
@@ -26,6 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   haserf::render::TemplateOptions topts;
   topts.search_template_dir = false;
   topts.missing_partial_is_error = (flags & 4) == 0;
+  same_tags_as_mstch(std::string(text));
   auto loaded = haserf::render::load_template(std::string(text), "fuzz", topts);
   if (!loaded.ok()) return 0;
   haserf::render::RenderOptions options;

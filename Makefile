@@ -40,12 +40,13 @@ deb:
 	@HASERF_DEPS=build bash scripts/install-deps.sh
 	@bash scripts/make-deb.sh
 
-fuzz:
+# The fuzz targets build with the same packages as the tests (scripts/fuzz.sh adds clang).
+fuzz: deps
 	@bash scripts/fuzz.sh $(or $(SECONDS_EACH),30)
 
 # Every target for a fixed number of executions (RUNS, default 10^7), corpora merged into
 # fuzz/corpus/ (commit them). Hours on 2 cores: not part of CI.
-fuzz-long:
+fuzz-long: deps
 	@bash scripts/fuzz.sh --runs $(or $(RUNS),10000000)
 
 bench: build

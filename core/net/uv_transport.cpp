@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -373,16 +374,35 @@ void UvTransport::on_turn_end(uv_check_t* h) {
   }
 }
 
-bool UvTransport::evict_oldest_reading() {
-  Conn* oldest = nullptr;
+bool UvTransport::evict_one_reading() {
+  // Candidates: inbound connections still reading their request, grouped by source address
+  // (sorted by address, then accept order). The victim is the oldest connection of the
+  // address holding the most of them (ties: the group with the oldest connection), so one
+  // flooding source evicts its own connections, not a real peer's push/pull in between.
+  evict_candidates_.clear();
   for (Conn* c : conns_) {
-    if (c->inbound && !c->replying && !c->finished && (!oldest || c->seq < oldest->seq)) {
-      oldest = c;
-    }
+    if (c->inbound && !c->replying && !c->finished) evict_candidates_.push_back(c);
   }
-  if (!oldest) return false;
+  if (evict_candidates_.empty()) return false;
+  std::sort(evict_candidates_.begin(), evict_candidates_.end(), [](const Conn* a, const Conn* b) {
+    return a->peer.ip != b->peer.ip ? a->peer.ip < b->peer.ip : a->seq < b->seq;
+  });
+  Conn* victim = nullptr;
+  std::size_t victim_group = 0;
+  for (std::size_t i = 0; i < evict_candidates_.size();) {
+    std::size_t j = i + 1;
+    while (j < evict_candidates_.size() &&
+           evict_candidates_[j]->peer.ip == evict_candidates_[i]->peer.ip)
+      ++j;
+    Conn* oldest = evict_candidates_[i];  // the group's first: its smallest seq
+    if (j - i > victim_group || (j - i == victim_group && oldest->seq < victim->seq)) {
+      victim = oldest;
+      victim_group = j - i;
+    }
+    i = j;
+  }
   ++stats_.streams_evicted;
-  finish(oldest, false, "evicted: too many inbound connections");
+  finish(victim, false, "evicted: too many inbound connections");
   return true;
 }
 
@@ -413,9 +433,9 @@ void UvTransport::accept_one() {
     close_conn(c);
     return;
   }
-  // Full: the oldest connection still reading goes (a stalled peer holds its slot at most
-  // until newer peers need it); refuse only when every slot is already answering.
-  if (inbound_ >= max_connections && !evict_oldest_reading()) {
+  // Full: a connection still reading goes (a stalled peer holds its slot at most until newer
+  // peers need it; the busiest source loses first); refuse only when every slot is answering.
+  if (inbound_ >= max_connections && !evict_one_reading()) {
     ++stats_.tcp_refused;
     close_conn(c);
     return;

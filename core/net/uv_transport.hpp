@@ -8,9 +8,10 @@
 // Floods and stalls (docs/security.md "Floods and stalls"): the loop must keep its probe
 // rhythm whatever arrives. Datagrams are read 16 per system call (recvmmsg); at most
 // kAcceptsPerTurn connections are accepted per loop turn (the rest wait in the kernel's
-// backlog until the timers have run); inbound connections beyond max_connections evict the
-// oldest one still reading instead of refusing the newcomer, so stalled connections cannot
-// lock real peers out of push/pull; every inbound stream has a deadline.
+// backlog until the timers have run); inbound connections beyond max_connections evict one
+// still reading (the oldest of the source address holding the most) instead of refusing the
+// newcomer, so stalled connections cannot lock real peers out of push/pull, and one flooding
+// source churns through its own slots only; every inbound stream has a deadline.
 #pragma once
 
 #include <uv.h>
@@ -20,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/net/source_filter.hpp"
 #include "core/swim/memberlist.hpp"
@@ -81,9 +83,9 @@ class UvTransport : public swim::Transport {
   // The counters, with the kernel's receive drops read now (one getsockopt).
   TransportStats stats() const;
   std::size_t open_inbound() const { return inbound_; }
-  // Inbound connections open at once. At the limit a new connection evicts the oldest one
-  // that is still reading its request (a stalled or slow peer); if every one is already
-  // answering, the newcomer is refused.
+  // Inbound connections open at once. At the limit a new connection evicts one that is still
+  // reading its request (a stalled or slow peer): the oldest of the source address that holds
+  // the most such connections. If every one is already answering, the newcomer is refused.
   std::size_t max_connections = 128;
   // Bytes all inbound streams may hold before their message is complete; the connection
   // that would pass it is closed (and counted). Above any real push/pull (10,000 members
@@ -109,7 +111,7 @@ class UvTransport : public swim::Transport {
   static void on_connection(uv_stream_t*, int);
   static void on_turn_end(uv_check_t*);
   void accept_one();
-  bool evict_oldest_reading();
+  bool evict_one_reading();
   static void on_conn_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   void finish(Conn* c, bool ok, const std::string& error);
   void on_read(Conn* c, std::span<const std::uint8_t> data);
@@ -135,9 +137,10 @@ class UvTransport : public swim::Transport {
   StreamHandler on_stream_;
   AfterCallback after_;
   std::set<Conn*> conns_;
-  std::size_t inbound_ = 0;          // inbound connections in conns_
-  std::size_t buffered_ = 0;         // sum of the inbound connections' Conn::buffered
-  std::uint64_t next_conn_seq_ = 0;  // accept order: eviction picks the smallest
+  std::size_t inbound_ = 0;              // inbound connections in conns_
+  std::size_t buffered_ = 0;             // sum of the inbound connections' Conn::buffered
+  std::uint64_t next_conn_seq_ = 0;      // accept order: eviction picks a source's smallest
+  std::vector<Conn*> evict_candidates_;  // evict_one_reading()'s scratch, kept to not allocate
   int accepts_this_turn_ = 0;
   bool accept_deferred_ = false;  // a connection waits in libuv until the turn ends
   TransportStats stats_;

@@ -3,7 +3,7 @@
 // connections dropped before decoding), the memory budget of unfinished inbound streams, and
 // floods and stalls (eviction at max_connections, deadlines, bounded accepts per loop turn,
 // batched datagrams, the kernel's drop count).
-// Addresses: 127.0.46.1 (loopback only).
+// Addresses: 127.0.46.1 (the transport), 127.0.46.1-7 (peers; loopback only).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -39,18 +39,21 @@ struct Loop {
   }
 };
 
-sockaddr_in to(std::uint16_t port) {
+sockaddr_in to(std::uint16_t port, const char* ip = "127.0.46.1") {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.46.1", &a.sin_addr);
+  ::inet_pton(AF_INET, ip, &a.sin_addr);
   return a;
 }
 
 // A TCP peer that starts a 10 MB compressed message (memberlist's compress frame: type 9, then
-// {"Algo": 0, "Buf": <bin32 of 10,000,000 bytes>}) and sends only the first `n` bytes of it.
-int stalled_stream(std::uint16_t port, std::size_t n) {
+// {"Algo": 0, "Buf": <bin32 of 10,000,000 bytes>}) and sends only the first `n` bytes of it,
+// from the address `source`.
+int stalled_stream(std::uint16_t port, std::size_t n, const char* source = "127.0.46.1") {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const auto from = to(0, source);
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) == 0);
   const auto a = to(port);
   REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
   std::vector<std::uint8_t> msg = {9,   0x82, 0xa4, 'A',  'l',  'g',  'o',  0x00, 0xa3,
@@ -156,6 +159,46 @@ TEST_CASE("transport: at max_connections a newcomer evicts the oldest stalled st
   CHECK(closed_by_transport(l, fds[0]));
   char b;
   CHECK(::recv(fds[1], &b, 1, MSG_DONTWAIT) < 0);  // the second one is still open
+  CHECK(errno == EAGAIN);
+  for (int fd : fds) ::close(fd);
+  t.close();
+}
+
+TEST_CASE("transport: at max_connections the busiest source loses its oldest stream first",
+          "[net][transport]") {
+  Loop l;
+  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
+  t.max_connections = 3;
+  t.set_handlers([](const auto&, auto) {}, no_reply(), [] {});
+  std::string err;
+  REQUIRE(t.bind("127.0.46.1", 0, &err));
+  // A peer (127.0.46.2) mid push/pull, then a flooding source (127.0.46.3) with two.
+  std::vector<int> fds;
+  const char* sources[] = {"127.0.46.2", "127.0.46.3", "127.0.46.3", "127.0.46.3"};
+  for (int i = 0; i < 4; ++i) {
+    fds.push_back(stalled_stream(t.bound_port(), 100, sources[i]));
+    REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == static_cast<unsigned>(i + 1); }));
+  }
+  // The fourth evicted the flooder's oldest (the second), not the peer's older one.
+  CHECK(t.stats().streams_evicted == 1);
+  CHECK(closed_by_transport(l, fds[1]));
+  char b;
+  CHECK(::recv(fds[0], &b, 1, MSG_DONTWAIT) < 0);
+  CHECK(errno == EAGAIN);
+  CHECK(::recv(fds[2], &b, 1, MSG_DONTWAIT) < 0);
+  CHECK(errno == EAGAIN);
+  // One each from three sources: the oldest goes, as with a single source.
+  for (int fd : fds) ::close(fd);
+  fds.clear();
+  REQUIRE(l.run_until([&] { return t.open_inbound() == 0; }));
+  const char* spread[] = {"127.0.46.4", "127.0.46.5", "127.0.46.6", "127.0.46.7"};
+  for (int i = 0; i < 4; ++i) {
+    fds.push_back(stalled_stream(t.bound_port(), 100, spread[i]));
+    REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == static_cast<unsigned>(i + 5); }));
+  }
+  CHECK(t.stats().streams_evicted == 2);
+  CHECK(closed_by_transport(l, fds[0]));
+  CHECK(::recv(fds[1], &b, 1, MSG_DONTWAIT) < 0);
   CHECK(errno == EAGAIN);
   for (int fd : fds) ::close(fd);
   t.close();

@@ -12,10 +12,11 @@
 #   base-images.sh --force    make them again (replaces the tags)
 #   base-images.sh --list     print the image names, one a line
 #
-# Made once, then kept in the container storage between runs (about 45 s each). Like the
-# official images: no package lists, `policy-rc.d` refusing service starts (a package's
-# postinst must not start its daemon during a build), PATH and CMD ["bash"]. The slim one
-# also leaves out documentation, man pages and locales, as debian:*-slim does.
+# Made once, then kept in the container storage between runs (about 45 s each; the tarball
+# passes through $HASERF_CACHE, about 100 MB, and is removed). Like the official images: no
+# package lists, `policy-rc.d` refusing service starts (a package's postinst must not start its
+# daemon during a build), PATH and CMD ["bash"]. The slim one also leaves out documentation,
+# man pages and locales, as debian:*-slim does.
 set -euo pipefail
 
 SUITE=trixie
@@ -49,6 +50,8 @@ command -v podman >/dev/null || die "podman is missing (bash scripts/install-dep
 mkdir -p "$CACHE"
 exec 9>"$CACHE/base-images.lock"
 flock -w 1200 9 || die "another base-images.sh holds $CACHE/base-images.lock"
+tarball=
+trap 'rm -f "$tarball"' EXIT
 
 # Service starts refused, as in the official images (debuerreotype's policy-rc.d).
 hook_policy='printf "#!/bin/sh\nexit 101\n" >"$1/usr/sbin/policy-rc.d" && chmod 755 "$1/usr/sbin/policy-rc.d"'
@@ -74,24 +77,28 @@ for img in "${missing[@]}"; do
   old=$(podman image inspect --format '{{.Id}}' "$img" 2>/dev/null || true)
   echo "base-images: making $img (mmdebstrap --variant=minbase $SUITE, $MIRROR)" >&2
   log=$(mktemp /tmp/base-images-XXXXXX.log)
-  # The tarball goes straight into podman: no copy of the root on disk. Device nodes are left
-  # out (a runtime mounts its own /dev), as in the official images.
+  tarball=$(mktemp "$CACHE/base-image-XXXXXX.tar")
+  # The tarball goes to a file first. Piped straight into `tar --delete`, it failed one CI run
+  # in many: tar stops reading at the end-of-archive blocks, mmdebstrap was still writing the
+  # zero padding after them, got SIGPIPE and gave up. Device nodes are left out (a runtime
+  # mounts its own /dev), as in the official images.
   # mmdebstrap's own policy-rc.d handling (a temporary one, then the original put back)
   # would remove ours: skipped (minbase installs no service).
-  if ! timeout 900 mmdebstrap --variant=minbase --format=tar "${opts[@]}" \
+  if ! { timeout 900 mmdebstrap --variant=minbase --format=tar "${opts[@]}" \
       --skip=chroot/policy-rc.d --customize-hook="$hook_policy" --customize-hook="$hook_host" \
-      "$SUITE" - "$MIRROR" 2>"$log" |
-    tar --delete --wildcards -f - './dev/?*' 2>>"$log" |
+      "$SUITE" "$tarball" "$MIRROR" 2>"$log" &&
+    tar --delete --wildcards -f "$tarball" './dev/?*' 2>>"$log" &&
     podman import --quiet \
       --change 'ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD=["bash"]' \
       --change "LABEL=org.haserf.base-image=mmdebstrap-minbase-$SUITE" \
       --message "scripts/base-images.sh: mmdebstrap --variant=minbase $SUITE" \
-      - "$img" >>"$log" 2>&1; then
+      "$tarball" "$img" >>"$log" 2>&1; }; then
     tail -n 20 "$log" >&2
-    rm -f "$log"
+    rm -f "$log" "$tarball"
     die "making $img failed (log above)"
   fi
+  rm -f "$tarball"
   rm -f "$log"
   # --force: the image the tag named before, now untagged, goes (kept if a container uses it).
   new=$(podman image inspect --format '{{.Id}}' "$img")

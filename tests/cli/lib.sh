@@ -18,7 +18,11 @@ run() {
   ERR=$(cat "$TMP/err")
 }
 
-expect_rc() { [ "$RC" -eq "$2" ] && pass "$1" || fail "$1" "exit $RC, expected $2; stderr: $ERR"; }
+# On failure it shows stderr, or stdout when stderr is empty (serf prints its errors there).
+expect_rc() {
+  [ "$RC" -eq "$2" ] && { pass "$1"; return; }
+  if [ -n "$ERR" ]; then fail "$1" "exit $RC, expected $2; stderr: $ERR"; else fail "$1" "exit $RC, expected $2; stdout: $OUT"; fi
+}
 expect_contains() {
   case "$2" in *"$3"*) pass "$1" ;; *) fail "$1" "missing '$3' in: $2" ;; esac
 }

@@ -129,8 +129,8 @@ _it_dump_logs() {
       echo "# == $f"
       tail -n 40 "$f" | sed 's/^/#  /'
     else
-      echo "# == $f (serf: errors, warnings, member events)"
-      grep -E '\[(ERR|WARN)\]|EventMember|Suspect|failed|Refuting' "$f" | tail -n 25 | sed 's/^/#  /'
+      echo "# == $f (serf: errors and their detail lines, warnings, member events)"
+      grep -E '\[(ERR|WARN)\]|EventMember|Suspect|failed|Refuting|^[[:space:]]+\* ' "$f" | tail -n 25 | sed 's/^/#  /'
     fi
   done
 }

@@ -44,10 +44,10 @@ deb:
 fuzz: deps
 	@bash scripts/fuzz.sh $(or $(SECONDS_EACH),30)
 
-# Every target for a fixed number of executions (RUNS, default 10^7), corpora merged into
-# fuzz/corpus/ (commit them). Hours on 2 cores: not part of CI.
+# Every target (or TARGETS="template rpc") for a fixed number of executions (RUNS, default
+# 10^7), corpora merged into fuzz/corpus/ (commit them). Hours on 2 cores: not part of CI.
 fuzz-long: deps
-	@bash scripts/fuzz.sh --runs $(or $(RUNS),10000000)
+	@bash scripts/fuzz.sh --runs $(or $(RUNS),10000000) $(TARGETS)
 
 bench: build
 	@bash bench/run.sh $(BUILD)

@@ -83,6 +83,11 @@ TEST_CASE("partials: a missing or broken partial names file and line", "[render]
   auto empty = render::load_template("[{{> nowhere}}]", main, lenient);
   REQUIRE(empty.ok());
   REQUIRE(render::render(*empty.tmpl, nullptr, {}).output == "[]");
+  // Beside a partial that is found (the engine's copy renames both tags), still empty.
+  tpl.write("found.mustache", "k");
+  auto mixed = render::load_template("[{{> nowhere}}{{> found}}{{> nowhere}}]", main, lenient);
+  REQUIRE(mixed.ok());
+  REQUIRE(render::render(*mixed.tmpl, nullptr, {}).output == "[k]");
   // Names are file names below the folders, never above them.
   for (const char* bad : {"{{> ../etc/passwd}}", "{{> /etc/passwd}}", "{{> a b}}", "{{>}}"}) {
     INFO(bad);

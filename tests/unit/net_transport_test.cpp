@@ -137,71 +137,80 @@ UvTransport::StreamHandler no_reply() {
 
 }  // namespace
 
+namespace {
+
+// A transport with three inbound slots; open() connects a peer that stalls mid-message and
+// waits until the transport accepted it.
+struct ThreeSlots {
+  Loop l;
+  UvTransport t{&l.loop, nullptr, haserf::wire::Limits{}};
+  std::vector<int> fds;
+  ThreeSlots() {
+    t.max_connections = 3;
+    t.set_handlers([](const auto&, auto) {}, no_reply(), [] {});
+    std::string err;
+    REQUIRE(t.bind("127.0.46.1", 0, &err));
+  }
+  ~ThreeSlots() {
+    close_peers();
+    t.close();
+  }
+  int open(const char* source = "127.0.46.1") {
+    const auto accepted = t.stats().tcp_accepted;
+    fds.push_back(stalled_stream(t.bound_port(), 100, source));
+    REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == accepted + 1; }));
+    return fds.back();
+  }
+  void close_peers() {
+    for (int fd : fds) ::close(fd);
+    fds.clear();
+  }
+};
+
+bool still_open(int fd) {
+  char b;
+  return ::recv(fd, &b, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+}
+
+}  // namespace
+
 TEST_CASE("transport: at max_connections a newcomer evicts the oldest stalled stream",
           "[net][transport]") {
-  Loop l;
-  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
-  t.max_connections = 3;
-  t.set_handlers([](const auto&, auto) {}, no_reply(), [] {});
-  std::string err;
-  REQUIRE(t.bind("127.0.46.1", 0, &err));
-  std::vector<int> fds;
-  for (int i = 0; i < 3; ++i) {
-    fds.push_back(stalled_stream(t.bound_port(), 100));
-    REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == static_cast<unsigned>(i + 1); }));
-  }
-  CHECK(t.open_inbound() == 3);
-  fds.push_back(stalled_stream(t.bound_port(), 100));  // the fourth: the first one goes
-  REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == 4; }));
-  CHECK(t.stats().streams_evicted == 1);
-  CHECK(t.stats().tcp_refused == 0);
-  CHECK(t.open_inbound() == 3);
-  CHECK(closed_by_transport(l, fds[0]));
-  char b;
-  CHECK(::recv(fds[1], &b, 1, MSG_DONTWAIT) < 0);  // the second one is still open
-  CHECK(errno == EAGAIN);
-  for (int fd : fds) ::close(fd);
-  t.close();
+  ThreeSlots s;
+  const int first = s.open();
+  const int second = s.open();
+  s.open();
+  CHECK(s.t.open_inbound() == 3);
+  s.open();  // the fourth: the first one goes
+  CHECK(s.t.stats().streams_evicted == 1);
+  CHECK(s.t.stats().tcp_refused == 0);
+  CHECK(s.t.open_inbound() == 3);
+  CHECK(closed_by_transport(s.l, first));
+  CHECK(still_open(second));
 }
 
 TEST_CASE("transport: at max_connections the busiest source loses its oldest stream first",
           "[net][transport]") {
-  Loop l;
-  UvTransport t(&l.loop, nullptr, haserf::wire::Limits{});
-  t.max_connections = 3;
-  t.set_handlers([](const auto&, auto) {}, no_reply(), [] {});
-  std::string err;
-  REQUIRE(t.bind("127.0.46.1", 0, &err));
-  // A peer (127.0.46.2) mid push/pull, then a flooding source (127.0.46.3) with two.
-  std::vector<int> fds;
-  const char* sources[] = {"127.0.46.2", "127.0.46.3", "127.0.46.3", "127.0.46.3"};
-  for (int i = 0; i < 4; ++i) {
-    fds.push_back(stalled_stream(t.bound_port(), 100, sources[i]));
-    REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == static_cast<unsigned>(i + 1); }));
-  }
-  // The fourth evicted the flooder's oldest (the second), not the peer's older one.
-  CHECK(t.stats().streams_evicted == 1);
-  CHECK(closed_by_transport(l, fds[1]));
-  char b;
-  CHECK(::recv(fds[0], &b, 1, MSG_DONTWAIT) < 0);
-  CHECK(errno == EAGAIN);
-  CHECK(::recv(fds[2], &b, 1, MSG_DONTWAIT) < 0);
-  CHECK(errno == EAGAIN);
-  // One each from three sources: the oldest goes, as with a single source.
-  for (int fd : fds) ::close(fd);
-  fds.clear();
-  REQUIRE(l.run_until([&] { return t.open_inbound() == 0; }));
-  const char* spread[] = {"127.0.46.4", "127.0.46.5", "127.0.46.6", "127.0.46.7"};
-  for (int i = 0; i < 4; ++i) {
-    fds.push_back(stalled_stream(t.bound_port(), 100, spread[i]));
-    REQUIRE(l.run_until([&] { return t.stats().tcp_accepted == static_cast<unsigned>(i + 5); }));
-  }
-  CHECK(t.stats().streams_evicted == 2);
-  CHECK(closed_by_transport(l, fds[0]));
-  CHECK(::recv(fds[1], &b, 1, MSG_DONTWAIT) < 0);
-  CHECK(errno == EAGAIN);
-  for (int fd : fds) ::close(fd);
-  t.close();
+  ThreeSlots s;
+  // A peer (127.0.46.2) mid push/pull, then a flooding source (127.0.46.3) with three.
+  const int peer = s.open("127.0.46.2");
+  const int flood1 = s.open("127.0.46.3");
+  const int flood2 = s.open("127.0.46.3");
+  s.open("127.0.46.3");  // evicts the flooder's oldest, not the peer's older one
+  CHECK(s.t.stats().streams_evicted == 1);
+  CHECK(closed_by_transport(s.l, flood1));
+  CHECK(still_open(peer));
+  CHECK(still_open(flood2));
+  // One each from four sources: the oldest goes, as with a single source.
+  s.close_peers();
+  REQUIRE(s.l.run_until([&] { return s.t.open_inbound() == 0; }));
+  const int oldest = s.open("127.0.46.4");
+  const int next = s.open("127.0.46.5");
+  s.open("127.0.46.6");
+  s.open("127.0.46.7");
+  CHECK(s.t.stats().streams_evicted == 2);
+  CHECK(closed_by_transport(s.l, oldest));
+  CHECK(still_open(next));
 }
 
 TEST_CASE("transport: an inbound stream past its deadline is closed and counted",

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -76,6 +77,10 @@ struct UvTransport::Conn {
   int open_handles = 0;
   std::size_t buffered = 0;  // inbound bytes read and not yet a complete message (the budget)
   swim::Address peer;
+  // inbound: peer.ip as 16 bytes (IPv4 mapped), the key eviction groups connections by. Fixed
+  // size: GCC's -O3 flagged the variable-length comparison of two ip vectors (a false
+  // stringop-overread that -Werror turned into a failed Release build).
+  std::array<std::uint8_t, 16> source{};
   wire::Bytes request;
   wire::StreamReader reader;
   StreamDone done;
@@ -385,15 +390,16 @@ bool UvTransport::evict_one_reading() {
   }
   if (evict_candidates_.empty()) return false;
   std::sort(evict_candidates_.begin(), evict_candidates_.end(), [](const Conn* a, const Conn* b) {
-    return a->peer.ip != b->peer.ip ? a->peer.ip < b->peer.ip : a->seq < b->seq;
+    return a->source != b->source ? a->source < b->source : a->seq < b->seq;
   });
   Conn* victim = nullptr;
   std::size_t victim_group = 0;
   for (std::size_t i = 0; i < evict_candidates_.size();) {
     std::size_t j = i + 1;
     while (j < evict_candidates_.size() &&
-           evict_candidates_[j]->peer.ip == evict_candidates_[i]->peer.ip)
+           evict_candidates_[j]->source == evict_candidates_[i]->source) {
       ++j;
+    }
     Conn* oldest = evict_candidates_[i];  // the group's first: its smallest seq
     if (j - i > victim_group || (j - i == victim_group && oldest->seq < victim->seq)) {
       victim = oldest;
@@ -432,6 +438,12 @@ void UvTransport::accept_one() {
     ++stats_.sources_refused;
     close_conn(c);
     return;
+  }
+  if (c->peer.ip.size() == 4) {
+    c->source[10] = c->source[11] = 0xff;
+    std::copy(c->peer.ip.begin(), c->peer.ip.end(), c->source.begin() + 12);
+  } else if (c->peer.ip.size() == 16) {
+    std::copy(c->peer.ip.begin(), c->peer.ip.end(), c->source.begin());
   }
   // Full: a connection still reading goes (a stalled peer holds its slot at most until newer
   // peers need it; the busiest source loses first); refuse only when every slot is answering.

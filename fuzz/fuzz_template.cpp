@@ -3,60 +3,21 @@
 // picks the options (--strict, --escape html, lenient partials), the rest is the template.
 // Every template the check accepts must also split into the same tags in mstch's own
 // tokenizer: where the two differ, mstch renders text the check never saw.
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string_view>
-#include <template_type.hpp>  // mstch's tokenizer (third_party/mstch/CMakeLists.txt)
 
 #include "core/render/render.hpp"
 #include "core/table/table.hpp"
+#include "fuzz/mstch_tags.hpp"
 
 namespace {
-
-using haserf::render::TagKind;
-
-TagKind kind_of(mstch::token::type t) {
-  using T = mstch::token::type;
-  switch (t) {
-    case T::variable:
-      return TagKind::kVariable;
-    case T::unescaped_variable:
-      return TagKind::kUnescaped;
-    case T::section_open:
-      return TagKind::kSection;
-    case T::inverted_section_open:
-      return TagKind::kInverted;
-    case T::section_close:
-      return TagKind::kClose;
-    case T::partial:
-      return TagKind::kPartial;
-    case T::comment:
-      return TagKind::kComment;
-    case T::delimiter_change:
-      return TagKind::kDelimiters;
-    case T::text:
-      break;
-  }
-  std::abort();
-}
 
 // Aborts (a finding) when the check accepts `text` but mstch reads other tags in it.
 void same_tags_as_mstch(const std::string& text) {
   const auto parsed = haserf::render::parse_template(text);
   if (parsed.error) return;
-  const mstch::template_type engine(text);
-  std::size_t i = 0;
-  for (const auto& token : engine) {
-    if (token.token_type() == mstch::token::type::text) continue;
-    if (i >= parsed.tags.size()) std::abort();
-    const auto& tag = parsed.tags[i++];
-    if (kind_of(token.token_type()) != tag.kind) std::abort();
-    if (tag.kind != TagKind::kComment && tag.kind != TagKind::kDelimiters &&
-        token.name() != tag.name) {
-      std::abort();
-    }
-  }
-  if (i != parsed.tags.size()) std::abort();
+  haserf::fuzz::expect_mstch_tags(
+      text, parsed.tags, [](const std::string& a, const std::string& b) { return a == b; });
 }
 
 }  // namespace

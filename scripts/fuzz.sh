@@ -29,7 +29,7 @@ if ! command -v clang++ >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux
 fi
 cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DHASERF_FUZZ=ON \
   -DHASERF_SANITIZE="address,undefined" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-targets=(datagram stream serf template members_json handover rpc)
+targets=(datagram stream serf template partials members_json handover rpc)
 [ $# -gt 0 ] && targets=("$@")
 cmake --build "$BUILD" -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 mkdir -p "$BUILD/crashes"
@@ -46,16 +46,20 @@ max_len() {
 # Flags for one target. libFuzzer's default scheduler (entropic) weighs each input by the rare
 # features it reaches; mstch gives fuzz_template about 12,000 features, and the weighing took two
 # thirds of its time (335 against 985 executions/s side by side, same corpus, neither found new
-# coverage in that minute), so that target runs with the older scheduler.
+# coverage in that minute), so that target, and fuzz_partials on the same engine, run with the
+# older scheduler.
 target_flags() {
   case $1 in
-    template) echo -entropic=0 ;;
+    template | partials) echo -entropic=0 ;;
   esac
 }
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=0
 status=0
 for t in "${targets[@]}"; do
   bin=$BUILD/fuzz/fuzz_$t
+  # Targets that write files (fuzz_partials) write them here; a crash leaves them behind.
+  export TMPDIR="$PWD/$BUILD/tmp/$t"
+  mkdir -p "$TMPDIR"
   # Inputs that once crashed: libFuzzer runs each file given by name once.
   if compgen -G "fuzz/regressions/$t/*" >/dev/null; then
     if "$bin" fuzz/regressions/"$t"/* >"$BUILD/regressions_$t.log" 2>&1; then
@@ -64,12 +68,14 @@ for t in "${targets[@]}"; do
       echo "fuzz_$t: a regression input fails again: see $BUILD/regressions_$t.log" >&2
       tail -30 "$BUILD/regressions_$t.log" >&2
       status=1
+      rm -rf "$TMPDIR"
       continue
     fi
   fi
   corpus="$BUILD/corpus/$t"
   mkdir -p "$corpus"
-  # Seeds: hex lines (binary protocols) or whole text files; then the kept corpus.
+  # Seeds: hex lines (binary protocols), one text file, or a folder of inputs; then the kept
+# corpus.
   if [ -f "fuzz/seeds/$t.hex" ]; then
     n=0
     while read -r line; do
@@ -79,6 +85,8 @@ for t in "${targets[@]}"; do
     done <"fuzz/seeds/$t.hex"
   elif [ -f "fuzz/seeds/$t.txt" ]; then
     cp "fuzz/seeds/$t.txt" "$corpus/seed-1"
+  elif [ -d "fuzz/seeds/$t" ]; then
+    for f in fuzz/seeds/"$t"/*; do cp "$f" "$corpus/seed-$(basename "$f")"; done
   fi
   [ -d "fuzz/corpus/$t" ] && cp -n fuzz/corpus/"$t"/* "$corpus/" 2>/dev/null || true
   if [ "$MODE" = runs ]; then
@@ -96,6 +104,7 @@ for t in "${targets[@]}"; do
     echo "fuzz_$t FAILED: see $BUILD/fuzz_$t.log and $BUILD/crashes/" >&2
     tail -40 "$BUILD/fuzz_$t.log" >&2
     status=1
+    rm -rf "$TMPDIR"
     continue
   fi
   grep -E "stat::number_of_executed_units|cov:" "$BUILD/fuzz_$t.log" | tail -2
@@ -105,5 +114,6 @@ for t in "${targets[@]}"; do
     "$bin" -merge=1 -max_len="$(max_len "$t")" "fuzz/corpus/$t" "$corpus" >"$BUILD/merge_$t.log" 2>&1
     echo "   fuzz/corpus/$t: $(ls "fuzz/corpus/$t" | wc -l) inputs, $(du -sh "fuzz/corpus/$t" | cut -f1)"
   fi
+  rm -rf "$TMPDIR"
 done
 exit $status

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "core/render/template.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <deque>
+#include <map>
 #include <random>
 
 #include "core/render/atomic_write.hpp"
@@ -13,6 +16,9 @@ struct TemplateLoader {
   LoadedTemplate& out;
   std::vector<std::string> dirs;
   std::string clash;  // engine_copy's first renamed partial tag mstch would split elsewhere
+  // Per engine text ("" for the template, NAME@DEPTH for a copy): the copies its partial
+  // tags include, for the expansion bound.
+  std::map<std::string, std::vector<std::string>> includes;
 
   static std::string folder_of(const std::string& path) {
     const auto slash = path.rfind('/');
@@ -73,7 +79,8 @@ struct TemplateLoader {
 
   // `source` with each partial tag renamed NAME@DEPTH, or to the depth trap past the limit.
   std::string engine_copy(const TemplateSource& source, std::size_t depth,
-                          std::deque<std::pair<std::string, std::size_t>>& wanted) {
+                          std::deque<std::pair<std::string, std::size_t>>& wanted,
+                          std::vector<std::string>& included) {
     std::string text;
     std::size_t copied = 0;
     for (const auto& tag : source.tags) {
@@ -86,6 +93,7 @@ struct TemplateLoader {
       } else if (out.partials_.count(tag.name)) {
         target = tag.name + "@" + std::to_string(depth + 1);
         wanted.emplace_back(tag.name, depth + 1);
+        included.push_back(target);
       } else {
         target = tag.name + "@missing";  // renders as the empty string
       }
@@ -127,19 +135,39 @@ struct TemplateLoader {
         "\x01haserf-partial-depth-" + std::to_string(random()) + std::to_string(random()) + "\x01";
     out.engine_partials_["haserf@depth"] = out.depth_marker_;
     std::deque<std::pair<std::string, std::size_t>> wanted;
-    out.engine_text_ = engine_copy(out.main_, 0, wanted);
+    out.engine_text_ = engine_copy(out.main_, 0, wanted, includes[""]);
     while (!wanted.empty()) {
       auto [name, depth] = wanted.front();
       wanted.pop_front();
       const std::string key = name + "@" + std::to_string(depth);
       if (out.engine_partials_.count(key)) continue;
-      out.engine_partials_[key] = engine_copy(out.partials_.at(name), depth, wanted);
+      out.engine_partials_[key] = engine_copy(out.partials_.at(name), depth, wanted, includes[key]);
     }
     if (!clash.empty()) {
       error = clash;
       return false;
     }
+    std::map<std::string, std::uint64_t> memo;
+    if (expansions("", memo) > kMaxPartialExpansions) {
+      error = out.main_.path + ": partials expand to more than " +
+              std::to_string(kMaxPartialExpansions) +
+              " copies (partials that each include others several times, nested)";
+      return false;
+    }
     return true;
+  }
+
+  // Partial copies one render of `key` reaches if each tag renders once (sections over data
+  // multiply it further), saturating above the bound. A partial that includes itself three
+  // times would otherwise reach 3^10 copies at the depth limit, and ten times 10^10.
+  std::uint64_t expansions(const std::string& key, std::map<std::string, std::uint64_t>& memo) {
+    if (auto it = memo.find(key); it != memo.end()) return it->second;
+    std::uint64_t total = 1;
+    for (const auto& target : includes[key]) {
+      total += expansions(target, memo);
+      if (total > kMaxPartialExpansions) break;
+    }
+    return memo[key] = std::min<std::uint64_t>(total, kMaxPartialExpansions + 1);
   }
 };
 
@@ -147,7 +175,7 @@ LoadResult load_template(std::string text, std::string path, const TemplateOptio
   LoadResult result;
   try {
     auto tmpl = std::make_shared<LoadedTemplate>();
-    TemplateLoader loader{options, *tmpl, {}, {}};
+    TemplateLoader loader{options, *tmpl, {}, {}, {}};
     if (!loader.load(std::move(text), std::move(path), result.error)) return result;
     result.tmpl = std::move(tmpl);
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 // (haserf render --watch, the HAProxy reload job). Immutable after loading: share it freely.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
@@ -17,6 +18,11 @@ namespace haserf::render {
 // Partials ({{> name}}) may include partials this deep; a deeper one fails the render. The
 // spec's recursive cases need 3; every level is a recursion in the engine.
 constexpr std::size_t kMaxPartialDepth = 10;
+// Partial copies one pass over the template may reach, counting each tag once: beyond it the
+// template is refused. Partials that include each other several times grow exponentially
+// with the depth (fuzz_partials ran out of 2 GiB on one); sections over members multiply
+// what is left, as they do without partials.
+constexpr std::uint64_t kMaxPartialExpansions = 100000;
 
 struct TemplateOptions {
   // Folders searched for NAME.mustache, in order, before the template's own folder.

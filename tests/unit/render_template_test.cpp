@@ -95,6 +95,20 @@ TEST_CASE("partials: a missing or broken partial names file and line", "[render]
   }
 }
 
+TEST_CASE("partials: a template whose partials expand exponentially is refused", "[render]") {
+  TempDir tpl;
+  // Six copies of itself per level: 6^10 copies at the depth limit, a render that ran a fuzzer
+  // out of 2 GiB. Three per level stay below the bound (88,573 in all).
+  tpl.write("six.mustache", "{{>six}}{{>six}}{{>six}}{{>six}}{{>six}}{{>six}}");
+  tpl.write("three.mustache", "{{#kids}}{{>three}}{{>three}}{{>three}}{{/kids}}");
+  const auto main = tpl.write("main.mustache", "");
+  auto six = render::load_template("[{{> six}}]", main, {});
+  REQUIRE_FALSE(six.ok());
+  REQUIRE(six.error == main + ": partials expand to more than 100000 copies (partials that " +
+                           "each include others several times, nested)");
+  REQUIRE(render::load_template("[{{> three}}]", main, {}).ok());
+}
+
 TEST_CASE("partials: recursion follows the data and is bounded", "[render]") {
   TempDir tpl;
   tpl.write("node.mustache", "{{name}}({{#kids}}{{> node}}{{/kids}})");

@@ -16,7 +16,6 @@
 #include <string_view>
 
 #include "core/render/render.hpp"
-#include "core/table/table.hpp"
 #include "fuzz/mstch_tags.hpp"
 
 namespace {
@@ -77,16 +76,6 @@ void engine_texts_keep_tags(const LoadedTemplate& t) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static haserf::table::MembershipTable* table = [] {
-    auto* t = new haserf::table::MembershipTable();
-    haserf::table::Member m;
-    m.name = "web1";
-    m.addr = "10.0.0.1";
-    m.port = 7946;
-    m.tags = {{"role", "backend"}, {"port", "80"}};
-    t->join(m);
-    return t;
-  }();
   // Nested lists, so that recursive partials have something to recurse on.
   static const auto json = std::make_shared<nlohmann::json>(nlohmann::json::parse(
       R"({"kids":[{"name":"x","kids":[{"name":"y","kids":[]}]}],"a":{"b":[1,"x",null,true]}})"));
@@ -111,11 +100,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto loaded = haserf::render::load_template(std::string(parts[0]), "fuzz", topts);
   if (!loaded.ok()) return 0;
   engine_texts_keep_tags(*loaded.tmpl);
-  haserf::render::RenderOptions options;
-  options.strict = flags & 1;
-  options.escape = (flags & 2) ? haserf::render::Escape::kHtml : haserf::render::Escape::kNone;
-  if (flags & 8) options.data = json;
-  auto snap = table->snapshot();
-  (void)haserf::render::render(*loaded.tmpl, snap.get(), {{"x", "y"}}, options);
+  haserf::fuzz::render_with_flags(*loaded.tmpl, flags, json);
   return 0;
 }

@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "core/render/render.hpp"
-#include "core/table/table.hpp"
 #include "fuzz/mstch_tags.hpp"
 
 namespace {
@@ -23,16 +22,6 @@ void same_tags_as_mstch(const std::string& text) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static haserf::table::MembershipTable* table = [] {
-    auto* t = new haserf::table::MembershipTable();
-    haserf::table::Member m;
-    m.name = "web1";
-    m.addr = "10.0.0.1";
-    m.port = 7946;
-    m.tags = {{"role", "backend"}, {"port", "80"}};
-    t->join(m);
-    return t;
-  }();
   static const auto json = std::make_shared<nlohmann::json>(
       nlohmann::json::parse(R"({"a":{"b":[1,2.5,"x",null,true,{"c":"d"}]},"e":""})"));
   if (size == 0) return 0;
@@ -44,11 +33,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   same_tags_as_mstch(std::string(text));
   auto loaded = haserf::render::load_template(std::string(text), "fuzz", topts);
   if (!loaded.ok()) return 0;
-  haserf::render::RenderOptions options;
-  options.strict = flags & 1;
-  options.escape = (flags & 2) ? haserf::render::Escape::kHtml : haserf::render::Escape::kNone;
-  if (flags & 8) options.data = json;
-  auto snap = table->snapshot();
-  (void)haserf::render::render(*loaded.tmpl, snap.get(), {{"x", "y"}}, options);
+  haserf::fuzz::render_with_flags(*loaded.tmpl, flags, json);
   return 0;
 }

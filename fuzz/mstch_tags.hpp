@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: MIT
-// The oracle fuzz_template and fuzz_partials share: every text mstch renders must split into
-// the tags core/render's check read (kind and name, in order). Where the two differ, mstch
+// What fuzz_template and fuzz_partials share. The oracle: every text mstch renders must split
+// into the tags core/render's check read (kind and name, in order). Where the two differ, mstch
 // renders text the check never saw, and mstch's tokenizer has read out of bounds on such text.
+// And the render: one member, options from the input's flags byte.
 #pragma once
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <template_type.hpp>  // mstch's tokenizer (third_party/mstch/CMakeLists.txt)
 #include <vector>
 
 #include "core/render/render.hpp"
+#include "core/table/table.hpp"
 
 namespace haserf::fuzz {
 
@@ -69,6 +73,29 @@ void expect_mstch_tags(const std::string& engine_text, const std::vector<render:
     ++i;
   }
   if (i != tags.size()) finding("mstch reads fewer tags", i, std::to_string(tags.size()));
+}
+
+// Renders `t` with one member (web1, role=backend, port=80) and the options the flags byte
+// picks: 1 --strict, 2 --escape html, 8 `data` as operator data (4: lenient partials, for
+// the loader).
+inline void render_with_flags(const render::LoadedTemplate& t, std::uint8_t flags,
+                              const std::shared_ptr<const nlohmann::json>& data) {
+  static table::MembershipTable* members = [] {
+    auto* table = new table::MembershipTable();
+    table::Member m;
+    m.name = "web1";
+    m.addr = "10.0.0.1";
+    m.port = 7946;
+    m.tags = {{"role", "backend"}, {"port", "80"}};
+    table->join(m);
+    return table;
+  }();
+  render::RenderOptions options;
+  options.strict = flags & 1;
+  options.escape = (flags & 2) ? render::Escape::kHtml : render::Escape::kNone;
+  if (flags & 8) options.data = data;
+  auto snap = members->snapshot();
+  (void)render::render(t, snap.get(), {{"x", "y"}}, options);
 }
 
 }  // namespace haserf::fuzz

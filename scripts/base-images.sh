@@ -50,7 +50,7 @@ command -v podman >/dev/null || die "podman is missing (bash scripts/install-dep
 mkdir -p "$CACHE"
 exec 9>"$CACHE/base-images.lock"
 flock -w 1200 9 || die "another base-images.sh holds $CACHE/base-images.lock"
-tarball=
+tarball=  # the one being made; removed on any exit, a failed one included
 trap 'rm -f "$tarball"' EXIT
 
 # Service starts refused, as in the official images (debuerreotype's policy-rc.d).
@@ -95,11 +95,10 @@ for img in "${missing[@]}"; do
       --message "scripts/base-images.sh: mmdebstrap --variant=minbase $SUITE" \
       "$tarball" "$img" >>"$log" 2>&1; }; then
     tail -n 20 "$log" >&2
-    rm -f "$log" "$tarball"
+    rm -f "$log"
     die "making $img failed (log above)"
   fi
-  rm -f "$tarball"
-  rm -f "$log"
+  rm -f "$log" "$tarball"
   # --force: the image the tag named before, now untagged, goes (kept if a container uses it).
   new=$(podman image inspect --format '{{.Id}}' "$img")
   if [ -n "$old" ] && [ "$old" != "$new" ]; then podman rmi "$old" >/dev/null 2>&1 || true; fi

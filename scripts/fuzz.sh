@@ -54,12 +54,14 @@ target_flags() {
   esac
 }
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=0
+# Targets that write files (fuzz_partials) write them here; removed at exit, with whatever a
+# crashed run left behind.
+export TMPDIR="$PWD/$BUILD/tmp"
+mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 status=0
 for t in "${targets[@]}"; do
   bin=$BUILD/fuzz/fuzz_$t
-  # Targets that write files (fuzz_partials) write them here; a crash leaves them behind.
-  export TMPDIR="$PWD/$BUILD/tmp/$t"
-  mkdir -p "$TMPDIR"
   # Inputs that once crashed: libFuzzer runs each file given by name once.
   if compgen -G "fuzz/regressions/$t/*" >/dev/null; then
     if "$bin" fuzz/regressions/"$t"/* >"$BUILD/regressions_$t.log" 2>&1; then
@@ -68,14 +70,13 @@ for t in "${targets[@]}"; do
       echo "fuzz_$t: a regression input fails again: see $BUILD/regressions_$t.log" >&2
       tail -30 "$BUILD/regressions_$t.log" >&2
       status=1
-      rm -rf "$TMPDIR"
       continue
     fi
   fi
   corpus="$BUILD/corpus/$t"
   mkdir -p "$corpus"
-  # Seeds: hex lines (binary protocols), one text file, or a folder of inputs; then the kept
-# corpus.
+  # Seeds: hex lines (binary protocols), one text file, or a folder of inputs; then the
+  # kept corpus.
   if [ -f "fuzz/seeds/$t.hex" ]; then
     n=0
     while read -r line; do
@@ -104,7 +105,6 @@ for t in "${targets[@]}"; do
     echo "fuzz_$t FAILED: see $BUILD/fuzz_$t.log and $BUILD/crashes/" >&2
     tail -40 "$BUILD/fuzz_$t.log" >&2
     status=1
-    rm -rf "$TMPDIR"
     continue
   fi
   grep -E "stat::number_of_executed_units|cov:" "$BUILD/fuzz_$t.log" | tail -2
@@ -114,6 +114,5 @@ for t in "${targets[@]}"; do
     "$bin" -merge=1 -max_len="$(max_len "$t")" "fuzz/corpus/$t" "$corpus" >"$BUILD/merge_$t.log" 2>&1
     echo "   fuzz/corpus/$t: $(ls "fuzz/corpus/$t" | wc -l) inputs, $(du -sh "fuzz/corpus/$t" | cut -f1)"
   fi
-  rm -rf "$TMPDIR"
 done
 exit $status
